@@ -1,0 +1,5 @@
+import sys
+
+from trustpolicy.cli import main
+
+sys.exit(main())

@@ -1,0 +1,16 @@
+"""`trustpolicy check` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+
+from trustpolicy.errors import UsageError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("check", help="(not yet available)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UsageError("'check' is not implemented yet")
