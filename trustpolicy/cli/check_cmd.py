@@ -1,16 +1,111 @@
-"""`trustpolicy check` (placeholder until its issue lands)."""
+"""`trustpolicy check [PATH...]`: enforce the NuGet.Config policy over a restored graph."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
+from rich.console import Console
+
+from trustpolicy import clock
 from trustpolicy.errors import UsageError
+from trustpolicy.fileutil import write_atomic
+from trustpolicy.report import ReportFormat, render_table, render_text, summary_line
+
+_PROGRESS_MIN = 10  # a progress bar for fewer packages than this is only flicker
+
+
+def add_verification_options(parser: argparse.ArgumentParser) -> None:
+    """Options `check` and `init` share with `verify`: trust store, revocation, time, config."""
+    parser.add_argument("--configfile", metavar="FILE", help="use this NuGet.Config alone (no hierarchy)")
+    parser.add_argument("--trust-store", metavar="PEM", action="append", default=[],
+                        help="trust only the roots in this PEM file (repeatable; replaces the bundled .NET SDK roots)")
+    parser.add_argument("--extra-roots", metavar="PEM", action="append", default=[],
+                        help="trust the roots in this PEM file as well (repeatable)")
+    parser.add_argument("--revocation", choices=("online", "offline", "off"), default="online",
+                        help="how to check certificate revocation (default: online, bounded by timeouts)")
+    parser.add_argument("--revocation-data", metavar="DIR", action="append", default=[],
+                        help="folder of CRLs and OCSP responses (DER or PEM) to use (repeatable)")
+    parser.add_argument("--at", metavar="TIME", help="judge as of this ISO 8601 moment, e.g. 2026-01-31T12:00:00Z")
+    parser.add_argument("--packages-dir", metavar="DIR", action="append", default=[],
+                        help="look for packages in this folder as well (repeatable)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("check", help="(not yet available)")
+    parser = subparsers.add_parser(
+        "check",
+        help="check a restored package graph against the trust policy",
+        description="Verify every package of a restored graph (project folder, project.assets.json, "
+        "packages.lock.json, packages.config, a folder of .nupkg files or a global packages folder) "
+        "and apply the NuGet.Config signatureValidationMode and trustedSigners. "
+        "Exit 0: policy satisfied; 1: violations; 2: unusable input.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="graph inputs (default: the current folder)")
+    parser.add_argument("--mode", choices=("accept", "require", "audit"),
+                        help="override signatureValidationMode; audit judges as require but exits 0")
+    add_verification_options(parser)
+    parser.add_argument("--format", choices=[f.value for f in ReportFormat], default="table",
+                        help="report format (default: table)")
+    parser.add_argument("--output", metavar="FILE", help="write the report to FILE; stdout gets a one-line summary")
+    parser.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: every core)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the verdict cache")
+    parser.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: the per-user cache folder)")
     parser.set_defaults(func=run)
 
 
+def moment(args: argparse.Namespace):
+    if not args.at:
+        return None
+    try:
+        return clock.parse_moment(args.at)
+    except ValueError as error:
+        raise UsageError(f"--at: {error}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'check' is not implemented yet")
+    from trustpolicy.check import CheckOptions  # deferred: keeps --help fast
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    options = CheckOptions(
+        mode=args.mode,
+        configfile=args.configfile,
+        trust_store=tuple(args.trust_store),
+        extra_roots=tuple(args.extra_roots),
+        revocation=args.revocation,
+        revocation_data=tuple(args.revocation_data),
+        at=moment(args),
+        jobs=args.jobs,
+        packages_dirs=tuple(args.packages_dir),
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+    )
+    report = _run_with_progress(args.paths, options)
+    fmt = ReportFormat(args.format)
+    if args.output:
+        write_atomic(args.output, render_text(report, fmt, base_dir=Path.cwd()))
+        print(summary_line(report))
+    elif fmt is ReportFormat.TABLE:
+        render_table(report, Console(highlight=False))  # colours only on a terminal
+    else:
+        sys.stdout.write(render_text(report, fmt, base_dir=Path.cwd()))
+    return int(report["exitCode"])
+
+
+def _run_with_progress(paths, options):
+    from trustpolicy.check import check_graph
+
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        return check_graph(paths, options)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("verify", total=None, visible=False)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total, visible=total >= _PROGRESS_MIN)
+
+        return check_graph(paths, options, progress=update)

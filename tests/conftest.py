@@ -1,0 +1,75 @@
+"""Shared pytest fixtures. Helpers append their own sections; keep each section self-contained."""
+
+from __future__ import annotations
+
+# --- test PKI and timestamp servers (trustpolicy.testing; used by sign, verify, revocation tests) ---
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trustpolicy.sign import SigningIdentity
+from trustpolicy.testing.pki import Issued, TestPKI
+from trustpolicy.testing.tsa import TimestampServer
+
+
+def make_package(path: Path, package_id: str = "Test.Package", version: str = "1.0.0",
+                 files: dict[str, bytes] | None = None) -> Path:
+    """A small unsigned .nupkg (deflated entries, like `dotnet pack`)."""
+    nuspec = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">'
+        f"<metadata><id>{package_id}</id><version>{version}</version>"
+        "<authors>trustpolicy</authors><description>test package</description></metadata></package>"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(f"{package_id}.nuspec", nuspec)
+        for name, data in (files or {"lib/net8.0/Test.dll": b"MZ" + bytes(range(256)) * 8}).items():
+            z.writestr(name, data)
+    return path
+
+
+def identity_of(issued: Issued) -> SigningIdentity:
+    """SigningIdentity for a TestPKI certificate, with its chain up to the root."""
+    return SigningIdentity(issued.certificate, issued.private_key, issued.chain[1:])
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """One PKI for the session: pki.root -> pki.intermediate -> pki.leaf; pki.tsa_root -> pki.tsa."""
+    return TestPKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def tsa_server(pki: TestPKI) -> Iterator[TimestampServer]:
+    """A well-behaved timestamp server for the session. Do not change its knobs: use make_tsa."""
+    with TimestampServer(pki.tsa) as server:
+        yield server
+
+
+@pytest.fixture
+def make_tsa(pki: TestPKI) -> Iterator:
+    """Factory for per-test timestamp servers with knobs: make_tsa(wrong_nonce=True).url"""
+    servers: list[TimestampServer] = []
+
+    def factory(tsa: Issued | None = None, **knobs: object) -> TimestampServer:
+        server = TimestampServer(tsa or pki.tsa, **knobs).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def signing_identity(pki: TestPKI) -> SigningIdentity:
+    return identity_of(pki.leaf)
+
+
+@pytest.fixture
+def unsigned_package(tmp_path: Path) -> Path:
+    return make_package(tmp_path / "Test.Package.1.0.0.nupkg")

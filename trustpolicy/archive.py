@@ -1,0 +1,452 @@
+"""The ZIP container of a .nupkg at byte level (spec/format.md sections 2 and 4).
+
+Everything goes through the central directory and explicit offsets, not zipfile, because the
+package hash (4.2) and signature insertion (2.3) depend on exact header positions. Files are
+streamed in chunks: no entry data is held in memory except the (capped) signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from lxml import etree
+
+from . import clock
+from .errors import SignatureFormatError, SigningError, TrustPolicyError
+
+__all__ = ["ALGORITHMS", "ZipEntry", "PackageArchive", "hash_file", "insert_signature", "strip_signature"]
+
+ALGORITHMS = ("sha256", "sha384", "sha512")
+SIGNATURE_NAME = b".signature.p7s"
+MAX_SIGNATURE_SIZE = 1 << 20  # NuGet has no cap; 1 MiB (as jsign) keeps a hostile entry out of memory
+MAX_NUSPEC_SIZE = 4 << 20
+MAX_ENTRIES_TO_SIGN = 0xFFFE - 1  # NU3039: one more entry would need ZIP64 counts
+
+_LFH_SIG, _CD_SIG, _EOCD_SIG, _ZIP64_LOCATOR_SIG = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x07"
+_LFH = struct.Struct("<4x2xHH4x4xIIHH")  # flags, method, csize, usize, name len, extra len (30 bytes)
+_CD = struct.Struct("<4x4xHH4xIIIHHH4xII")  # flags .. lfh offset (46 bytes)
+_EOCD_SCAN = 22 + 0xFFFF  # EOCD + the longest possible comment
+_CHUNK = 1 << 20
+_M16, _M32 = 0xFFFF, 0xFFFFFFFF
+_CORRUPT = "NU3008"  # NuGet reports any read failure of its integrity check as NU3008
+
+
+@dataclass(frozen=True)
+class ZipEntry:
+    """One central-directory record."""
+
+    name: bytes
+    flags: int
+    method: int
+    crc32: int
+    compressed_size: int
+    uncompressed_size: int
+    external_attributes: int
+    lfh_offset: int
+    cd_offset: int  # position of this header in the file
+    cd_size: int  # header length: 46 + name + extra + comment
+
+    @property
+    def names_signature(self) -> bool:
+        # format.md 2.1: raw bytes, only when the UTF-8 flag (bit 11) is clear
+        return self.name == SIGNATURE_NAME and not self.flags & 0x0800
+
+
+@contextmanager
+def _guard(path: Path) -> Iterator[None]:
+    """Turn low-level read failures on hostile input into one error naming the file."""
+    try:
+        yield
+    except TrustPolicyError:
+        raise
+    except (OSError, ValueError, EOFError, OverflowError, struct.error) as exc:
+        raise SignatureFormatError(_CORRUPT, f"the package archive cannot be read: {exc}", path=str(path)) from exc
+
+
+def _read(f: BinaryIO, offset: int, n: int, size: int) -> bytes:
+    if offset < 0 or n < 0 or offset + n > size:
+        raise ValueError(f"{n} bytes at offset {offset} lie outside the file ({size} bytes)")
+    f.seek(offset)
+    data = f.read(n)
+    if len(data) != n:
+        raise ValueError("the file shrank while it was read")
+    return data
+
+
+def _feed(f: BinaryIO, start: int, end: int, size: int, sink: Callable[[bytes], object]) -> None:
+    """Stream bytes [start, end) into sink in chunks (never the whole file at once)."""
+    if not 0 <= start <= end <= size:
+        raise ValueError(f"byte range {start}..{end} lies outside the file ({size} bytes)")
+    while start < end:
+        chunk = _read(f, start, min(_CHUNK, end - start), size)
+        sink(chunk)
+        start += len(chunk)
+
+
+def _has_zip64_extra(extra: bytes) -> bool:
+    """Walk (id, length, data) extra blocks; stop at the first malformed one."""
+    pos = 0
+    while pos + 4 <= len(extra):
+        header_id, length = struct.unpack_from("<HH", extra, pos)
+        if header_id == 0x0001:
+            return True
+        pos += 4 + length
+    return False
+
+
+def _check_algorithm(algorithm: str) -> None:
+    if algorithm not in ALGORITHMS:
+        raise SignatureFormatError("NU3016", f"unsupported hash algorithm {algorithm!r}, use one of {ALGORITHMS}")
+
+
+class PackageArchive:
+    """A .nupkg read by its central directory; holds offsets, never file contents."""
+
+    def __init__(self, path: Path, entries: list[ZipEntry], size: int, eocd_pos: int, eocd: bytes) -> None:
+        self.path = path
+        self.entries = entries
+        self.is_signed = False
+        self._size = size
+        self._eocd_pos = eocd_pos
+        self._eocd = eocd  # the 22 fixed bytes
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> PackageArchive:
+        archive = cls(Path(path), [], 0, 0, b"")
+        with archive._reading(check_size=False) as f:
+            size = archive._size = os.fstat(f.fileno()).st_size
+            tail_start = max(0, size - _EOCD_SCAN)
+            tail = _read(f, tail_start, size - tail_start, size)
+            at = tail.rfind(_EOCD_SIG)  # the LAST occurrence, as NuGet scans backwards
+            if at < 0:
+                raise archive._error(_CORRUPT, "not a zip archive: no end of central directory record")
+            eocd_pos = tail_start + at
+            archive._eocd_pos, archive._eocd = eocd_pos, _read(f, eocd_pos, 22, size)
+            disk, cd_disk, _, total, _, cd_offset = struct.unpack_from("<HHHHII", archive._eocd, 4)
+            if disk or cd_disk:
+                raise archive._error(_CORRUPT, "multi-disk zip archives are not supported")
+            archive.entries = list(_walk_central_directory(f, cd_offset, size))
+            if total != _M16 and total != len(archive.entries):  # 0xFFFF: a ZIP64 count, see is_zip64()
+                raise archive._error(_CORRUPT, f"the end of central directory record announces {total} "
+                                               f"entries, the central directory has {len(archive.entries)}")
+            archive.is_signed = archive._lfh_confirms_signature(f)
+        return archive
+
+    def _error(self, code: str, message: str) -> SignatureFormatError:
+        return SignatureFormatError(code, message, path=str(self.path))
+
+    @contextmanager
+    def _reading(self, check_size: bool = True) -> Iterator[BinaryIO]:
+        try:
+            f = self.path.open("rb")
+        except OSError as exc:
+            raise TrustPolicyError(f"cannot open the package: {exc.strerror or exc}", path=str(self.path)) from None
+        with f, _guard(self.path):
+            if check_size and os.fstat(f.fileno()).st_size != self._size:
+                raise self._error(_CORRUPT, "the file changed since it was opened")
+            yield f
+
+    def _lfh_confirms_signature(self, f: BinaryIO) -> bool:
+        """format.md 2.1: the first CD record naming the signature must be named so by its LFH too."""
+        entry = next((e for e in self.entries if e.names_signature), None)
+        if entry is None:
+            return False
+        header = _read(f, entry.lfh_offset, 30, self._size)
+        if header[:4] != _LFH_SIG:
+            raise self._error(_CORRUPT, f"no local file header at offset {entry.lfh_offset} for .signature.p7s")
+        flags, _, _, _, name_len, _ = _LFH.unpack(header)
+        name = _read(f, entry.lfh_offset + 30, name_len, self._size)
+        return name == SIGNATURE_NAME and not flags & 0x0800
+
+    def _signature_entry(self, f: BinaryIO) -> tuple[ZipEntry, int, int]:
+        """The validated signature entry (format.md 2.2), its data offset and length."""
+        if not self.is_signed:
+            raise self._error("NU3003", "the package is not signed: it has no .signature.p7s entry")
+        found = [e for e in self.entries if e.names_signature]
+        if len(found) > 1:
+            raise self._error("NU3005", "the package contains multiple package signature files")
+        entry = found[0]
+        self._check_headers("central directory header", entry.flags, entry.method,
+                            entry.compressed_size, entry.uncompressed_size)
+        if entry.external_attributes:
+            raise self._error("NU3005", "the package signature file entry is invalid: central directory header has "
+                                        f"external file attributes {entry.external_attributes:#x}, expected 0")
+        flags, method, csize, usize, name_len, extra_len = _LFH.unpack(_read(f, entry.lfh_offset, 30, self._size))
+        self._check_headers("local file header", flags, method, csize, usize)
+        if usize > MAX_SIGNATURE_SIZE:
+            raise self._error("NU3005", f"the package signature file is {usize} bytes, over the {MAX_SIGNATURE_SIZE} "
+                                        "bytes limit")
+        start = entry.lfh_offset + 30 + name_len + extra_len
+        if start + usize > self._size:
+            raise self._error("NU3005", "the package signature file data lies outside the archive")
+        return entry, start, usize
+
+    def _check_headers(self, where: str, flags: int, method: int, csize: int, usize: int) -> None:
+        problem = (f"general purpose bit flag is {flags:#x}, expected 0" if flags else
+                   f"compression method is {method}, expected 0 (stored)" if method else
+                   f"compressed size {csize} differs from uncompressed size {usize}" if csize != usize else "")
+        if problem:
+            raise self._error("NU3005", f"the package signature file entry is invalid: {where} {problem}")
+
+    def read_signature(self) -> bytes:
+        """The .signature.p7s bytes; SignatureFormatError NU3003/NU3005 when absent or invalid."""
+        with self._reading() as f:
+            _, start, length = self._signature_entry(f)
+            return _read(f, start, length, self._size)
+
+    def is_zip64(self) -> bool:
+        """Exactly NuGet's three checks (format.md 2.4): locator, CD extra 0x0001, LFH extra 0x0001."""
+        with self._reading() as f:
+            pos = self._eocd_pos - 20
+            if pos >= 0 and _read(f, pos, 4, self._size) == _ZIP64_LOCATOR_SIG:
+                return True
+            for e in self.entries:
+                header = _read(f, e.cd_offset, e.cd_size, self._size)
+                name_len, extra_len, _, disk_start = struct.unpack_from("<HHHH", header, 28)
+                if _has_zip64_extra(header[46 + name_len : 46 + name_len + extra_len]):
+                    return True
+                if disk_start != 0 or e.lfh_offset + 30 > self._size:
+                    continue  # NuGet skips local headers it cannot read
+                local = _read(f, e.lfh_offset, 30, self._size)
+                name_len, extra_len = struct.unpack_from("<HH", local, 26)
+                extra_at = e.lfh_offset + 30 + name_len
+                if local[:4] == _LFH_SIG and extra_at + extra_len <= self._size:
+                    if _has_zip64_extra(_read(f, extra_at, extra_len, self._size)):
+                        return True
+        return False
+
+    def _entry_sizes(self) -> tuple[int, list[int]]:
+        """CD start and, per entry, the distance from its LFH to the next LFH (or to the CD)."""
+        cd_start = min(e.cd_offset for e in self.entries)
+        order = sorted(range(len(self.entries)), key=lambda i: self.entries[i].lfh_offset)
+        sizes = [0] * len(self.entries)
+        for rank, i in enumerate(order):
+            end = self.entries[order[rank + 1]].lfh_offset if rank + 1 < len(order) else cd_start
+            sizes[i] = end - self.entries[i].lfh_offset
+        return cd_start, sizes
+
+    def package_hash(self, algorithm: str) -> bytes:
+        """H of the unsigned package rebuilt virtually from this signed one (format.md 4.2), streamed."""
+        _check_algorithm(algorithm)
+        h = hashlib.new(algorithm)
+        with self._reading() as f:
+            sig, _, _ = self._signature_entry(f)
+            entries = self.entries
+            _, sizes = self._entry_sizes()
+            s = entries.index(sig)
+            others = sorted((i for i in range(len(entries)) if i != s), key=lambda i: entries[i].lfh_offset)
+
+            def feed(start: int, end: int) -> None:
+                _feed(f, start, end, self._size, h.update)
+
+            feed(0, min(e.lfh_offset for e in entries))
+            change, new_offset = {}, 0
+            for i in others:  # local entries by offset, closing the gap the signature leaves
+                change[i] = new_offset - entries[i].lfh_offset
+                new_offset += sizes[i]
+                feed(entries[i].lfh_offset, entries[i].lfh_offset + sizes[i])
+            for i in sorted(others):  # CD headers in CD order, relative offset rewritten
+                e = entries[i]
+                feed(e.cd_offset, e.cd_offset + 42)
+                h.update(struct.pack("<I", (e.lfh_offset + change[i]) & _M32))
+                feed(e.cd_offset + 46, e.cd_offset + e.cd_size)
+            last = entries[-1]
+            feed(last.cd_offset + last.cd_size, self._eocd_pos + 8)  # NuGet assumes the EOCD follows the CD
+            on_disk, total, cd_size, cd_offset = struct.unpack_from("<HHII", self._eocd, 8)
+            h.update(struct.pack("<HHII", (on_disk - 1) & _M16, (total - 1) & _M16,
+                                 (cd_size - sig.cd_size) & _M32, (cd_offset - sizes[s]) & _M32))
+            feed(self._eocd_pos + 20, self._size)  # comment and any trailing bytes
+        return h.digest()
+
+    def read_nuspec(self) -> tuple[str, str]:
+        """(id, version) from the single root *.nuspec; TrustPolicyError naming the file otherwise."""
+        where, too_big = str(self.path), f"the .nuspec is larger than {MAX_NUSPEC_SIZE} bytes"
+        try:
+            with zipfile.ZipFile(self.path) as z:
+                found = [i for i in z.infolist() if "/" not in i.filename and "\\" not in i.filename
+                         and i.filename.lower().endswith(".nuspec")]
+                if len(found) != 1:
+                    raise TrustPolicyError(f"expected one .nuspec at the package root, found {len(found)}", path=where)
+                if found[0].file_size > MAX_NUSPEC_SIZE:
+                    raise TrustPolicyError(too_big, path=where)
+                with z.open(found[0]) as fh:
+                    data = fh.read(MAX_NUSPEC_SIZE + 1)  # the declared size may lie
+        except TrustPolicyError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, ValueError, EOFError,
+                NotImplementedError, RuntimeError, struct.error) as exc:  # zipfile's ways to fail on bad input
+            raise TrustPolicyError(f"cannot read the .nuspec: {exc}", path=where) from exc
+        if len(data) > MAX_NUSPEC_SIZE:
+            raise TrustPolicyError(too_big, path=where)
+        return _parse_nuspec(data, where)
+
+
+def _walk_central_directory(f: BinaryIO, pos: int, size: int) -> Iterator[ZipEntry]:
+    """CD records from pos while the signature matches (as NuGet reads them)."""
+    while pos + 4 <= size:
+        f.seek(pos)
+        if f.read(4) != _CD_SIG:
+            return
+        fixed = _read(f, pos, 46, size)
+        flags, method, crc, csize, usize, n, m, k, ext, lfh = _CD.unpack(fixed)
+        header_size = 46 + n + m + k
+        if pos + header_size > size:
+            raise ValueError(f"the central directory header at offset {pos} is truncated")
+        yield ZipEntry(_read(f, pos + 46, n, size), flags, method, crc, csize, usize, ext, lfh, pos, header_size)
+        pos += header_size
+
+
+def _parse_nuspec(data: bytes, path: str) -> tuple[str, str]:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.LxmlError as exc:
+        raise TrustPolicyError(f"the .nuspec is not well-formed XML: {exc}", path=path) from exc
+    if root.getroottree().docinfo.doctype:  # no DTDs in a nuspec: refuse rather than risk entity tricks
+        raise TrustPolicyError("the .nuspec has a DOCTYPE, which is not allowed", path=path)
+
+    def local(el: etree._Element) -> str:
+        return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+    metadata = next((c for c in root if local(c) == "metadata"), None) if local(root) == "package" else None
+    values = {}
+    for child in metadata if metadata is not None else ():
+        if local(child) in ("id", "version") and local(child) not in values:
+            values[local(child)] = (child.text or "").strip()
+    if not values.get("id") or not values.get("version"):
+        raise TrustPolicyError("the .nuspec has no package/metadata/id and version", path=path)
+    return values["id"], values["version"]
+
+
+def hash_file(path: str | os.PathLike[str], algorithm: str) -> bytes:
+    """Plain streamed digest of a whole file."""
+    _check_algorithm(algorithm)
+    h = hashlib.new(algorithm)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+    except OSError as exc:
+        raise TrustPolicyError(f"cannot read the file: {exc.strerror or exc}", path=str(path)) from exc
+    return h.digest()
+
+
+def _dos_datetime(moment: datetime) -> int:
+    """MS-DOS date (high 16 bits) and time (low 16 bits), clamped to the representable years."""
+    if moment.year < 1980:
+        moment = datetime(1980, 1, 1)
+    elif moment.year > 2107:
+        moment = datetime(2107, 12, 31, 23, 59, 58)
+    date = (moment.year - 1980) << 9 | moment.month << 5 | moment.day
+    time = moment.hour << 11 | moment.minute << 5 | moment.second // 2
+    return date << 16 | time
+
+
+def _atomic_write(dest: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write to a temp file beside dest, then os.replace: readers never see half a package."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise TrustPolicyError(f"cannot write the package: {exc.strerror or exc}", path=str(dest)) from exc
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, os.stat(dest).st_mode & 0o777 if dest.exists() else 0o644)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise TrustPolicyError(f"cannot write the package: {exc.strerror or exc}", path=str(dest)) from exc
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def insert_signature(unsigned_path: str | os.PathLike[str], signature: bytes, dest_path: str | os.PathLike[str],
+                     *, modified: datetime | None = None) -> None:
+    """Add .signature.p7s exactly as NuGet does (format.md 2.3); atomic write of dest_path.
+
+    `modified` gives the entry's DOS time (its wall-clock fields as given); default local now, like NuGet.
+    """
+    src = PackageArchive.open(unsigned_path)
+    where = str(src.path)
+    if src.is_zip64():
+        raise SigningError("NU3006", "Signed Zip64 packages are not supported", path=where)
+    if any(e.names_signature for e in src.entries):
+        raise SigningError("NU3001", "the package already contains a signature", path=where)
+    on_disk, total, cd_size, cd_offset = struct.unpack_from("<HHII", src._eocd, 8)
+    if total == _M16:  # the ZIP64 "see the ZIP64 record" marker, without a locator
+        raise SigningError("NU3006", "Signed Zip64 packages are not supported", path=where)
+    if len(src.entries) >= MAX_ENTRIES_TO_SIGN:
+        raise SigningError("NU3039", f"the package has {len(src.entries)} entries; signing it would require ZIP64",
+                           path=where)
+    if not src.entries:
+        raise SigningError("NU3001", "the package has no entries", path=where)
+    if len(signature) > MAX_SIGNATURE_SIZE:
+        raise SigningError("NU3001", f"the signature is {len(signature)} bytes, over the {MAX_SIGNATURE_SIZE} "
+                                     "bytes limit", path=where)
+    # NuGet's offset arithmetic needs the first LFH at 0 and the EOCD right after the CD (format.md 2.4).
+    cd_start, _ = src._entry_sizes()
+    end_of_cd = src.entries[-1].cd_offset + src.entries[-1].cd_size
+    if min(e.lfh_offset for e in src.entries) != 0 or end_of_cd != src._eocd_pos:
+        raise SigningError("NU3001", "unsupported zip layout: data before the first entry or between the "
+                                     "central directory and its end record", path=where)
+
+    dos = _dos_datetime(modified or clock.now().astimezone())
+    crc, n = zlib.crc32(signature), len(signature)
+    local = struct.pack("<4sHHHIIIIHH", _LFH_SIG, 20, 0, 0, dos, crc, n, n, 14, 0) + SIGNATURE_NAME
+    central = struct.pack("<4sHHHHIIIIHHHHHII", _CD_SIG, 20, 20, 0, 0, dos, crc, n, n, 14, 0, 0, 0, 0, 0,
+                          cd_start) + SIGNATURE_NAME
+    if cd_offset + len(local) + n > _M32 or cd_size + len(central) > _M32:
+        raise SigningError("NU3006", "the signed package would require ZIP64", path=where)
+    eocd = src._eocd[:8] + struct.pack("<HHII", (on_disk + 1) & _M16, total + 1, cd_size + len(central),
+                                       cd_offset + len(local) + n)
+
+    with src._reading() as f:
+        def write(out: BinaryIO) -> None:
+            _feed(f, 0, cd_start, src._size, out.write)  # every local entry
+            out.write(local + signature)
+            _feed(f, cd_start, end_of_cd, src._size, out.write)  # every CD header
+            out.write(central + eocd)
+            _feed(f, src._eocd_pos + 20, src._size, src._size, out.write)  # comment and trailing bytes
+
+        _atomic_write(Path(dest_path), write)
+
+
+def strip_signature(signed_path: str | os.PathLike[str], dest_path: str | os.PathLike[str]) -> None:
+    """Exact inverse of insert_signature; refuses a signature entry that is not last (offsets would move)."""
+    src = PackageArchive.open(signed_path)
+    with src._reading() as f:
+        sig, _, _ = src._signature_entry(f)
+        cd_start, _ = src._entry_sizes()
+        end_of_cd = src.entries[-1].cd_offset + src.entries[-1].cd_size
+        later = any(e.lfh_offset >= sig.lfh_offset for e in src.entries if e is not sig)
+        if src.entries[-1] is not sig or later or end_of_cd != src._eocd_pos:
+            raise TrustPolicyError("the signature entry is not the last entry; removing it would move other "
+                                   "entries, so it is refused", path=str(src.path))
+        on_disk, total, cd_size, cd_offset = struct.unpack_from("<HHII", src._eocd, 8)
+        removed = cd_start - sig.lfh_offset  # its LFH and data
+        eocd = src._eocd[:8] + struct.pack("<HHII", (on_disk - 1) & _M16, (total - 1) & _M16,
+                                           (cd_size - sig.cd_size) & _M32, (cd_offset - removed) & _M32)
+
+        def write(out: BinaryIO) -> None:
+            _feed(f, 0, sig.lfh_offset, src._size, out.write)
+            _feed(f, cd_start, sig.cd_offset, src._size, out.write)
+            out.write(eocd)
+            _feed(f, src._eocd_pos + 20, src._size, src._size, out.write)
+
+        _atomic_write(Path(dest_path), write)

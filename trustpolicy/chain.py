@@ -1,0 +1,483 @@
+"""Certificate chain building, trust and revocation (verify.md §4.2 step A/B chain builds, §7, §8).
+
+`ChainValidator.validate` answers, for one signer or TSA certificate at one moment: does it chain to
+a root of the trust store for its purpose, is every certificate valid for that purpose, is anything
+revoked? It mirrors what NuGet reads from the platform chain engine:
+
+- application policy (EKU) id-kp-codeSigning / id-kp-timeStamping, checked on every certificate
+  below the root; a certificate without an EKU extension is valid for all purposes (Windows);
+- time validity is reported but never stops the other checks (NuGet builds with IgnoreNotTimeValid
+  and judges validity itself, §4.2 B.5): the path is validated by pyhanko-certvalidator at the
+  moment clamped into the certificates' common validity window, and "expired"/"not-yet-valid"
+  are computed against the real moment;
+- an untrusted root is still evaluated (revocation, EKU, signatures) with the chain's own
+  self-signed root as a provisional anchor, as X509Chain reports UntrustedRoot next to the other
+  flags; `trusted` is then False;
+- revocation excludes the root (ExcludeRoot); missing or unusable data is "unknown" (soft fail);
+  a revocation counts only if it happened before the moment.
+
+Cost (perf-notes.md): the trust managers and the root registries are built once per validator; each
+call layers the package's own certificates over them without re-registering the roots, and results
+are cached per (leaf, intermediates, purpose, extra anchors) for the time window in which they hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections import ChainMap
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from asn1crypto import x509
+from pyhanko_certvalidator.authority import Authority, AuthorityWithCert, TrustAnchor
+from pyhanko_certvalidator.context import ValidationContext
+from pyhanko_certvalidator.errors import (
+    ExpiredError,
+    NotYetValidError,
+    PathBuildingError,
+    RevokedError,
+    ValidationError,
+)
+from pyhanko_certvalidator.path import ValidationPath
+from pyhanko_certvalidator.policy_decl import (
+    CertRevTrustPolicy,
+    DisallowWeakAlgorithmsPolicy,
+    RevocationCheckingPolicy,
+    RevocationCheckingRule,
+)
+from pyhanko_certvalidator.registry import CertificateRegistry, PathBuilder, SimpleTrustManager, TrustManager
+from pyhanko_certvalidator.validate import async_validate_path
+
+from trustpolicy.asn1 import EKU_CODE_SIGNING, EKU_TIME_STAMPING
+from trustpolicy.revocation import RevocationFetcher, RevocationOptions, revinfo_times
+from trustpolicy.truststore import PURPOSES, TrustStore
+
+__all__ = ["STATUSES", "ChainResult", "ChainValidator"]
+
+# Worst first: `ChainResult.status` is the first of these that applies.
+# revoked -> NU3012 Suspect; invalid / not-valid-for-usage -> NU3012 chain building issue;
+# untrusted-root -> NU3018; expired / not-yet-valid -> NotTimeValid (NuGet judges B.5 itself).
+STATUSES = ("revoked", "invalid", "not-valid-for-usage", "untrusted-root", "expired", "not-yet-valid", "valid")
+REVOCATION_VALUES = ("good", "revoked", "unknown", "not-checked")
+
+_EKU = {"code_signing": EKU_CODE_SIGNING, "time_stamping": EKU_TIME_STAMPING}
+_MAX_PATHS = 8  # candidate paths examined per chain (cross-signing gives a few, never many)
+_EDGE = timedelta(seconds=2)  # results near a validity/revinfo boundary are not cached (pyhanko tolerance is 1 s)
+
+# Chains may use SHA-1 and 1024-bit RSA issuers, as the Windows chain engine allows; the NuGet
+# certificate rules (NU3013/NU3014/NU3022/NU3023) are the verifier's business, not the chain's.
+_ALGORITHMS = DisallowWeakAlgorithmsPolicy(frozenset({"md2", "md5"}), rsa_key_size_threshold=1024)
+_NO_CHECK = CertRevTrustPolicy(
+    RevocationCheckingPolicy(RevocationCheckingRule.NO_CHECK, RevocationCheckingRule.NO_CHECK)
+)
+# Every certificate below the root needs a CRL or an OCSP answer; anything less raises
+# InsufficientRevinfoError, which we report as "unknown". Data fetched today speaks about the past
+# (retroactive): a certificate revoked after the moment was still good at the moment.
+_REQUIRE = CertRevTrustPolicy(
+    RevocationCheckingPolicy(
+        RevocationCheckingRule.CRL_OR_OCSP_REQUIRED, RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
+    ),
+    retroactive_revinfo=True,
+)
+# pyhanko checks from the root down and stops at the first certificate without an answer; when
+# that happens, the leaf alone is checked again so a revoked leaf is never hidden behind an
+# intermediate whose CRL is unreachable.
+_REQUIRE_LEAF = CertRevTrustPolicy(
+    RevocationCheckingPolicy(RevocationCheckingRule.CRL_OR_OCSP_REQUIRED, RevocationCheckingRule.NO_CHECK),
+    retroactive_revinfo=True,
+)
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """Outcome of one chain validation.
+
+    trusted: the chain ends at a root of the store for the purpose (or at an extra trusted cert).
+    status: the worst problem found (see STATUSES), "valid" when none.
+    revocation: "good" | "revoked" | "unknown" | "not-checked" (mode off, or nothing below the root).
+    revoked_at: when the revoked certificate was revoked (before the moment).
+    path: the chain, leaf first, root last (the provisional self-signed root when untrusted).
+    problems: every status that applies, worst first (status == problems[0]).
+    """
+
+    trusted: bool
+    status: str
+    revocation: str
+    revoked_at: datetime | None
+    path: tuple[x509.Certificate, ...]
+    message: str
+    problems: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "valid"
+
+
+# --------------------------------------------------------------------------- pyhanko plumbing
+
+
+class _Anchors(TrustManager):
+    """Union of trust managers. Not a SimpleTrustManager on purpose: ValidationContext re-registers
+    every root of a SimpleTrustManager into the registry on each construction (83% of the cost)."""
+
+    def __init__(self, *managers: SimpleTrustManager) -> None:
+        self.managers = managers
+
+    def is_root(self, cert: x509.Certificate) -> bool:
+        return any(m.is_root(cert) for m in self.managers)
+
+    def as_trust_anchor(self, authority: Authority) -> TrustAnchor | None:
+        for manager in self.managers:
+            anchor = manager.as_trust_anchor(authority)
+            if anchor is not None:
+                return anchor
+        return None
+
+    def find_potential_issuers(self, cert: x509.Certificate) -> Iterator[TrustAnchor]:
+        for manager in self.managers:
+            yield from manager.find_potential_issuers(cert)
+
+
+class _Layer(dict):  # type: ignore[type-arg]
+    """A per-call index over a shared one: reads fall through, writes stay local."""
+
+    def __init__(self, base: dict[Any, list[x509.Certificate]]) -> None:
+        super().__init__()
+        self._base = base
+
+    def __missing__(self, key: Any) -> list[x509.Certificate]:
+        value = list(self._base.get(key, ()))
+        self[key] = value
+        return value
+
+
+class _CallRegistry(CertificateRegistry):
+    """The shared root registry plus one package's certificates, without copying the roots.
+
+    Each call sees only its own certificates (and whatever pyhanko registers from its OCSP
+    responses), so one package's intermediates never complete another package's chain.
+    """
+
+    def __init__(self, base: CertificateRegistry, certs: Iterable[x509.Certificate]) -> None:
+        super().__init__()
+        self.certs = ChainMap({}, base.certs)  # type: ignore[assignment]
+        self._subject_map = _Layer(base._subject_map)
+        self._key_identifier_map = _Layer(base._key_identifier_map)
+        self._key_hash_map = _Layer(base._key_hash_map)
+        for cert in certs:
+            self.register(cert)
+
+
+# --------------------------------------------------------------------------- validator
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("moment must be a timezone-aware datetime")
+    return moment
+
+
+def _describe(cert: x509.Certificate) -> str:
+    try:
+        return cert.subject.human_friendly
+    except Exception:  # a subject asn1crypto cannot render must not hide the real finding
+        return f"serial {cert.serial_number}"
+
+
+def _ekus(cert: x509.Certificate) -> set[str] | None:
+    value = cert.extended_key_usage_value
+    return None if value is None else {purpose.dotted for purpose in value}
+
+
+@dataclass
+class _Outcome:
+    trusted: bool
+    problems: list[str]
+    revocation: str
+    revoked_at: datetime | None
+    path: tuple[x509.Certificate, ...]
+    messages: list[str]
+
+    def result(self) -> ChainResult:
+        problems = tuple(sorted(set(self.problems), key=STATUSES.index))
+        status = problems[0] if problems else "valid"
+        message = "; ".join(self.messages) if self.messages else "chain is valid"
+        return ChainResult(self.trusted, status, self.revocation, self.revoked_at, self.path, message, problems)
+
+    @property
+    def score(self) -> int:  # higher is better: index of the worst problem
+        return min((STATUSES.index(p) for p in self.problems), default=len(STATUSES))
+
+
+class ChainValidator:
+    """One per process (or per worker): shared trust managers, root registries and result cache.
+
+    Not thread-safe. `stats` counts validations actually run and cache hits.
+    """
+
+    def __init__(
+        self,
+        trust_store: TrustStore,
+        revocation: RevocationOptions | None = None,
+        *,
+        fetcher: RevocationFetcher | None = None,
+    ) -> None:
+        self.trust_store = trust_store
+        self.revocation = revocation or RevocationOptions("off")
+        self.fetcher = fetcher or RevocationFetcher(self.revocation)
+        self._managers: dict[str, SimpleTrustManager] = {}
+        self._registries: dict[str, CertificateRegistry] = {}
+        self._cache: dict[tuple[Any, ...], list[tuple[datetime, datetime, ChainResult]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stats = {"validations": 0, "cache_hits": 0}
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+    def __enter__(self) -> ChainValidator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public ------------------------------------------------------------------------
+
+    def validate(
+        self,
+        leaf: x509.Certificate,
+        intermediates: Iterable[x509.Certificate],
+        *,
+        moment: datetime,
+        purpose: str,
+        extra_trusted: Iterable[x509.Certificate] = (),
+    ) -> ChainResult:
+        """Validate `leaf` for `purpose` ("code_signing" | "time_stamping") at `moment`.
+
+        intermediates: certificates that may complete the chain (the signature's certificate set).
+        extra_trusted: certificates to treat as trust anchors for this call only (test roots,
+        trustedSigners entries). Findings never raise; ValueError only for a naive moment or an
+        unknown purpose.
+        """
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown purpose {purpose!r}; expected one of {PURPOSES}")
+        moment = _aware(moment)
+        extra = tuple({c.sha256: c for c in extra_trusted}.values())
+        others = tuple({c.sha256: c for c in intermediates if c.sha256 != leaf.sha256}.values())
+        key = (
+            leaf.sha256,
+            frozenset(c.sha256 for c in others),
+            purpose,
+            frozenset(c.sha256 for c in extra),
+        )
+        for low, high, cached in self._cache.get(key, ()):
+            if low < moment < high:
+                self.stats["cache_hits"] += 1
+                return cached
+        self.stats["validations"] += 1
+        boundaries: set[datetime] = set()
+        try:
+            result = self._run(self._validate(leaf, others, extra, moment, purpose, boundaries))
+        except Exception as exc:  # fail closed: an unexpected library error is an invalid chain
+            return ChainResult(False, "invalid", "not-checked", None, (leaf,), f"chain validation failed: {exc!r}", ("invalid",))
+        window = _window(moment, boundaries)
+        if window is not None:
+            self._cache.setdefault(key, []).append((*window, result))
+        return result
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _run(self, coroutine: Any) -> Any:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(coroutine)
+
+    def _manager(self, purpose: str) -> SimpleTrustManager:
+        if purpose not in self._managers:
+            roots = self.trust_store.roots(purpose)
+            self._managers[purpose] = SimpleTrustManager.build(roots)
+            self._registries[purpose] = CertificateRegistry.build(roots)
+        return self._managers[purpose]
+
+    async def _validate(
+        self,
+        leaf: x509.Certificate,
+        others: tuple[x509.Certificate, ...],
+        extra: tuple[x509.Certificate, ...],
+        moment: datetime,
+        purpose: str,
+        boundaries: set[datetime],
+    ) -> ChainResult:
+        for cert in (leaf, *others, *extra):
+            boundaries.update((cert.not_valid_before, cert.not_valid_after))
+        base = self._manager(purpose)
+        anchors = _Anchors(base, SimpleTrustManager.build(extra)) if extra else _Anchors(base)
+        registry = _CallRegistry(self._registries[purpose], (*others, *extra))
+        trusted = True
+        paths, missing = await _candidate_paths(leaf, anchors, registry)
+        if not paths:
+            # UntrustedRoot vs PartialChain: does the chain reach a self-signed certificate?
+            provisional = [c for c in (leaf, *others) if c.self_signed in ("yes", "maybe")]
+            if provisional:
+                anchors = _Anchors(*anchors.managers, SimpleTrustManager.build(provisional))
+                paths, missing = await _candidate_paths(leaf, anchors, registry)
+                trusted = False
+        if not paths:
+            message = f"no chain to a trusted root (partial chain): {missing}"
+            return ChainResult(False, "invalid", "not-checked", None, (leaf,), message, ("invalid",))
+        best: _Outcome | None = None
+        for path in paths:
+            outcome = await self._check(path, trusted, anchors, registry, moment, purpose, boundaries)
+            if best is None or outcome.score > best.score:
+                best = outcome
+            if not outcome.problems:
+                break
+        assert best is not None
+        return best.result()
+
+    def _context(
+        self,
+        anchors: _Anchors,
+        registry: CertificateRegistry,
+        moment: datetime,
+        policy: CertRevTrustPolicy = _NO_CHECK,
+        revinfo: tuple[list[Any], list[Any]] = ([], []),
+    ) -> ValidationContext:
+        return ValidationContext(
+            trust_manager=anchors,
+            certificate_registry=registry,
+            moment=moment,
+            algorithm_usage_policy=_ALGORITHMS,
+            revinfo_policy=policy,
+            crls=revinfo[0],
+            ocsps=revinfo[1],
+        )
+
+    async def _revocation(
+        self, path: ValidationPath, anchors: _Anchors, registry: CertificateRegistry, at: datetime, revinfo: tuple[list[Any], list[Any]]
+    ) -> tuple[str, datetime | None, str]:
+        """("good" | "revoked" | "unknown", revocation time, message) for the path at `at`."""
+        unknown = ""
+        for policy in (_REQUIRE, _REQUIRE_LEAF):
+            try:
+                await async_validate_path(self._context(anchors, registry, at, policy, revinfo), path)
+            except RevokedError as exc:
+                return "revoked", exc.revocation_dt, str(exc)
+            except ValidationError as exc:  # InsufficientRevinfoError and other revinfo trouble
+                unknown = unknown or str(exc)
+                continue
+            if not unknown:
+                return "good", None, ""
+        return "unknown", None, unknown
+
+    async def _check(
+        self,
+        path: ValidationPath,
+        trusted: bool,
+        anchors: _Anchors,
+        registry: CertificateRegistry,
+        moment: datetime,
+        purpose: str,
+        boundaries: set[datetime],
+    ) -> _Outcome:
+        anchor_cert = path.trust_anchor.authority.certificate if isinstance(path.trust_anchor.authority, AuthorityWithCert) else None
+        below_root = list(path.iter_certs(include_root=False))[::-1]  # leaf first
+        chain = tuple(below_root) + ((anchor_cert,) if anchor_cert is not None else ())
+        # The certificates whose validity and EKU count: all below the root, or the leaf itself
+        # when the leaf is the anchor (self-signed or explicitly trusted).
+        judged = below_root or list(chain[:1])
+        if anchor_cert is not None:
+            boundaries.update((anchor_cert.not_valid_before, anchor_cert.not_valid_after))
+        out = _Outcome(trusted, [], "not-checked", None, chain, [])
+        if not trusted:
+            out.problems.append("untrusted-root")
+            out.messages.append(f"the root {_describe(chain[-1])} is not trusted for {purpose.replace('_', ' ')}")
+
+        # Time validity against the real moment (reported, never blocking the rest).
+        expired = [c for c in judged if moment > c.not_valid_after]
+        early = [c for c in judged if moment < c.not_valid_before]
+        if expired:
+            out.problems.append("expired")
+            out.messages.append(f"{_describe(expired[0])} expired on {expired[0].not_valid_after:%Y-%m-%d %H:%M:%S}Z")
+        if early:
+            out.problems.append("not-yet-valid")
+            out.messages.append(f"{_describe(early[0])} is not valid before {early[0].not_valid_before:%Y-%m-%d %H:%M:%S}Z")
+        start = max(c.not_valid_before for c in judged)
+        end = min(c.not_valid_after for c in judged)
+        at = min(max(moment, start), end) if start <= end else moment
+
+        # Signatures, constraints, policies (pyhanko), without revocation.
+        try:
+            await async_validate_path(self._context(anchors, registry, at), path)
+        except (ExpiredError, NotYetValidError):
+            out.messages.append("the certificates were never valid at the same time")
+            out.problems.append("invalid")
+            return out
+        except ValidationError as exc:
+            out.problems.append("invalid")
+            out.messages.append(str(exc))
+            return out
+
+        wanted = _EKU[purpose]
+        for cert in judged:
+            ekus = _ekus(cert)
+            if ekus is not None and wanted not in ekus:
+                out.problems.append("not-valid-for-usage")
+                out.messages.append(f"{_describe(cert)} is not valid for {purpose.replace('_', ' ')} (EKU)")
+                break
+
+        if self.revocation.mode == "off":
+            return out
+        pairs = [(cert, chain[i + 1] if i + 1 < len(chain) else None) for i, cert in enumerate(below_root)]
+        if not pairs:
+            out.messages.append("revocation: nothing below the root to check")
+            return out
+        crls, ocsps = self.fetcher.collect(pairs)
+        boundaries.update(revinfo_times([*crls, *ocsps]))
+        state, revoked_at, message = await self._revocation(path, anchors, registry, at, (crls, ocsps))
+        if state == "revoked" and revoked_at is not None:
+            boundaries.add(revoked_at)
+            if at != moment and revoked_at > moment:
+                # "revoked" only at the clamped moment (a not-yet-valid chain), after the real one
+                state, message = "unknown", f"revoked at {revoked_at:%Y-%m-%d %H:%M:%S}Z, after the moment"
+        out.revocation = state
+        if state == "revoked":
+            out.revoked_at = revoked_at
+            out.problems.append("revoked")
+            out.messages.append(message)
+        elif state == "unknown":
+            out.messages.append(f"revocation unknown: {message}")
+        return out
+
+
+async def _candidate_paths(
+    leaf: x509.Certificate, anchors: _Anchors, registry: CertificateRegistry
+) -> tuple[list[ValidationPath], str]:
+    paths: list[ValidationPath] = []
+    iterator = PathBuilder(anchors, registry).async_build_paths_lazy(leaf)
+    try:
+        async for path in iterator:
+            paths.append(path)
+            if len(paths) >= _MAX_PATHS:
+                break
+    except PathBuildingError as exc:
+        return [], str(exc)
+    finally:
+        await iterator.cancel()
+    return paths, ""
+
+
+def _window(moment: datetime, boundaries: set[datetime]) -> tuple[datetime, datetime] | None:
+    """The open interval around `moment` in which no boundary lies (shrunk by _EDGE), or None when
+    `moment` is too close to one to reuse the result safely."""
+    points = sorted(boundaries)
+    i = bisect.bisect_right(points, moment)
+    low = points[i - 1] + _EDGE if i > 0 else datetime.min.replace(tzinfo=moment.tzinfo)
+    high = points[i] - _EDGE if i < len(points) else datetime.max.replace(tzinfo=moment.tzinfo)
+    if not low < moment < high:
+        return None
+    return low, high

@@ -1,0 +1,283 @@
+"""`check`: enforce the effective NuGet.Config policy over a restored package graph.
+
+    report = check_graph(["src/App"], CheckOptions(mode="require"))
+
+Flow: graph sources -> packages -> (cached) verification in worker processes -> one report dict
+(schemas/report.schema.json) that the table, JSON and SARIF renderers share. Findings never raise;
+only unusable input (no graph, bad config, bad trust store) raises TrustPolicyError (exit 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from trustpolicy import __version__, clock
+from trustpolicy.cache import VerdictCache
+from trustpolicy.config import TrustSettings, load_trust_settings
+from trustpolicy.errors import UsageError
+from trustpolicy.explain import explain
+from trustpolicy.graph import Graph, GraphPackage, HashCache, collect_graph, verify_graph_hashes
+from trustpolicy.report import Report, build_report
+from trustpolicy.revocation import RevocationOptions
+from trustpolicy.truststore import TrustStore
+from trustpolicy.verify import ACCEPT, REQUIRE, VerificationSettings, Verifier
+
+MODES = ("accept", "require", "audit")
+# Below this many packages a process pool costs more (imports, trust manager) than it saves.
+_POOL_THRESHOLD = 8
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Everything outside the graph that can change a verdict, passed in from the top."""
+
+    mode: str | None = None  # accept | require | audit; None: signatureValidationMode from the config
+    configfile: str | None = None
+    trust_store: tuple[str, ...] = ()  # PEM files replacing the bundled roots
+    extra_roots: tuple[str, ...] = ()  # PEM files added to them
+    revocation: str = "online"
+    revocation_data: tuple[str, ...] = ()
+    revocation_timeout: float = 5.0
+    at: datetime | None = None  # None: now, read once
+    jobs: int | None = None  # None: every core
+    packages_dirs: tuple[str, ...] = ()
+    cache_dir: str | None = None  # None: the per-user cache folder
+    use_cache: bool = True
+    environ: dict[str, str] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker needs to build its Verifier once (picklable)."""
+
+    settings: VerificationSettings
+    trust_store: tuple[str, ...]
+    extra_roots: tuple[str, ...]
+    revocation: RevocationOptions
+    at: datetime
+    trust: TrustSettings
+    require_non_empty: bool
+
+
+def check_graph(
+    paths: Sequence[str | os.PathLike[str]],
+    options: CheckOptions = CheckOptions(),
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Judge every package of the graph under `paths`; the report's exitCode is the CI gate."""
+    paths = [Path(p) for p in paths] or [Path.cwd()]
+    at = options.at or clock.now()
+    graph = collect_graph(paths, packages_dirs=options.packages_dirs, environ=options.environ)
+    if not graph.packages and not graph.sources:
+        raise UsageError(f"no restored package graph found in {', '.join(map(str, paths))}")
+    trust = load_trust_settings(configfile=options.configfile, directory=_config_directory(paths[0]))
+    mode = options.mode or trust.mode
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}")
+    job = _Job(
+        settings=ACCEPT if mode == "accept" else REQUIRE,
+        trust_store=options.trust_store,
+        extra_roots=options.extra_roots,
+        revocation=RevocationOptions(
+            mode=options.revocation,
+            data_dirs=tuple(Path(d) for d in options.revocation_data),
+            cache_dir=_cache_root(options) / "revocation",
+            timeout=options.revocation_timeout,
+        ),
+        at=at,
+        trust=trust,
+        require_non_empty=mode != "accept",
+    )
+    store = _trust_store(job)  # load once here too: a bad PEM is exit 2 before any work
+    cache = VerdictCache(_cache_root(options) / "verdicts") if options.use_cache else None
+    policy = _policy_digest(job, store, explicit_time=options.at is not None)
+
+    entries = _judge_all(graph, job, cache, policy, options.jobs, progress)
+    for entry in entries:
+        entry["cause"], entry["fix"] = explain(entry, mode=mode, configfile=options.configfile)
+    return build_report(
+        mode=mode,
+        packages=entries,
+        generated_at=at,
+        settings=job.settings.to_json(),
+        trust_store=store.description,
+        config_files=trust.files,
+        version=__version__,
+    )
+
+
+def _judge_all(
+    graph: Graph,
+    job: _Job,
+    cache: VerdictCache | None,
+    policy: str,
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[dict[str, Any]]:
+    packages = graph.packages
+    results: list[dict[str, Any] | None] = [None] * len(packages)
+    todo: list[int] = []
+    keys: dict[int, str] = {}
+    for index, package in enumerate(packages):
+        key = _cache_key(package, policy) if cache else None
+        hit = cache.get(key) if cache and key else None
+        if hit is not None:
+            results[index] = hit
+        else:
+            todo.append(index)
+            if key:
+                keys[index] = key
+    done = len(packages) - len(todo)
+    if progress:
+        progress(done, len(packages))
+
+    workers = min(jobs or os.cpu_count() or 1, len(todo))
+    if workers > 1 and len(todo) >= _POOL_THRESHOLD:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(job,)) as pool:
+            outcomes: Iterable[dict[str, Any]] = pool.map(_judge_in_worker, [packages[i] for i in todo], chunksize=4)
+            for index, entry in zip(todo, outcomes):
+                results[index] = entry
+                done += 1
+                if progress:
+                    progress(done, len(packages))
+    else:
+        _init_worker(job)
+        for index in todo:
+            results[index] = _judge_in_worker(packages[index])
+            done += 1
+            if progress:
+                progress(done, len(packages))
+
+    if cache:
+        for index, key in keys.items():
+            cache.put(key, results[index])
+    entries = []
+    for package, entry in zip(packages, results):
+        assert entry is not None
+        entry = dict(entry)
+        entry["source"] = _source(package)
+        entries.append(entry)
+    return entries
+
+
+# -- one package (runs in a worker process) -----------------------------------------------------------
+
+_verifier: Verifier | None = None
+_hashes = HashCache()
+
+
+def _init_worker(job: _Job) -> None:
+    global _verifier
+    _verifier = Verifier.from_trust_settings(
+        job.trust,
+        job.settings,
+        trust_store=_trust_store(job),
+        revocation=job.revocation,
+        at=job.at,
+    )
+    if not job.require_non_empty:
+        _verifier.require_non_empty = False
+
+
+def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
+    """The report entry of one graph package, without `source` (added by the parent)."""
+    assert _verifier is not None
+    graph_findings = list(package.problems) + list(verify_graph_hashes(package, cache=_hashes))
+    if package.nupkg is None:
+        entry: dict[str, Any] = {
+            "path": None,
+            "id": package.id,
+            "version": package.version,
+            "signed": None,
+            "verdict": "invalid",
+            "signatures": [],
+            "issues": [],
+            "trustedSigner": None,
+        }
+    else:
+        verdict = _verifier.verify_package(package.nupkg)
+        entry = verdict.to_json()
+        entry["id"] = entry.get("id") or package.id
+        entry["version"] = entry.get("version") or package.version
+        entry["trustedSigner"] = verdict.trusted_signer.to_json() if verdict.trusted_signer else None
+        entry["trustedSignerReason"] = verdict.trusted_signer_reason
+    for finding in graph_findings:
+        level = {"note": "info"}.get(finding.level, finding.level)
+        entry["issues"].append({"code": finding.code, "level": level, "message": finding.message, "signature": None})
+        if level == "error":
+            entry["verdict"] = "invalid"  # the graph's own integrity record disagrees: fail closed
+    return entry
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def _trust_store(job: _Job) -> TrustStore:
+    return TrustStore.from_files(job.trust_store, extra=job.extra_roots)
+
+
+def _config_directory(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
+
+
+def _cache_root(options: CheckOptions) -> Path:
+    if options.cache_dir:
+        return Path(options.cache_dir)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("trustpolicy"))
+
+
+def _policy_digest(job: _Job, store: TrustStore, *, explicit_time: bool) -> str:
+    """Everything besides the package bytes that can change a verdict, as one digest.
+
+    Without --at the verdict is judged "now": cache it for the current UTC day only, so expiry and
+    fresh revocation data are picked up by the next day's run at the latest.
+    """
+    moment = job.at.isoformat() if explicit_time else job.at.date().isoformat()
+    material = {
+        "tool": __version__,
+        "settings": job.settings.to_json(),
+        "requireNonEmpty": job.require_non_empty,
+        "signers": [repr(signer) for signer in job.trust.signers],
+        "roots": sorted(c.hex() for part in store.key for c in part),
+        "revocation": [job.revocation.mode, [str(d) for d in job.revocation.data_dirs]],
+        "moment": moment,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cache_key(package: GraphPackage, policy: str) -> str | None:
+    """The package file's identity (path and stat, which any write changes) + its graph claims + policy."""
+    if package.nupkg is None:
+        return None
+    try:
+        st = os.stat(package.nupkg)
+    except OSError:
+        return None
+    identity = [
+        str(Path(package.nupkg).resolve()),
+        st.st_dev,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        sorted((c.record, c.value) for c in package.claims),
+        [(f.code, f.message) for f in package.problems],
+        policy,
+    ]
+    return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()
+
+
+def _source(package: GraphPackage) -> dict[str, Any]:
+    origin = package.origin
+    return {"path": str(origin.path), "kind": origin.kind, "pointer": origin.pointer, "line": origin.line}

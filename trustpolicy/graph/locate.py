@@ -1,0 +1,159 @@
+"""Find a package's .nupkg on disk (graph.md sections 2.4, 5 and 6.2).
+
+Two layouts:
+- "global"/"fallback": `<root>/<lower id>/<lower normalized version>/<lid>.<lver>.nupkg`. NuGet treats
+  `.nupkg.metadata` as the "fully extracted" marker; the global folder also accepts `.nupkg.sha512`,
+  fallback folders do not.
+- "side-by-side" (packages.config `packages/`): `<root>/<Id>.<Version>/<Id>.<Version>.nupkg` with the
+  id as written and `ToString()` of the version, looked up leniently like NuGet (section 6.2).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from trustpolicy.graph.model import Claim, Finding, Origin
+from trustpolicy.graph.versions import NuGetVersion, try_parse_version
+
+METADATA_FILE = ".nupkg.metadata"
+
+
+@dataclass(frozen=True)
+class Root:
+    """A folder to search: `layout` is "global" | "fallback" | "side-by-side"; `source` says who named it."""
+
+    path: Path
+    layout: str
+    source: str
+
+
+@dataclass
+class Entry:
+    """One package entry read from a graph file, before location and de-duplication."""
+
+    id: str
+    version: NuGetVersion | None
+    version_text: str
+    origin: Origin
+    roots: tuple[Root, ...] = ()
+    folder_rel: tuple[str, str] | None = None  # assets `path` as written (id part, version part)
+    nupkg: Path | None = None  # already known (folder inputs) or found by `locate`
+    folder: Path | None = None  # the folder holding it (and its .nupkg.metadata / .sha512)
+    claims: list[Claim] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
+
+    @property
+    def version_str(self) -> str:
+        return self.version.normalized if self.version else self.version_text
+
+
+@dataclass(frozen=True)
+class Hit:
+    folder: Path
+    nupkg: Path | None  # None: the folder says "installed" but holds no archive
+    complete: bool  # a completion marker was present
+
+
+def default_roots(packages_dirs: tuple[Path, ...], environ: Mapping[str, str]) -> tuple[list[Root], list[Finding]]:
+    """--packages-dir folders, then NUGET_PACKAGES, then `<home>/.nuget/packages` (section 5.1)."""
+    roots = [Root(Path(p), "global", "--packages-dir") for p in packages_dirs]
+    notes: list[Finding] = []
+    env = environ.get("NUGET_PACKAGES")
+    if env:
+        if os.path.isabs(env):
+            roots.append(Root(Path(env), "global", "NUGET_PACKAGES"))
+        else:  # NuGet refuses a relative NUGET_PACKAGES; so do we, without failing the run
+            notes.append(Finding("TP0001", f"NUGET_PACKAGES is not an absolute path, ignored: {env}", "warning"))
+    home = environ.get("USERPROFILE") if os.name == "nt" else environ.get("HOME")
+    if home:
+        roots.append(Root(Path(home) / ".nuget" / "packages", "global", "default global packages folder"))
+    return roots, notes
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def find_in_global(root: Root, id_part: str, ver_part: str) -> Hit | None:
+    folder = root.path / id_part / ver_part
+    nupkg = folder / f"{id_part}.{ver_part}.nupkg"
+    marker = _is_file(folder / METADATA_FILE)
+    if not marker and root.layout == "global":
+        marker = _is_file(folder / f"{id_part}.{ver_part}.nupkg.sha512")
+    has_nupkg = _is_file(nupkg)
+    if not marker and not has_nupkg:
+        return None
+    return Hit(folder, nupkg if has_nupkg else None, marker)
+
+
+class Listings(dict[Path, list[str]]):
+    """Directory listings cached for one walk (a packages/ folder is listed once, not per package)."""
+
+    def __call__(self, folder: Path) -> list[str]:
+        if folder not in self:
+            try:
+                self[folder] = sorted(os.listdir(folder))
+            except OSError:
+                self[folder] = []
+        return self[folder]
+
+
+def find_side_by_side(root: Root, package_id: str, version: NuGetVersion, _listing: Listings) -> Hit | None:
+    """Exact `<Id>.<ToString>` first, then the normalized form, then any `<id>.<v>` whose version is equal."""
+    candidates = [f"{package_id}.{version.to_string()}", f"{package_id}.{version.normalized}"]
+    prefix = package_id.lower() + "."
+    for name in _listing(root.path):  # case-insensitive and lenient, like NuGet's glob + version compare
+        if name.lower().startswith(prefix):
+            stem = name[len(prefix) :]
+            stem = stem[: -len(".nupkg")] if stem.lower().endswith(".nupkg") else stem
+            if try_parse_version(stem) == version and name not in candidates:
+                candidates.append(name)
+    for name in candidates:
+        folder = root.path / name
+        if folder.is_dir():
+            nupkgs = [folder / f"{name}.nupkg"] + [
+                folder / n for n in _listing(folder) if n.lower().endswith(".nupkg") and n != f"{name}.nupkg"
+            ]
+            for nupkg in nupkgs:
+                if _is_file(nupkg) and try_parse_version(nupkg.name[len(prefix) : -len(".nupkg")]) == version:
+                    return Hit(folder, nupkg, True)
+            if _is_file(folder / f"{package_id}.packagedownload.marker") or _is_file(folder / METADATA_FILE):
+                return Hit(folder, None, True)
+        elif name.lower().endswith(".nupkg") and _is_file(root.path / name):  # a .nupkg at the root
+            return Hit(root.path, root.path / name, True)
+    return None
+
+
+def locate(entry: Entry, listings: Listings) -> tuple[Hit | None, list[str]]:
+    """First complete hit in root order; else the first incomplete one. Returns (hit, searched)."""
+    if entry.version is None:
+        return None, []
+    searched: list[str] = []
+    fallback: Hit | None = None
+    for root in entry.roots:
+        if root.layout == "side-by-side":
+            hit = find_side_by_side(root, entry.id, entry.version, listings)
+            searched.append(f"{root.path / f'{entry.id}.{entry.version.to_string()}'} ({root.source})")
+        else:
+            parts = [entry.folder_rel] if entry.folder_rel else []
+            lower = (entry.id.lower(), entry.version.folder_name)
+            parts += [lower] if lower not in parts else []
+            # RestoreLegacyPackagesDirectory keeps the original case (section 2.3)
+            legacy = (entry.id, entry.version.normalized)
+            parts += [legacy] if legacy not in parts else []
+            hit = None
+            for id_part, ver_part in parts:
+                hit = find_in_global(root, id_part, ver_part)
+                if hit:
+                    break
+            searched.append(f"{root.path / parts[0][0] / parts[0][1]} ({root.source})")
+        if hit and hit.complete:
+            return hit, searched
+        fallback = fallback or hit
+    return fallback, searched

@@ -1,0 +1,150 @@
+"""SARIF 2.1.0 rendering of a check report, for code-scanning upload (e.g. GitHub).
+
+Rules are the NU/TP codes that occur; each issue of each non-valid package is one result that
+points at the package's entry in the assets or lock file (line when the graph reader knew it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+from trustpolicy import codes
+
+SARIF_VERSION = "2.1.0"
+SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+# Where a reader learns what the tool checks: NuGet's signed-package reference, until the project has a home page.
+INFORMATION_URI = "https://learn.microsoft.com/nuget/reference/signed-packages-reference"
+BASE_ID = "SRCROOT"
+
+_LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def rule_name(code: str) -> str:
+    """A PascalCase rule name from the code's title, as SARIF recommends (no spaces)."""
+    title = codes.title(code).split("(")[0]
+    # "graph's" -> "graphs", "SHA-1" -> "SHA1"; then "SHA1" -> "Sha1" so the name stays Pascal-case.
+    words = re.findall(r"[A-Za-z0-9]+", re.sub(r"['\u2019]|-(?=[0-9])", "", title))
+    return "".join(word.capitalize() for word in words) or code
+
+
+def _rule(code: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "id": code,
+        "name": rule_name(code),
+        "shortDescription": {"text": codes.title(code)},
+    }
+    uri = codes.help_uri(code)
+    if uri:
+        rule["helpUri"] = uri
+    return rule
+
+
+def artifact_location(path: str, base_dir: str) -> dict[str, Any]:
+    """A relative uri under SRCROOT when `path` is inside `base_dir`, else an absolute file: URI.
+
+    A relative `path` in the report is relative to the current directory, where the check ran.
+    """
+    absolute = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(absolute, base_dir)
+    except ValueError:  # another drive on Windows
+        relative = os.pardir
+    if relative != os.pardir and not relative.startswith(os.pardir + os.sep):
+        posix = PurePosixPath(*Path(relative).parts).as_posix()
+        return {"uri": quote(posix), "uriBaseId": BASE_ID}
+    return {"uri": Path(absolute).as_uri()}
+
+
+def _message(package: Mapping[str, Any], issue: Mapping[str, Any]) -> str:
+    text = f"{package['id']} {package['version']}: {issue['code']} {issue['message'].rstrip('.')}."
+    cause = package.get("cause")
+    if cause and cause.rstrip(".") != issue["message"].rstrip("."):
+        text += f" Cause: {cause.rstrip('.')}."
+    if package.get("fix"):
+        text += f" To allow it: {package['fix']}"
+    return text
+
+
+def _result(package: Mapping[str, Any], issue: Mapping[str, Any], rule_index: int, base_dir: str) -> dict[str, Any]:
+    identity = f"{package['id']}/{package['version']}"
+    source = package["source"]
+    physical: dict[str, Any] = {"artifactLocation": artifact_location(source["path"], base_dir)}
+    if source.get("line"):
+        physical["region"] = {"startLine": source["line"]}
+    result: dict[str, Any] = {
+        "ruleId": issue["code"],
+        "ruleIndex": rule_index,
+        "level": _LEVELS[issue["level"]],
+        "message": {"text": _message(package, issue)},
+        "locations": [
+            {
+                "physicalLocation": physical,
+                "logicalLocations": [{"name": identity, "fullyQualifiedName": identity, "kind": "module"}],
+            }
+        ],
+        # Stable across runs so code scanning tracks one alert per package, code and signature.
+        "partialFingerprints": {
+            "trustpolicyPackageIssue/v1": "/".join(
+                [package["id"].lower(), package["version"].lower(), issue["code"], issue.get("signature") or "package"]
+            )
+        },
+        "properties": {
+            "packageId": package["id"],
+            "packageVersion": package["version"],
+            "sourceKind": source["kind"],
+        },
+    }
+    if source.get("pointer") is not None:
+        result["properties"]["jsonPointer"] = source["pointer"]
+    if package.get("fix"):
+        result["properties"]["fix"] = package["fix"]
+    if package.get("path"):
+        result["relatedLocations"] = [
+            {
+                "id": 1,
+                "physicalLocation": {"artifactLocation": artifact_location(package["path"], base_dir)},
+                "message": {"text": "package file"},
+            }
+        ]
+    return result
+
+
+def render_sarif(report: Mapping[str, Any], *, base_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The SARIF log (a dict). Paths are made relative to `base_dir` (default: the current directory)."""
+    base = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
+    failing = [package for package in report["packages"] if package["verdict"] != "valid"]
+    used = sorted({issue["code"] for package in failing for issue in package["issues"]})
+    index = {code: position for position, code in enumerate(used)}
+    results = [
+        _result(package, issue, index[issue["code"]], base)
+        for package in failing
+        for issue in package["issues"]
+    ]
+    tool = report["tool"]
+    base_uri = Path(base).as_uri().rstrip("/") + "/"  # a base URI must end with a slash
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": tool["name"],
+                "version": tool["version"],
+                "informationUri": INFORMATION_URI,
+                "rules": [_rule(code) for code in used],
+            }
+        },
+        "originalUriBaseIds": {BASE_ID: {"uri": base_uri}},
+        "invocations": [{"executionSuccessful": True, "exitCode": report["exitCode"]}],
+        "results": results,
+        "properties": {"mode": report["mode"], "summary": dict(report["summary"])},
+    }
+    return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
+
+
+def render_sarif_text(report: Mapping[str, Any], *, base_dir: str | os.PathLike[str] | None = None) -> str:
+    """The SARIF log as indented JSON text ending with a newline."""
+    return json.dumps(render_sarif(report, base_dir=base_dir), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,133 @@
+"""The human report: a rich table, a summary line, then cause and fix for each failing package.
+
+Pure rendering: takes the report dict and a rich Console; the Console decides about colours
+(on a terminal only). All report text goes in as rich Text, never as markup, because subjects,
+messages and XML snippets may contain '[' or '<'.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+_VERDICT_STYLE = {"valid": "bold green", "invalid": "bold red"}
+_LEVEL_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
+
+
+def _common_name(subject: str) -> str:
+    # A full distinguished name is too wide for a table cell; the CN is what people recognise.
+    match = re.search(r"(?:^|,\s*)CN=((?:\\.|[^,])+)", subject)
+    return match.group(1).strip() if match else subject
+
+
+def _signer_cell(package: Mapping[str, Any]) -> Text:
+    if package["signed"] is None:
+        return Text("?", style="dim")
+    if not package["signatures"]:
+        return Text("unsigned", style="dim")
+    lines = []
+    for signature in package["signatures"]:
+        who = _common_name(signature["subject"]) if signature["subject"] else "(no certificate)"
+        lines.append(f"{signature['kind']}: {who}")
+    return Text("\n".join(lines))
+
+
+def _trusted_cell(package: Mapping[str, Any]) -> Text:
+    signer = package.get("trustedSigner")
+    if not signer:
+        return Text("-", style="dim")
+    return Text(f"{signer['name']} ({signer['kind']})", style="green")
+
+
+def _issues_cell(package: Mapping[str, Any]) -> Text:
+    cell = Text()
+    seen: set[str] = set()
+    for issue in package["issues"]:
+        if issue["code"] in seen:
+            continue
+        seen.add(issue["code"])
+        if cell:
+            cell.append(" ")
+        cell.append(issue["code"], style=_LEVEL_STYLE.get(issue["level"], ""))
+    return cell
+
+
+def summary_line(report: Mapping[str, Any]) -> str:
+    """One line for stdout: counts and the outcome (also used when --output takes the report)."""
+    s = report["summary"]
+    noun = "package" if s["total"] == 1 else "packages"
+    warn = "warning" if s["warnings"] == 1 else "warnings"
+    counts = f"{s['total']} {noun}: {s['valid']} valid, {s['invalid']} invalid, {s['warnings']} {warn}"
+    if not s["invalid"]:
+        outcome = "policy satisfied"
+    elif report["mode"] == "audit":
+        outcome = "policy violated (audit mode: not failing)"
+    else:
+        outcome = "policy violated"
+    return f"{counts} - {outcome} (mode {report['mode']}, exit code {report['exitCode']})"
+
+
+def package_cause(package: Mapping[str, Any]) -> str:
+    """The one-line cause; falls back to the first error's message when the engine gave none."""
+    if package.get("cause"):
+        return str(package["cause"])
+    for issue in package["issues"]:
+        if issue["level"] == "error":
+            return f"{issue['code']}: {issue['message']}"
+    return "not trusted"
+
+
+def build_table(report: Mapping[str, Any]) -> Table:
+    """The per-package table (one row per package, in report order)."""
+    table = Table(show_header=True, header_style="bold", show_lines=False)
+    table.add_column("Package", overflow="fold")
+    table.add_column("Version", overflow="fold")
+    table.add_column("Verdict")
+    table.add_column("Signer", overflow="fold")
+    table.add_column("Trusted signer", overflow="fold")
+    table.add_column("Issues", overflow="fold")
+    for package in report["packages"]:
+        verdict = package["verdict"]
+        table.add_row(
+            Text(package["id"]),
+            Text(package["version"]),
+            Text(verdict, style=_VERDICT_STYLE.get(verdict, "")),
+            _signer_cell(package),
+            _trusted_cell(package),
+            _issues_cell(package),
+        )
+    return table
+
+
+def render_table(report: Mapping[str, Any], console: Console) -> None:
+    """Print the whole human report to `console`: header, table, summary, causes and fixes."""
+    header = Text(f"trustpolicy {report['tool']['version']}  mode: {report['mode']}", style="bold")
+    if report.get("trustStore"):
+        header.append(f"  trust store: {report['trustStore']}", style="")
+    console.print(header, soft_wrap=True)
+    if report.get("configFiles"):
+        console.print(Text("config: " + ", ".join(report["configFiles"]), style="dim"), soft_wrap=True)
+    if report["packages"]:
+        console.print(build_table(report))
+    else:
+        console.print(Text("no packages in the graph", style="yellow"))
+    outcome_style = "green" if not report["summary"]["invalid"] else ("yellow" if report["mode"] == "audit" else "red")
+    console.print(Text(summary_line(report), style=f"bold {outcome_style}"), soft_wrap=True)
+    failing = [package for package in report["packages"] if package["verdict"] != "valid"]
+    for package in failing:
+        console.print()
+        line = Text("x ", style="bold red")
+        line.append(f"{package['id']} {package['version']}", style="bold")
+        line.append(f": {package_cause(package)}")
+        console.print(line, soft_wrap=True)  # soft_wrap: never break a line the user may copy
+        fix = package.get("fix")
+        if fix:
+            lines = str(fix).splitlines() or [""]
+            console.print(Text("  fix: ", style="cyan") + Text(lines[0]), soft_wrap=True)
+            for rest in lines[1:]:
+                console.print(Text("       " + rest), soft_wrap=True)

@@ -1,0 +1,624 @@
+"""Parse a `.signature.p7s` (format.md sections 3, 5, 6, 7; verify.md section 2).
+
+`parse_signature` turns the CMS bytes into frozen data: the primary signature, its single repository
+countersignature and every RFC 3161 timestamp. Every structure a hash or an RSA signature covers is
+kept as the ORIGINAL bytes (never re-encoded), so the verifier checks exactly what was signed.
+
+Defects NuGet reports while loading a signature raise `SignatureFormatError` with NuGet's code.
+Timestamp defects NuGet only reports at verification (NU3020, NU3021, NU3029, NU3030) are stored
+in `Timestamp.problem` instead, so a package with a broken timestamp can still be inspected.
+No other exception type ever escapes `parse_signature`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from asn1crypto import cms, core, tsp, x509
+
+from trustpolicy import asn1 as oids  # importing registers the NuGet attribute types
+from trustpolicy.errors import SignatureFormatError
+
+__all__ = [
+    "MAX_SIGNATURE_SIZE",
+    "PrimarySignature",
+    "Signature",
+    "SignatureContent",
+    "Timestamp",
+    "fingerprint",
+    "parse_signature",
+]
+
+MAX_SIGNATURE_SIZE = 1024 * 1024  # format.md 2.4: NuGet has no cap; 1 MiB is our defensive limit
+
+# What asn1crypto raises on malformed input (parsing is lazy: any attribute access may raise).
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError, UnicodeError)
+
+_PRIMARY = "primary"
+_COUNTER = "countersignature"
+
+
+# ---------------------------------------------------------------------------------------------
+# Signature content (format.md section 3)
+# ---------------------------------------------------------------------------------------------
+
+_NAME_RE = re.compile(r"[a-zA-Z0-9./-]+")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # .NET ReadLine: CRLF, lone CR or LF end a line
+
+
+def _content_error(message: str) -> SignatureFormatError:
+    return SignatureFormatError("NU3000", f"The package signature content is invalid: {message}")
+
+
+def _read_section(lines: Iterator[str]) -> dict[str, str] | None:
+    """One section: properties up to an empty line. None at a clean end of the document."""
+    properties: dict[str, str] = {}
+    for line in lines:
+        if line == "":
+            if not properties:
+                raise _content_error("empty section")
+            return properties
+        name, colon, value = line.partition(":")
+        if not colon or not _NAME_RE.fullmatch(name) or not value:
+            raise _content_error(f"malformed property line {line[:60]!r}")
+        if name in properties:
+            raise _content_error(f"duplicate property {name!r}")
+        properties[name] = value
+    if properties:  # EOF instead of the empty line that ends every section
+        raise _content_error("a section is not terminated by an empty line")
+    return None
+
+
+@dataclass(frozen=True)
+class SignatureContent:
+    """The signed properties document: which hash of the unsigned package the signature commits to."""
+
+    hash_algorithm: str  # "sha256" | "sha384" | "sha512"
+    hash_value: bytes
+
+    @classmethod
+    def parse(cls, data: bytes) -> SignatureContent:
+        """Read the content as NuGet's reader does (format.md 3.2).
+
+        Raises SignatureFormatError: NU3007 for a Version other than 1, NU3000 for anything else.
+        """
+        # .NET's StreamReader drops a UTF-8 BOM and replaces undecodable bytes; do the same.
+        text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+        pieces = _LINE_BREAK.split(text)
+        if pieces and pieces[-1] == "":
+            pieces.pop()  # a final line break ends the last line; it does not start another
+        lines = iter(pieces)
+        header = _read_section(lines)
+        if header is None:
+            raise _content_error("the document is empty")
+        if "Version" not in header:
+            raise _content_error("the header has no Version property")
+        if header["Version"] != "1":
+            raise SignatureFormatError(
+                "NU3007",
+                f"The package signature format version is not supported (Version:{header['Version'][:20]})",
+            )
+        section = _read_section(lines)  # only the first section after the header is read
+        for name, value in (section or {}).items():
+            oid, _, suffix = name.rpartition("-")
+            if suffix == "Hash" and oid in oids.HASH_NAMES:
+                try:
+                    digest = base64.b64decode(value, validate=True)
+                except ValueError:
+                    raise _content_error(f"{name} is not valid Base64") from None
+                return cls(oids.HASH_NAMES[oid], digest)
+        raise SignatureFormatError(
+            "NU3000",
+            "Package hash information could not be read from the package signature "
+            "(no SHA-256/384/512 <oid>-Hash property)",
+        )
+
+    def to_bytes(self) -> bytes:
+        """The exact bytes NuGet writes (format.md 3.1)."""
+        oid = oids.HASH_OIDS[self.hash_algorithm]
+        value = base64.b64encode(self.hash_value).decode("ascii")
+        return f"Version:1\n\n{oid}-Hash:{value}\n\n".encode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data model
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timestamp:
+    """One RFC 3161 token from a signature-time-stamp attribute (format.md section 7)."""
+
+    der: bytes
+    token: cms.ContentInfo
+    signer_info: cms.SignerInfo | None
+    tst_info: tsp.TSTInfo | None
+    gen_time: datetime | None
+    accuracy: timedelta
+    policy: str | None
+    hash_algorithm: str | None  # messageImprint algorithm name (may be unsupported, e.g. "sha1")
+    message_imprint: bytes | None
+    tsa_certificate: x509.Certificate | None
+    certificates: tuple[x509.Certificate, ...]
+    signed_attrs_der: bytes | None  # original DER re-tagged as SET (0x31) for hashing
+    problem: SignatureFormatError | None  # reported by the verifier (NU3020/3021/3029/3030...)
+
+    @property
+    def lower_limit(self) -> datetime | None:
+        return None if self.gen_time is None else self.gen_time - self.accuracy
+
+    @property
+    def upper_limit(self) -> datetime | None:
+        return None if self.gen_time is None else self.gen_time + self.accuracy
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A primary signature or a repository countersignature."""
+
+    kind: str  # "author" | "repository" | "unknown"
+    placement: str  # "primary" | "countersignature"
+    signer_info: cms.SignerInfo
+    signer_certificate: x509.Certificate | None
+    digest_algorithm: str  # hashlib name ("sha256"), or the dotted OID when asn1crypto has no name
+    signature_algorithm: str  # OID dotted
+    signed_attrs_der: bytes  # ORIGINAL signed attributes re-tagged 0x31 (b"" when there are none)
+    signature_value: bytes
+    message_digest: bytes | None
+    signing_time: datetime | None
+    service_index: str | None
+    owners: tuple[str, ...]
+    timestamps: tuple[Timestamp, ...]
+
+
+@dataclass(frozen=True)
+class PrimarySignature(Signature):
+    der: bytes  # the whole .signature.p7s
+    content: SignatureContent
+    content_bytes: bytes  # eContent as stored (what message-digest covers)
+    certificates: tuple[x509.Certificate, ...]  # outer SignedData certificates
+    countersignature: Signature | None  # the single repository countersignature
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def fingerprint(cert: x509.Certificate, algorithm: str = "sha256") -> str:
+    """Uppercase hex hash of the certificate DER; algorithm is sha256/sha384/sha512 (any case, '-' ok)."""
+    name = algorithm.lower().replace("-", "")
+    if name not in oids.HASH_OIDS:
+        raise ValueError(f"unsupported fingerprint algorithm {algorithm!r}")
+    return hashlib.new(name, cert.dump()).hexdigest().upper()
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not isinstance(value, core.Void)
+
+
+def _attributes(attrs: Any) -> list[tuple[str, Any]]:
+    """(dotted OID, values SetOf) for every attribute instance, in order."""
+    if not _present(attrs):
+        return []
+    return [(attr["type"].dotted, attr["values"]) for attr in attrs]
+
+
+def _instances(attrs: list[tuple[str, Any]], oid: str) -> list[Any]:
+    return [values for type_oid, values in attrs if type_oid == oid]
+
+
+def _retagged_set(attrs: Any) -> bytes:
+    """Original DER of `[0] IMPLICIT SignedAttributes` with its first byte set to SET (0x31).
+
+    `dump()` without force returns the parsed bytes unchanged; RFC 5652 5.4 hashes the SET form.
+    """
+    if not _present(attrs):
+        return b""
+    raw = attrs.dump()
+    return b"\x31" + raw[1:]
+
+
+def _algorithm_name(algorithm: Any) -> str:
+    """hashlib-style name ("sha256", "sha1"...), or the dotted OID when asn1crypto knows no name."""
+    return str(algorithm["algorithm"].native)
+
+
+def _certificates(signed_data: cms.SignedData) -> tuple[x509.Certificate, ...]:
+    certs = signed_data["certificates"]
+    if not _present(certs):
+        return ()
+    return tuple(choice.chosen for choice in certs if choice.name == "certificate")
+
+
+def _find_certificate(sid: cms.SignerIdentifier, certs: tuple[x509.Certificate, ...]) -> x509.Certificate | None:
+    """Resolve either sid form against the certificate set (format.md 5.2)."""
+    if sid.name == "issuer_and_serial_number":
+        issuer = sid.chosen["issuer"]
+        serial = sid.chosen["serial_number"].native
+        for cert in certs:
+            if cert.serial_number == serial and cert.issuer.hashable == issuer.hashable:
+                return cert
+        return None
+    key_id = sid.chosen.native
+    for cert in certs:
+        # .NET falls back to the SHA-1 of the public key when a certificate has no SKI extension.
+        ski = cert.key_identifier if cert.key_identifier is not None else cert.public_key.sha1
+        if ski == key_id:
+            return cert
+    return None
+
+
+def _dn_key(name: x509.Name) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Exact (case-sensitive) comparison key, close to .NET's ordinal compare of the DN string."""
+    return tuple(
+        tuple((ava["type"].dotted, str(ava["value"].native)) for ava in rdn) for rdn in name.chosen
+    )
+
+
+def _single_value(instances: list[Any], what: str) -> Any:
+    if len(instances) != 1:
+        raise ValueError(f"{what}: exactly one attribute is required, found {len(instances)}")
+    if len(instances[0]) != 1:
+        raise ValueError(f"{what}: exactly one attribute value is required")
+    return instances[0][0]
+
+
+def _check_cert_id(cert_id: Any, cert: x509.Certificate, hash_name: str, *, issuer_serial_required: bool) -> None:
+    """ESSCertID(v2) certs[0] must name `cert`: hash, then serial and issuer (format.md 5.2, 7)."""
+    if cert_id["cert_hash"].native != hashlib.new(hash_name, cert.dump()).digest():
+        raise ValueError("the certificate hash does not match the signer certificate")
+    issuer_serial = cert_id["issuer_serial"]
+    if not _present(issuer_serial) or issuer_serial.native is None:
+        if issuer_serial_required:
+            raise ValueError("issuerSerial is missing")
+        return
+    names = issuer_serial["issuer"]
+    if len(names) == 0:
+        raise ValueError("issuerSerial has no issuer name")
+    if issuer_serial["serial_number"].native != cert.serial_number:
+        raise ValueError("issuerSerial serial number does not match the signer certificate")
+    first = names[0]
+    if first.name == "directory_name" and _dn_key(first.chosen) != _dn_key(cert.issuer):
+        raise ValueError("issuerSerial issuer does not match the signer certificate")
+
+
+def _check_signing_certificate_v2(value: Any, cert: x509.Certificate, *, issuer_serial_required: bool) -> None:
+    certs = value["certs"]
+    if len(certs) == 0:
+        raise ValueError("signing-certificate-v2 lists no certificate")
+    for cert_id in certs:
+        if cert_id["hash_algorithm"]["algorithm"].dotted not in oids.HASH_NAMES:
+            raise ValueError("signing-certificate-v2 uses an unsupported hash algorithm")
+    first = certs[0]
+    hash_name = oids.HASH_NAMES[first["hash_algorithm"]["algorithm"].dotted]  # absent -> SHA-256
+    _check_cert_id(first, cert, hash_name, issuer_serial_required=issuer_serial_required)
+
+
+def _check_signing_certificate_v1(value: Any, cert: x509.Certificate) -> None:
+    certs = value["certs"]
+    if len(certs) == 0:
+        raise ValueError("signing-certificate lists no certificate")
+    if len(certs[0]["cert_hash"].native) != 20:
+        raise ValueError("signing-certificate hash is not a 20-byte SHA-1")
+    _check_cert_id(certs[0], cert, "sha1", issuer_serial_required=False)
+
+
+def _commitment_kind(attrs: list[tuple[str, Any]]) -> str:
+    """Kind from every value of every commitment-type-indication instance (format.md 5.2)."""
+    found: set[str] = set()
+    try:
+        for values in _instances(attrs, oids.ATTR_COMMITMENT_TYPE):
+            for value in values:
+                found.add(value["commitment_type_id"].dotted)
+    except _DECODE_ERRORS as error:
+        raise SignatureFormatError("NU3000", f"The commitment-type-indication attribute is invalid ({error})") from None
+    author, repository = oids.COMMITMENT_AUTHOR in found, oids.COMMITMENT_REPOSITORY in found
+    if author and repository:
+        raise SignatureFormatError(
+            "NU3000", "The commitment-type-indication attribute contains an invalid combination of values"
+        )
+    return "author" if author else "repository" if repository else "unknown"
+
+
+def _signing_time(attrs: list[tuple[str, Any]], code: str, name: str) -> datetime:
+    try:
+        value = _single_value(_instances(attrs, oids.ATTR_SIGNING_TIME), "signing-time")
+        moment = value.native
+        if not isinstance(moment, datetime):
+            raise ValueError("signing-time is not a time")
+        return moment
+    except _DECODE_ERRORS as error:
+        raise SignatureFormatError(code, f"The {name} is invalid: {error}") from None
+
+
+def _message_digest(attrs: list[tuple[str, Any]]) -> bytes | None:
+    """The message-digest value; None when missing or duplicated (the CMS check then fails)."""
+    try:
+        value = _single_value(_instances(attrs, oids.ATTR_MESSAGE_DIGEST), "message-digest")
+        digest = value.native
+        return digest if isinstance(digest, bytes) else None
+    except _DECODE_ERRORS:
+        return None
+
+
+def _repository_attributes(attrs: list[tuple[str, Any]]) -> tuple[str, tuple[str, ...]]:
+    """nuget-v3-service-index-url (required) and nuget-package-owners (optional); NU3000 if invalid."""
+    try:
+        url = _single_value(_instances(attrs, oids.ATTR_NUGET_SERVICE_INDEX), "nuget-v3-service-index-url").native
+        parts = urlsplit(url)
+        # .NET Uri lowercases the scheme before NuGet's ordinal compare with "https".
+        if parts.scheme.lower() != "https" or not parts.hostname:
+            raise ValueError(f"{url!r} is not an absolute https URL")
+    except _DECODE_ERRORS as error:
+        raise SignatureFormatError("NU3000", f"The nuget-v3-service-index-url attribute is invalid: {error}") from None
+    owners: tuple[str, ...] = ()
+    try:
+        instances = _instances(attrs, oids.ATTR_NUGET_OWNERS)
+        if instances:
+            owners = tuple(_single_value(instances, "nuget-package-owners").native)
+            if not owners or any(not owner or not owner.strip() for owner in owners):
+                raise ValueError("an owner is empty or the list is empty")
+    except _DECODE_ERRORS as error:
+        raise SignatureFormatError("NU3000", f"The nuget-package-owners attribute is invalid: {error}") from None
+    return url, owners
+
+
+# ---------------------------------------------------------------------------------------------
+# Timestamps (format.md section 7): defects go into Timestamp.problem, never raised
+# ---------------------------------------------------------------------------------------------
+
+
+def _timestamp_problem(code: str, message: str) -> SignatureFormatError:
+    return SignatureFormatError(code, f"The timestamp is invalid: {message}")
+
+
+def _parse_timestamp(token: cms.ContentInfo) -> Timestamp:
+    fields: dict[str, Any] = dict(
+        der=b"", token=token, signer_info=None, tst_info=None, gen_time=None, accuracy=timedelta(0),
+        policy=None, hash_algorithm=None, message_imprint=None, tsa_certificate=None, certificates=(),
+        signed_attrs_der=None, problem=None,
+    )
+    try:
+        fields["der"] = token.dump()
+        _fill_timestamp(token, fields)
+    except SignatureFormatError as problem:
+        fields["problem"] = problem
+    except Exception as error:  # noqa: BLE001 - any decoding failure is a timestamp defect, never a crash
+        fields["problem"] = _timestamp_problem("NU3021", f"the token cannot be decoded ({type(error).__name__}: {error})")
+    return Timestamp(**fields)
+
+
+def _fill_timestamp(token: cms.ContentInfo, fields: dict[str, Any]) -> None:
+    """Fill `fields` step by step so whatever was readable before a defect is kept."""
+    if token["content_type"].dotted != oids.ID_SIGNED_DATA:
+        raise _timestamp_problem("NU3021", "the token is not CMS SignedData")
+    signed_data = token["content"]
+    encap = signed_data["encap_content_info"]
+    if encap["content_type"].dotted != oids.ID_CT_TSTINFO or not _present(encap["content"]):
+        raise _timestamp_problem("NU3021", "the token content is not TSTInfo")
+    tst_info = tsp.TSTInfo.load(bytes(encap["content"]), strict=True)
+    fields["tst_info"] = tst_info
+    fields["gen_time"] = tst_info["gen_time"].native
+    fields["policy"] = tst_info["policy"].dotted
+    imprint = tst_info["message_imprint"]
+    fields["hash_algorithm"] = _algorithm_name(imprint["hash_algorithm"])
+    fields["message_imprint"] = imprint["hashed_message"].native
+    fields["accuracy"] = accuracy = _accuracy(tst_info)
+    if accuracy < timedelta(0):
+        fields["accuracy"] = timedelta(0)
+        raise _timestamp_problem("NU3021", "the TSTInfo accuracy is negative")
+
+    signer_infos = signed_data["signer_infos"]
+    if len(signer_infos) != 1:
+        raise _timestamp_problem("NU3021", f"the token has {len(signer_infos)} signers instead of one")
+    signer_info = signer_infos[0]
+    fields["signer_info"] = signer_info
+    fields["signed_attrs_der"] = _retagged_set(signer_info["signed_attrs"])
+    certs = _certificates(signed_data)
+    fields["certificates"] = certs
+    if not certs:
+        raise _timestamp_problem("NU3029", "the token carries no certificates")
+    tsa = _find_certificate(signer_info["sid"], certs)
+    fields["tsa_certificate"] = tsa
+    if tsa is None:
+        raise _timestamp_problem("NU3020", "the timestamp signer certificate is not in the token")
+    _check_timestamp_signing_certificate(signer_info, tsa)
+    if fields["hash_algorithm"] not in oids.HASH_OIDS:
+        raise _timestamp_problem(
+            "NU3030", f"the message imprint uses an unsupported hash algorithm ({fields['hash_algorithm']})"
+        )
+
+
+def _accuracy(tst_info: tsp.TSTInfo) -> timedelta:
+    """TSTInfo accuracy; absent -> 1 s under the ETSI baseline policy, else 0 (format.md 7)."""
+    accuracy = tst_info["accuracy"]
+    if not _present(accuracy):
+        baseline = tst_info["policy"].dotted == oids.ETSI_BASELINE_TSA_POLICY
+        return timedelta(seconds=1) if baseline else timedelta(0)
+    parts = [accuracy[name].native if _present(accuracy[name]) else None for name in ("seconds", "millis", "micros")]
+    seconds, millis, micros = (part or 0 for part in parts)
+    return timedelta(seconds=seconds, milliseconds=millis, microseconds=micros)
+
+
+def _check_timestamp_signing_certificate(signer_info: cms.SignerInfo, tsa: x509.Certificate) -> None:
+    """signing-certificate and/or -v2 on the token signer; issuerSerial optional (format.md 7)."""
+    attrs = _attributes(signer_info["signed_attrs"])
+    v1 = _instances(attrs, oids.ATTR_SIGNING_CERTIFICATE)
+    v2 = _instances(attrs, oids.ATTR_SIGNING_CERTIFICATE_V2)
+    try:
+        if not v1 and not v2:
+            raise ValueError("neither signing-certificate nor signing-certificate-v2 is present")
+        if v1:
+            _check_signing_certificate_v1(_single_value(v1, "signing-certificate"), tsa)
+        if v2:
+            value = _single_value(v2, "signing-certificate-v2")
+            _check_signing_certificate_v2(value, tsa, issuer_serial_required=False)
+    except _DECODE_ERRORS as error:
+        raise _timestamp_problem("NU3021", str(error)) from None
+
+
+def _timestamps(signer_info: cms.SignerInfo) -> tuple[Timestamp, ...]:
+    """Every value of every signature-time-stamp instance, in order."""
+    unsigned = _attributes(signer_info["unsigned_attrs"])
+    result = []
+    for values in _instances(unsigned, oids.ATTR_TIMESTAMP_TOKEN):
+        for index in range(len(values)):
+            try:
+                token = values[index]
+            except Exception as error:  # noqa: BLE001 - undecodable token bytes: a timestamp defect
+                raw = values.contents if hasattr(values, "contents") else b""
+                result.append(_broken_timestamp(raw, error))
+                continue
+            result.append(_parse_timestamp(token))
+    return tuple(result)
+
+
+def _broken_timestamp(raw: bytes, error: Exception) -> Timestamp:
+    return Timestamp(
+        der=raw, token=cms.ContentInfo(), signer_info=None, tst_info=None, gen_time=None,
+        accuracy=timedelta(0), policy=None, hash_algorithm=None, message_imprint=None,
+        tsa_certificate=None, certificates=(), signed_attrs_der=None,
+        problem=_timestamp_problem("NU3021", f"the token cannot be decoded ({type(error).__name__})"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Signatures
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_signer_certificate(
+    attrs: list[tuple[str, Any]], cert: x509.Certificate | None, code: str, name: str
+) -> None:
+    """signing-certificate-v2 rules for author and repository signatures (format.md 5.2)."""
+    try:
+        if cert is None:
+            raise ValueError("its signing certificate is not in the certificate set")
+        if _instances(attrs, oids.ATTR_SIGNING_CERTIFICATE):
+            raise ValueError("the signing-certificate (v1) attribute is not allowed")
+        value = _single_value(_instances(attrs, oids.ATTR_SIGNING_CERTIFICATE_V2), "signing-certificate-v2")
+        _check_signing_certificate_v2(value, cert, issuer_serial_required=True)
+    except _DECODE_ERRORS as error:
+        raise SignatureFormatError(code, f"The {name} is invalid: {error}") from None
+
+
+def _signature_fields(
+    signer_info: cms.SignerInfo, kind: str, placement: str, certs: tuple[x509.Certificate, ...]
+) -> dict[str, Any]:
+    """Fields shared by the primary signature and the countersignature, with their checks."""
+    primary = placement == _PRIMARY
+    code, name = ("NU3011", "primary signature") if primary else ("NU3031", "repository countersignature")
+    attrs = _attributes(signer_info["signed_attrs"])
+    cert = _find_certificate(signer_info["sid"], certs)
+    signing_time = None
+    if kind != "unknown":  # verify.md 2.4-2.6: Unknown signatures skip the attribute checks
+        if cert is None and primary:
+            raise SignatureFormatError("NU3010", "The primary signature does not have a signing certificate")
+        _check_signer_certificate(attrs, cert, code, name)
+        signing_time = _signing_time(attrs, code, name)
+    return dict(
+        kind=kind,
+        placement=placement,
+        signer_info=signer_info,
+        signer_certificate=cert,
+        digest_algorithm=_algorithm_name(signer_info["digest_algorithm"]),
+        signature_algorithm=signer_info["signature_algorithm"]["algorithm"].dotted,
+        signed_attrs_der=_retagged_set(signer_info["signed_attrs"]),
+        signature_value=signer_info["signature"].native,
+        message_digest=_message_digest(attrs),
+        signing_time=signing_time,
+        service_index=None,  # filled by _with_repository_attributes for repository signatures
+        owners=(),
+        timestamps=_timestamps(signer_info),
+    )
+
+
+def _countersignature(primary_info: cms.SignerInfo, primary_kind: str, certs: tuple[x509.Certificate, ...]) -> Signature | None:
+    """The single proofOfReceipt countersignature (format.md 6); others are ignored."""
+    unsigned = _attributes(primary_info["unsigned_attrs"])
+    repository = []
+    for values in _instances(unsigned, oids.ATTR_COUNTERSIGNATURE):
+        for signer_info in values:
+            if _commitment_kind(_attributes(signer_info["signed_attrs"])) == "repository":
+                repository.append(signer_info)
+    if not repository:
+        return None
+    if primary_kind == "repository":
+        raise SignatureFormatError(
+            "NU3033", "A repository primary signature must not have a repository countersignature"
+        )
+    if len(repository) > 1:
+        raise SignatureFormatError("NU3032", "The package signature contains multiple repository countersignatures")
+    fields = _signature_fields(repository[0], "repository", _COUNTER, certs)
+    return Signature(**_with_repository_attributes(fields))
+
+
+def _with_repository_attributes(fields: dict[str, Any]) -> dict[str, Any]:
+    if fields["kind"] == "repository":
+        attrs = _attributes(fields["signer_info"]["signed_attrs"])
+        fields["service_index"], fields["owners"] = _repository_attributes(attrs)
+    return fields
+
+
+def parse_signature(der: bytes) -> PrimarySignature:
+    """Parse `.signature.p7s` bytes (verify.md section 2 order).
+
+    Raises SignatureFormatError with NuGet's code: NU3003 (not CMS SignedData / too large),
+    NU3009 (signer count), NU3000 (commitment types, content, repository attributes),
+    NU3010 (no signer certificate), NU3011 (primary attributes), NU3007 (content version),
+    NU3031/NU3032/NU3033 (countersignature). Nothing else escapes.
+    """
+    if len(der) > MAX_SIGNATURE_SIZE:
+        raise SignatureFormatError(
+            "NU3003", f"The package signature is {len(der)} bytes, more than the {MAX_SIGNATURE_SIZE}-byte limit"
+        )
+    try:
+        return _parse(bytes(der))
+    except SignatureFormatError:
+        raise
+    except RecursionError:
+        raise SignatureFormatError("NU3003", "The package signature is nested too deeply to decode") from None
+    except Exception as error:  # noqa: BLE001 - asn1crypto raises many types; all mean "not decodable"
+        raise SignatureFormatError(
+            "NU3003", f"The package signature is invalid or cannot be decoded ({type(error).__name__}: {error})"
+        ) from None
+
+
+def _parse(der: bytes) -> PrimarySignature:
+    info = cms.ContentInfo.load(der, strict=True)
+    if info["content_type"].dotted != oids.ID_SIGNED_DATA:
+        raise SignatureFormatError("NU3003", "The package signature is not CMS SignedData")
+    signed_data = info["content"]
+    signer_infos = signed_data["signer_infos"]
+    if len(signer_infos) != 1:
+        raise SignatureFormatError(
+            "NU3009",
+            f"The package signature file does not contain exactly one primary signature (found {len(signer_infos)})",
+        )
+    signer_info = signer_infos[0]
+    certs = _certificates(signed_data)
+    kind = _commitment_kind(_attributes(signer_info["signed_attrs"]))
+    fields = _signature_fields(signer_info, kind, _PRIMARY, certs)
+
+    encap = signed_data["encap_content_info"]
+    if not _present(encap["content"]):
+        raise SignatureFormatError("NU3000", "The package signature has no content (detached signature)")
+    content_bytes = bytes(encap["content"])
+    content = SignatureContent.parse(content_bytes)
+    fields = _with_repository_attributes(fields)  # verify.md 2.8: after the content
+
+    return PrimarySignature(
+        **fields,
+        der=der,
+        content=content,
+        content_bytes=content_bytes,
+        certificates=certs,
+        countersignature=_countersignature(signer_info, kind, certs),
+    )

@@ -1,0 +1,283 @@
+"""Allow lists: trustedSigners, --certificate-fingerprint, a repository's announced certificates.
+
+verify.md section 5 and policy.md 2.2-2.3. trustedSigners compiles to a flat list of certificate
+entries; the same "{algorithm}-{fingerprint}" key seen twice merges (targets and placements OR-ed,
+owners unioned, allowUntrustedRoot false on conflict). A package is allowed when any entry matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trustpolicy.signature import PrimarySignature, Signature, fingerprint
+from trustpolicy.verify.models import Issue, MatchedSigner, Status, StepResult
+from trustpolicy.verify.settings import VerificationSettings
+
+__all__ = [
+    "AllowList",
+    "AllowListEntry",
+    "compile_trusted_signers",
+    "fingerprint_allow_list",
+    "repository_allow_list",
+    "trusted_signers_allow_list",
+    "untrusted_root_allowed",
+]
+
+_HASHES = ("sha256", "sha384", "sha512")
+
+
+def _hash_name(value: str) -> str:
+    name = value.lower().replace("-", "")
+    if name not in _HASHES:
+        raise ValueError(f"unsupported certificate hash algorithm {value!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class AllowListEntry:
+    """One trusted certificate (NuGet's TrustedSignerAllowListEntry / CertificateHashAllowListEntry)."""
+
+    fingerprint: str  # as configured (case kept: allowUntrustedRoot compares it case-sensitively)
+    hash_algorithm: str  # "sha256" | "sha384" | "sha512"
+    targets: frozenset[str]  # {"author", "repository"}
+    placements: frozenset[str]  # {"primary", "countersignature"}
+    owners: tuple[str, ...] = ()  # repository owners; empty = no owner restriction
+    allow_untrusted_root: bool = False
+    signers: tuple[tuple[str, str], ...] = ()  # (name, kind) of the trustedSigners entries behind it
+
+    def certificate_matches(self, signature: Signature) -> bool:
+        cert = signature.signer_certificate
+        return cert is not None and fingerprint(cert, self.hash_algorithm) == self.fingerprint.upper()
+
+
+def compile_trusted_signers(signers: Iterable[Any]) -> tuple[AllowListEntry, ...]:
+    """Flatten config TrustedSigner objects into merged entries (policy.md 2.3)."""
+    merged: dict[str, AllowListEntry] = {}
+    for signer in signers:
+        kind = signer.kind
+        targets = frozenset({kind})
+        placements = frozenset({"primary"} if kind == "author" else {"primary", "countersignature"})
+        owners = tuple(signer.owners) if kind == "repository" else ()
+        for cert in signer.certificates:
+            algorithm = _hash_name(cert.hash_algorithm)
+            key = f"{algorithm}-{cert.fingerprint}"  # the fingerprint part is case-sensitive, as NuGet's key
+            entry = AllowListEntry(
+                fingerprint=cert.fingerprint,
+                hash_algorithm=algorithm,
+                targets=targets,
+                placements=placements,
+                owners=owners,
+                allow_untrusted_root=bool(cert.allow_untrusted_root),
+                signers=((signer.name, kind),),
+            )
+            old = merged.get(key)
+            if old is not None:
+                entry = AllowListEntry(
+                    fingerprint=old.fingerprint,
+                    hash_algorithm=algorithm,
+                    targets=old.targets | targets,
+                    placements=old.placements | placements,
+                    owners=old.owners + tuple(owner for owner in owners if owner not in old.owners),
+                    # a conflict makes it false (NU3040 is the config loader's warning)
+                    allow_untrusted_root=old.allow_untrusted_root and entry.allow_untrusted_root,
+                    signers=old.signers + entry.signers,
+                )
+            merged[key] = entry
+    return tuple(merged.values())
+
+
+def untrusted_root_allowed(signature: Signature, entries: Sequence[AllowListEntry]) -> bool:
+    """verify.md 4.1: the leaf fingerprint equals an allowUntrustedRoot entry, ordinal comparison.
+
+    NuGet compares the configured text against its uppercase hex case-sensitively, so an entry
+    written in lowercase trusts the signer for the allow list but does not allow an untrusted root.
+    """
+    cert = signature.signer_certificate
+    if cert is None:
+        return False
+    return any(
+        entry.allow_untrusted_root and entry.fingerprint == fingerprint(cert, entry.hash_algorithm)
+        for entry in entries
+    )
+
+
+def untrusted_root_case_only(signature: Signature, entries: Sequence[AllowListEntry]) -> bool:
+    """True when only NuGet's case-sensitive comparison keeps allowUntrustedRoot from applying."""
+    cert = signature.signer_certificate
+    return cert is not None and any(
+        entry.allow_untrusted_root
+        and entry.fingerprint != fingerprint(cert, entry.hash_algorithm)
+        and entry.fingerprint.upper() == fingerprint(cert, entry.hash_algorithm)
+        for entry in entries
+    )
+
+
+@dataclass(frozen=True)
+class _Match:
+    entry: AllowListEntry
+    signature: Signature
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """One allow-list step (NuGet's AllowListVerificationProvider)."""
+
+    step: str
+    entries: tuple[AllowListEntry, ...]
+    require_non_empty: bool
+    empty_message: str
+    no_match_message: str
+    source_name: str | None = None  # name reported for entries without trustedSigners names
+
+    def check(self, primary: PrimarySignature, settings: VerificationSettings) -> tuple[StepResult, MatchedSigner | None, str | None]:
+        """Status, the matched signer (or None) and, when none matched, why."""
+        if not self.entries:
+            if self.require_non_empty:
+                issue = Issue("NU3034", "error", self.empty_message)
+                return StepResult(self.step, Status.DISALLOWED, (issue,)), None, self.empty_message
+            return StepResult(self.step, Status.VALID), None, "the allow list is empty"
+        found = self._find(primary)
+        if isinstance(found, _Match):
+            return StepResult(self.step, Status.VALID), self._matched(found), None
+        fatal = not settings.allow_untrusted
+        issue = Issue("NU3034", "error" if fatal else "warning", self.no_match_message, "primary")
+        status = Status.DISALLOWED if fatal else Status.VALID
+        return StepResult(self.step, status, (issue,)), None, found
+
+    def _find(self, primary: PrimarySignature) -> _Match | str:
+        """The first matching entry, or a sentence saying why nothing matched."""
+        owner_misses: list[str] = []
+        counter = primary.countersignature
+        for entry in self.entries:
+            candidates: list[Signature] = []
+            if "primary" in entry.placements and primary.kind in entry.targets:
+                candidates.append(primary)
+            if "countersignature" in entry.placements and "repository" in entry.targets and counter is not None:
+                candidates.append(counter)
+            for signature in candidates:
+                if not entry.certificate_matches(signature):
+                    continue
+                if signature.kind == "repository" and entry.owners:
+                    # ordinal, case-sensitive intersection (policy.md 2.2)
+                    if not set(entry.owners) & set(signature.owners):
+                        owner_misses.append(
+                            f"{_describe(entry)} matches the {_placement(signature)} certificate but none of its "
+                            f"owners ({';'.join(entry.owners)}) is a package owner "
+                            f"({';'.join(signature.owners) or 'the signature lists no owners'})"
+                        )
+                        continue
+                return _Match(entry, signature)
+        if owner_misses:
+            return "; ".join(owner_misses)
+        parts = [f"the primary {primary.kind} signature certificate {_fp(primary)}"]
+        if counter is not None:
+            parts.append(f"the repository countersignature certificate {_fp(counter)}")
+        return "no allow-list entry matches " + " or ".join(parts)
+
+    def _matched(self, match: _Match) -> MatchedSigner:
+        kind = match.signature.kind
+        names = [name for name, signer_kind in match.entry.signers if signer_kind == kind] or [
+            name for name, _ in match.entry.signers
+        ]
+        name = names[0] if names else (self.source_name or self.step)
+        return MatchedSigner(
+            name=name,
+            kind=kind if kind in ("author", "repository") else "author",
+            fingerprint=match.entry.fingerprint.upper(),
+            placement=match.signature.placement,
+        )
+
+
+def _fp(signature: Signature) -> str:
+    cert = signature.signer_certificate
+    return f"(SHA256 {fingerprint(cert)})" if cert is not None else "(none)"
+
+
+def _placement(signature: Signature) -> str:
+    return "primary signature" if signature.placement == "primary" else "repository countersignature"
+
+
+def _describe(entry: AllowListEntry) -> str:
+    if entry.signers:
+        return " / ".join(f"{kind} '{name}'" for name, kind in entry.signers)
+    return f"entry {entry.fingerprint}"
+
+
+# --- the three lists the engine uses ---------------------------------------------------------------
+
+NO_CLIENT_ALLOW_LIST = (
+    "signatureValidationMode is set to require, so packages are allowed only if signed by trusted signers; "
+    "however, no trusted signers were specified."
+)
+NO_MATCHING_CLIENT_CERTIFICATE = "This package is signed but not by a trusted signer."
+NO_MATCHING_CERTIFICATE = (
+    "The package signature certificate fingerprint does not match any certificate fingerprint in the allow list."
+)
+NO_REPOSITORY_ALLOW_LIST = (
+    "This repository indicated that all its packages are repository signed; however, it listed no signing certificates."
+)
+NO_MATCHING_REPOSITORY_CERTIFICATE = "This package was not repository signed with a certificate listed by this repository."
+
+
+def trusted_signers_allow_list(signers: Iterable[Any], *, require_non_empty: bool) -> AllowList:
+    """trustedSigners from config (verify.md 5.1)."""
+    return AllowList(
+        step="trusted-signers",
+        entries=compile_trusted_signers(signers),
+        require_non_empty=require_non_empty,
+        empty_message=NO_CLIENT_ALLOW_LIST,
+        no_match_message=NO_MATCHING_CLIENT_CERTIFICATE,
+    )
+
+
+def normalize_sha256(value: str) -> str:
+    """A SHA-256 fingerprint in any case, colons/spaces allowed; ValueError if it is not 64 hex digits."""
+    text = value.strip().replace(":", "").replace(" ", "")
+    if len(text) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in text):
+        hint = " (that is a SHA-1 fingerprint; use SHA-256)" if len(text) == 40 else ""
+        raise ValueError(f"{value!r} is not a SHA-256 certificate fingerprint (64 hex digits){hint}")
+    return text.upper()
+
+
+def fingerprint_allow_list(fingerprints: Iterable[str]) -> AllowList:
+    """--certificate-fingerprint: SHA-256, author or repository, primary only (verify.md 5.2)."""
+    entries = tuple(
+        AllowListEntry(
+            fingerprint=normalize_sha256(value),
+            hash_algorithm="sha256",
+            targets=frozenset({"author", "repository"}),
+            placements=frozenset({"primary"}),
+        )
+        for value in fingerprints
+    )
+    return AllowList(
+        step="certificate-fingerprints",
+        entries=entries,
+        require_non_empty=False,
+        empty_message="",
+        no_match_message=NO_MATCHING_CERTIFICATE,
+        source_name="--certificate-fingerprint",
+    )
+
+
+def repository_allow_list(fingerprints: Iterable[str], *, all_repository_signed: bool, name: str = "repository") -> AllowList:
+    """A source's RepositorySignatures certificates: SHA-256, repository, any placement (verify.md 5.3)."""
+    entries = tuple(
+        AllowListEntry(
+            fingerprint=value,
+            hash_algorithm="sha256",
+            targets=frozenset({"repository"}),
+            placements=frozenset({"primary", "countersignature"}),
+        )
+        for value in fingerprints
+    )
+    return AllowList(
+        step="repository-certificates",
+        entries=entries,
+        require_non_empty=all_repository_signed,
+        empty_message=NO_REPOSITORY_ALLOW_LIST,
+        no_match_message=NO_MATCHING_REPOSITORY_CERTIFICATE,
+        source_name=name,
+    )

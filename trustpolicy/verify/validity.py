@@ -1,0 +1,515 @@
+"""Signature validity and trust (verify.md section 4): one signature at a time.
+
+`SignatureEvaluator.evaluate(signature)` runs Step A (pick and check the first timestamp), Step B
+(CMS signature, certificate rules, chain, validity at signing time) and Step C (timestamp
+strictness) for a primary signature or a repository countersignature, and returns a summary with
+NuGet's status flags. The engine combines the summaries (countersignature fallback, section 4.3).
+
+Chains are judged by the injected ChainValidator; this module maps its outcomes onto NU codes.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from asn1crypto import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from trustpolicy import asn1 as oids
+from trustpolicy.errors import TrustPolicyError
+from trustpolicy.signature import PrimarySignature, Signature, Timestamp, fingerprint
+from trustpolicy.verify.models import Issue, Status
+from trustpolicy.verify.settings import VerificationSettings
+
+__all__ = ["Flag", "SignatureEvaluator", "Summary", "status_of"]
+
+RSA_ENCRYPTION = oids.RSA_ENCRYPTION_OID
+_HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+
+
+class Flag(enum.Flag):
+    """NuGet's SignatureVerificationStatusFlags (the subset trustpolicy can raise)."""
+
+    NONE = 0
+    SIGNATURE_CHECK_FAILED = enum.auto()
+    SIGNATURE_ALGORITHM_UNSUPPORTED = enum.auto()
+    PUBLIC_KEY_INVALID = enum.auto()
+    LIFETIME_SIGNING_EKU = enum.auto()
+    NOT_YET_VALID = enum.auto()
+    NO_CERTIFICATE = enum.auto()
+    CHAIN_BUILDING_FAILURE = enum.auto()
+    MULTIPLE_TIMESTAMPS = enum.auto()
+    NO_VALID_TIMESTAMP = enum.auto()
+    TIMESTAMP_INVALID = enum.auto()  # a timestamp check failed (the timestamp is discarded)
+    UNKNOWN_REVOCATION = enum.auto()
+    CERTIFICATE_REVOKED = enum.auto()
+    UNTRUSTED_CHAIN = enum.auto()
+    CERTIFICATE_EXPIRED = enum.auto()
+    CHAIN_UNKNOWN = enum.auto()  # the chain engine gave no answer at all
+
+
+SUSPECT_FLAGS = Flag.CERTIFICATE_REVOKED
+DISALLOWING_FLAGS = (
+    Flag.SIGNATURE_CHECK_FAILED
+    | Flag.SIGNATURE_ALGORITHM_UNSUPPORTED
+    | Flag.PUBLIC_KEY_INVALID
+    | Flag.LIFETIME_SIGNING_EKU
+    | Flag.NOT_YET_VALID
+    | Flag.NO_CERTIFICATE
+    | Flag.CHAIN_BUILDING_FAILURE
+    | Flag.MULTIPLE_TIMESTAMPS
+    | Flag.NO_VALID_TIMESTAMP
+    | Flag.TIMESTAMP_INVALID
+    | Flag.UNKNOWN_REVOCATION
+    | Flag.UNTRUSTED_CHAIN
+    | Flag.CERTIFICATE_EXPIRED
+)
+
+
+def status_of(flags: Flag) -> Status:
+    """verify.md 4.2 Step B.6: no flag -> Valid; revoked -> Suspect; known problems -> Disallowed."""
+    if not flags:
+        return Status.VALID
+    if flags & SUSPECT_FLAGS:
+        return Status.SUSPECT
+    if flags & DISALLOWING_FLAGS:
+        return Status.DISALLOWED
+    return Status.UNKNOWN
+
+
+class ChainValidatorLike(Protocol):
+    def validate(self, leaf: x509.Certificate, intermediates: Any, *, moment: datetime, purpose: str) -> Any: ...
+
+
+@dataclass
+class Summary:
+    """The evaluation of one signature (NuGet's SignatureVerificationSummary)."""
+
+    signature: Signature
+    flags: Flag = Flag.NONE
+    issues: list[Issue] = field(default_factory=list)
+    timestamp: Timestamp | None = None  # the valid timestamp used, if any
+    expired: bool = False  # NU3037 fired (NuGet records ExpirationTime)
+    untrusted_root: bool = False  # the chain ended in an untrusted root (reported or not)
+    untrusted_issues: list[Issue] = field(default_factory=list)  # NU3018/NU3042 a countersignature may clear
+    expiry_issues: list[Issue] = field(default_factory=list)  # NU3037 a countersignature timestamp may clear
+    fixed_status: Status | None = None  # set when NuGet returns a status without flags (NU3010/NU3012 CMS)
+
+    @property
+    def status(self) -> Status:
+        return self.fixed_status if self.fixed_status is not None else status_of(self.flags)
+
+
+def _level(fatal: bool) -> str:
+    return "error" if fatal else "warning"
+
+
+def _name(signature: Signature) -> str:
+    return "primary signature" if signature.placement == "primary" else "repository countersignature"
+
+
+# --- crypto helpers ---------------------------------------------------------------------------------
+
+
+def _hash_name(algorithm: Any) -> str:
+    """hashlib name for an asn1crypto DigestAlgorithm, or its dotted OID."""
+    oid = algorithm["algorithm"].dotted
+    return oids.HASH_NAMES.get(oid) or ("sha1" if oid == oids.SHA1_OID else oid)
+
+
+def verify_signer_info(
+    cert: x509.Certificate,
+    signer_info: Any,
+    signed_attrs_der: bytes,
+    content: bytes,
+    digest_algorithm: str,
+) -> str | None:
+    """Check one CMS SignerInfo: message-digest over `content`, RSA PKCS#1 v1.5 over the ORIGINAL
+    signed-attribute DER (re-tagged SET). Returns None when it verifies, else why not."""
+    if digest_algorithm not in _HASHES:
+        return f"unsupported digest algorithm {digest_algorithm}"
+    signature_oid = signer_info["signature_algorithm"]["algorithm"].dotted
+    if signature_oid != RSA_ENCRYPTION and signature_oid not in oids.RSA_SIGNATURE_OIDS:
+        return f"unsupported signature algorithm {signature_oid} (only RSA PKCS#1 v1.5 is allowed)"
+    if signed_attrs_der:
+        digest = _message_digest(signer_info)
+        if digest is None:
+            return "the message-digest attribute is missing or malformed"
+        if digest != hashlib.new(digest_algorithm, content).digest():
+            return "the message-digest attribute does not match the signed content"
+        data = signed_attrs_der
+    else:
+        data = content  # RFC 5652 5.4: without signed attributes the content itself is signed
+    try:
+        key = serialization.load_der_public_key(cert.public_key.dump())
+    except (ValueError, TypeError) as error:
+        return f"the signer's public key cannot be read ({error})"
+    if not isinstance(key, rsa.RSAPublicKey):
+        return "the signer's key is not RSA"
+    try:
+        key.verify(signer_info["signature"].native, data, padding.PKCS1v15(), _HASHES[digest_algorithm]())
+    except InvalidSignature:
+        return "the RSA signature does not verify"
+    except (ValueError, TypeError) as error:
+        return f"the RSA signature cannot be checked ({error})"
+    return None
+
+
+def _message_digest(signer_info: Any) -> bytes | None:
+    values = [
+        attr["values"] for attr in signer_info["signed_attrs"] if attr["type"].dotted == oids.ATTR_MESSAGE_DIGEST
+    ]
+    if len(values) != 1 or len(values[0]) != 1:
+        return None
+    value = values[0][0].native
+    return value if isinstance(value, bytes) else None
+
+
+def _certificate_signature_ok(cert: x509.Certificate) -> bool:
+    return cert["signature_algorithm"]["algorithm"].dotted in oids.RSA_SIGNATURE_OIDS
+
+
+def _rsa_key_ok(cert: x509.Certificate) -> bool:
+    key = cert.public_key
+    return key.algorithm == "rsa" and key.bit_size >= 2048
+
+
+def _ekus(cert: x509.Certificate) -> set[str]:
+    value = cert.extended_key_usage_value
+    return {purpose.dotted for purpose in value} if value is not None else set()
+
+
+def _not_before(cert: x509.Certificate) -> datetime:
+    return cert["tbs_certificate"]["validity"]["not_before"].native
+
+
+def _not_after(cert: x509.Certificate) -> datetime:
+    return cert["tbs_certificate"]["validity"]["not_after"].native
+
+
+def subject_of(cert: x509.Certificate | None) -> str | None:
+    return None if cert is None else cert.subject.human_friendly
+
+
+# --- the evaluator -------------------------------------------------------------------------------------
+
+
+class SignatureEvaluator:
+    """Evaluates signatures of one package against fixed settings, chain validator and moment."""
+
+    def __init__(
+        self,
+        settings: VerificationSettings,
+        chains: ChainValidatorLike,
+        now: datetime,
+        primary: PrimarySignature,
+        *,
+        untrusted_root_allowed: Any,  # Callable[[Signature], bool]
+        case_only_hint: Any = None,  # Callable[[Signature], bool]
+        store_description: str = "the trust store",
+    ) -> None:
+        self.settings = settings
+        self.chains = chains
+        self.now = now
+        self.primary = primary
+        self._untrusted_root_allowed = untrusted_root_allowed
+        self._case_only_hint = case_only_hint
+        self._store = store_description
+
+    def evaluate(self, signature: Signature) -> Summary:
+        """Steps A, B and C of verify.md 4.2 for one signature."""
+        label = signature.placement
+        allowed_root = self._untrusted_root_allowed(signature)
+        allow_untrusted = self.settings.allow_untrusted or allowed_root
+        report_untrusted_root = not allowed_root
+
+        ts_flags, ts_issues, timestamp = self._timestamp(signature, label)
+        summary = self._signature(signature, timestamp, allow_untrusted, report_untrusted_root)
+        summary.issues[:0] = ts_issues  # timestamp messages first, as NuGet logs them
+        # Step C, and the timestamp policy flags that disallow in every mode.
+        if ts_flags & (Flag.NO_VALID_TIMESTAMP | Flag.MULTIPLE_TIMESTAMPS):
+            summary.flags |= ts_flags & (Flag.NO_VALID_TIMESTAMP | Flag.MULTIPLE_TIMESTAMPS)
+        if ts_flags and not self.settings.allow_ignore_timestamp:
+            summary.flags |= Flag.NO_VALID_TIMESTAMP
+            if summary.fixed_status is not None:
+                summary.fixed_status = Status.DISALLOWED
+        return summary
+
+    # -- Step A -----------------------------------------------------------------------------------
+
+    def _timestamp(self, signature: Signature, label: str) -> tuple[Flag, list[Issue], Timestamp | None]:
+        settings = self.settings
+        issues: list[Issue] = []
+        flags = Flag.NONE
+        timestamps = signature.timestamps
+        if not timestamps:
+            fatal = not settings.allow_no_timestamp
+            issues.append(Issue("NU3027", _level(fatal), f"The {_name(signature)} should be timestamped to enable "
+                                "long-term signature validity after the certificate has expired.", label))
+            if fatal:
+                flags |= Flag.NO_VALID_TIMESTAMP
+            return flags, issues, None
+        if len(timestamps) > 1 and not settings.allow_multiple_timestamps:
+            issues.append(Issue("NU3000", "error", f"The {_name(signature)} has {len(timestamps)} timestamps; "
+                                "multiple timestamps are not accepted.", label))
+            flags |= Flag.MULTIPLE_TIMESTAMPS
+        timestamp = timestamps[0]
+        flags |= self._check_timestamp(signature, timestamp, issues, label)
+        valid = not (flags & ~Flag.UNKNOWN_REVOCATION)
+        return flags, issues, timestamp if valid else None
+
+    def _check_timestamp(self, signature: Signature, ts: Timestamp, issues: list[Issue], label: str) -> Flag:
+        """verify.md 4.2 Step A.3: the token checks, then the TSA chain."""
+        settings = self.settings
+        fatal = not settings.allow_ignore_timestamp
+        level = _level(fatal)
+        what = f"The timestamp of the {_name(signature)}"
+
+        def problem(code: str, message: str) -> Flag:
+            issues.append(Issue(code, level, f"{what} {message}", label))
+            return Flag.TIMESTAMP_INVALID
+
+        if ts.problem is not None:
+            return problem(ts.problem.code, f"is invalid: {ts.problem.message}")
+        tsa = ts.tsa_certificate
+        if tsa is None or ts.signer_info is None or ts.tst_info is None or ts.gen_time is None:
+            return problem("NU3020", "has no signing certificate.")
+        flags = Flag.NONE
+        digest = _hash_name(ts.signer_info["digest_algorithm"])
+        if digest not in oids.HASH_OIDS:
+            flags |= problem("NU3024", f"uses an unsupported digest algorithm ({digest}).")
+        else:
+            why = verify_signer_info(
+                tsa, ts.signer_info, ts.signed_attrs_der or b"", bytes(ts.token["content"]["encap_content_info"]["content"]), digest
+            )
+            if why is not None:
+                flags |= problem("NU3021", f"signature is invalid: {why}.")
+        if not _certificate_signature_ok(tsa):
+            flags |= problem("NU3022", "certificate uses an unsupported signature algorithm "
+                             f"({tsa['signature_algorithm']['algorithm'].dotted}).")
+        if not _rsa_key_ok(tsa):
+            flags |= problem("NU3023", f"certificate key is not RSA of at least 2048 bits "
+                             f"({tsa.public_key.algorithm}, {tsa.public_key.bit_size} bits).")
+        if ts.hash_algorithm not in oids.HASH_OIDS:
+            flags |= problem("NU3030", f"message imprint uses an unsupported hash algorithm ({ts.hash_algorithm}).")
+        elif ts.message_imprint != hashlib.new(ts.hash_algorithm, signature.signature_value).digest():
+            flags |= problem("NU3019", "does not match the signature value (timestamp integrity check failed).")
+        if _not_before(tsa) > self.now:
+            flags |= problem("NU3025", f"certificate is not yet valid (notBefore {_not_before(tsa).isoformat()}).")
+        elif not (_not_before(tsa) <= ts.gen_time < _not_after(tsa)):
+            flags |= problem("NU3036", f"generation time {ts.gen_time.isoformat()} is outside the timestamp "
+                             f"certificate's validity period ({_not_before(tsa).isoformat()} to "
+                             f"{_not_after(tsa).isoformat()}).")
+        if flags:
+            return flags
+        return self._timestamp_chain(signature, ts, issues, label)
+
+    def _timestamp_chain(self, signature: Signature, ts: Timestamp, issues: list[Issue], label: str) -> Flag:
+        """TSA chain for id-kp-timeStamping; time validity ignored (verify.md 4.2 table)."""
+        settings = self.settings
+        assert ts.tsa_certificate is not None
+        what = f"The timestamp of the {_name(signature)}"
+        try:
+            result = self.chains.validate(ts.tsa_certificate, ts.certificates, moment=self.now, purpose="time_stamping")
+        except TrustPolicyError as error:
+            issues.append(Issue("NU3028", _level(not settings.allow_ignore_timestamp),
+                                f"{what}: the timestamping certificate chain cannot be built ({error}).", label))
+            return Flag.TIMESTAMP_INVALID
+        problems = _problems(result)
+        flags = Flag.NONE
+        if "revoked" in problems or result.revocation == "revoked":
+            issues.append(Issue("NU3028", "error", f"{what}: the timestamping certificate is revoked ({result.message}).", label))
+            return Flag.TIMESTAMP_INVALID
+        if "untrusted-root" in problems:
+            issues.append(Issue("NU3028", "error", f"{what}: the timestamping certificate is not trusted by the "
+                                f"trust provider ({result.message}).", label))
+            self._missing_root(result, "time-stamping", issues, label)
+            flags |= Flag.TIMESTAMP_INVALID
+        hard = [p for p in problems if p in ("invalid", "not-valid-for-usage")]  # NotTimeValid is ignored
+        if hard:
+            issues.append(Issue("NU3028", _level(not settings.allow_ignore_timestamp),
+                                f"{what}: the timestamping certificate chain has a problem: {', '.join(hard)} "
+                                f"({result.message}).", label))
+            flags |= Flag.TIMESTAMP_INVALID
+        if result.revocation == "unknown":
+            tolerated = settings.allow_ignore_timestamp or settings.allow_unknown_revocation
+            if not settings.allow_ignore_timestamp:
+                message = (f"{what}: the revocation status of the timestamping certificate is unknown "
+                           f"({result.message}).")
+                if settings.revocation_mode == "offline":
+                    issues.append(Issue("NU3028", "info", message, label))
+                else:
+                    issues.append(Issue("NU3028", _level(not settings.allow_unknown_revocation), message, label))
+            if not tolerated:
+                flags |= Flag.UNKNOWN_REVOCATION
+        return flags
+
+    def _missing_root(self, result: Any, bundle: str, issues: list[Issue], label: str) -> None:
+        """NU3042 (warning): name the root that the bundle lacks, when the chain ends in one."""
+        path = tuple(getattr(result, "path", ()) or ())
+        if not path or not path[-1].self_issued:
+            return
+        root = path[-1]
+        issues.append(Issue(
+            "NU3042", "warning",
+            f"The root certificate {root.subject.human_friendly} (SHA256 {fingerprint(root)}) is not in the "
+            f"{bundle} trust store ({self._store}); add it with --extra-roots if you trust it.",
+            label,
+        ))
+
+    # -- Step B -----------------------------------------------------------------------------------
+
+    def _signature(self, signature: Signature, timestamp: Timestamp | None, allow_untrusted: bool,
+                   report_untrusted_root: bool) -> Summary:
+        settings = self.settings
+        label = signature.placement
+        name = _name(signature)
+        summary = Summary(signature, timestamp=timestamp)
+        issues = summary.issues
+        cert = signature.signer_certificate
+        illegal = _level(not settings.allow_illegal)
+
+        # B.1 signer certificate
+        if cert is None:
+            issues.append(Issue("NU3010", illegal, f"The {name} does not have a signing certificate.", label))
+            summary.flags |= Flag.NO_CERTIFICATE
+            summary.fixed_status = Status.VALID if settings.allow_illegal else Status.DISALLOWED
+            return summary
+
+        # B.2 the CMS signature over the original signed attributes
+        signed_content = (
+            self.primary.content_bytes if signature.placement == "primary" else self.primary.signature_value
+        )
+        why = verify_signer_info(cert, signature.signer_info, signature.signed_attrs_der, signed_content,
+                                 signature.digest_algorithm)
+        if why is not None:
+            issues.append(Issue("NU3012", illegal, f"The {name} validation failed: {why}.", label))
+            summary.flags |= Flag.SIGNATURE_CHECK_FAILED
+            summary.fixed_status = Status.VALID if settings.allow_illegal else Status.DISALLOWED
+            return summary
+
+        # B.3 signing-certificate rules; any failure skips the chain (NuGet's ValidateSigningCertificate)
+        rule_flags = Flag.NONE
+        if not _certificate_signature_ok(cert):
+            issues.append(Issue("NU3013", illegal, f"The signing certificate of the {name} has an unsupported "
+                                f"signature algorithm ({cert['signature_algorithm']['algorithm'].dotted}).", label))
+            rule_flags |= Flag.SIGNATURE_ALGORITHM_UNSUPPORTED
+        if not _rsa_key_ok(cert):
+            issues.append(Issue("NU3014", illegal, f"The signing certificate of the {name} does not meet the public "
+                                f"key requirements: RSA of at least 2048 bits is required ({cert.public_key.algorithm}, "
+                                f"{cert.public_key.bit_size} bits).", label))
+            rule_flags |= Flag.PUBLIC_KEY_INVALID
+        if oids.EKU_LIFETIME_SIGNING in _ekus(cert):
+            issues.append(Issue("NU3015", illegal, f"The signing certificate of the {name} has the lifetime signing "
+                                "EKU.", label))
+            rule_flags |= Flag.LIFETIME_SIGNING_EKU
+        if _not_before(cert) > self.now:
+            issues.append(Issue("NU3017", illegal, f"The signing certificate of the {name} is not yet valid "
+                                f"(notBefore {_not_before(cert).isoformat()}).", label))
+            rule_flags |= Flag.NOT_YET_VALID
+        if rule_flags:
+            summary.flags |= rule_flags
+            return summary
+
+        # B.4 chain, at the timestamp's upper limit when a valid timestamp was kept, else now
+        lower = timestamp.lower_limit if timestamp is not None else self.now
+        upper = timestamp.upper_limit if timestamp is not None else self.now
+        assert lower is not None and upper is not None
+        if self._chain(signature, upper, allow_untrusted, report_untrusted_root, summary):
+            return summary  # revoked: Suspect, stop
+
+        # B.5 validity at signing time: strict on both ends
+        if not (lower > _not_before(cert) and upper < _not_after(cert)):
+            when = "the time of signing proven by its timestamp" if timestamp is not None else "the time of verification"
+            issues.append(Issue("NU3037", _level(not allow_untrusted), f"The {name} validity period has expired: its "
+                                f"certificate is valid from {_not_before(cert).isoformat()} to "
+                                f"{_not_after(cert).isoformat()}, which does not cover {when} "
+                                f"({upper.isoformat()}).", label))
+            summary.expiry_issues.append(issues[-1])
+            summary.expired = True
+            if not allow_untrusted:
+                summary.flags |= Flag.CERTIFICATE_EXPIRED
+        return summary
+
+    def _chain(self, signature: Signature, moment: datetime, allow_untrusted: bool, report_untrusted_root: bool,
+               summary: Summary) -> bool:
+        """Map the code-signing chain outcome (verify.md 4.2 B.4). True when revoked (stop)."""
+        settings = self.settings
+        label = signature.placement
+        name = _name(signature)
+        issues = summary.issues
+        cert = signature.signer_certificate
+        assert cert is not None
+        try:
+            result = self.chains.validate(cert, self.primary.certificates, moment=moment, purpose="code_signing")
+        except TrustPolicyError as error:
+            issues.append(Issue("NU3012", _level(not settings.allow_illegal),
+                                f"The {name} found a chain building issue: {error}.", label))
+            summary.flags |= Flag.CHAIN_BUILDING_FAILURE
+            return False
+        problems = _problems(result)
+        if "revoked" in problems or result.revocation == "revoked":
+            when = f" on {result.revoked_at.isoformat()}" if getattr(result, "revoked_at", None) else ""
+            issues.append(Issue("NU3012", "error", f"The {name} found a chain building issue: the certificate is "
+                                f"revoked{when} ({result.message}).", label))
+            summary.flags |= Flag.CERTIFICATE_REVOKED
+            return True
+        hard = [p for p in problems if p in ("invalid", "not-valid-for-usage")]  # NotTimeValid is ignored
+        if hard:
+            issues.append(Issue("NU3012", _level(not settings.allow_illegal), f"The {name} found a chain building "
+                                f"issue: {', '.join(hard)} ({result.message}).", label))
+            summary.flags |= Flag.CHAIN_BUILDING_FAILURE
+        if "untrusted-root" in problems:
+            summary.untrusted_root = True
+            if report_untrusted_root:
+                hint = ""
+                if self._case_only_hint is not None and self._case_only_hint(signature):
+                    hint = (" trustedSigners lists this certificate with allowUntrustedRoot=\"true\", but not in "
+                            "uppercase; like NuGet, allowUntrustedRoot compares the fingerprint case-sensitively.")
+                before = len(issues)
+                issues.append(Issue("NU3018", _level(not allow_untrusted), f"The {name}'s signing certificate is not "
+                                    f"trusted by the trust provider ({result.message}).{hint}", label))
+                self._missing_root(result, "code-signing", issues, label)
+                summary.untrusted_issues.extend(issues[before:])
+            if not allow_untrusted:
+                summary.flags |= Flag.UNTRUSTED_CHAIN
+        if result.revocation == "unknown" and settings.report_unknown_revocation:
+            message = (f"The {name}: the revocation function was unable to check revocation for the signing "
+                       f"certificate ({result.message}).")
+            if settings.revocation_mode == "offline":
+                issues.append(Issue("NU3018", "info", message, label))
+            else:
+                issues.append(Issue("NU3018", _level(not settings.allow_unknown_revocation), message, label))
+        if result.revocation == "unknown" and not settings.allow_unknown_revocation:
+            summary.flags |= Flag.UNKNOWN_REVOCATION
+        return False
+
+
+def _problems(result: Any) -> set[str]:
+    """Every chain problem (ChainResult.problems; older results only carry `status`)."""
+    problems = set(getattr(result, "problems", ()) or ())
+    if result.status != "valid":
+        problems.add(result.status)
+    return problems
+
+
+def within(limits: Timestamp | None, cert: x509.Certificate) -> bool:
+    """Whether a timestamp's range lies strictly inside the certificate's validity."""
+    if limits is None or limits.lower_limit is None or limits.upper_limit is None:
+        return False
+    return limits.lower_limit > _not_before(cert) and limits.upper_limit < _not_after(cert)
+
+
+def fingerprints_of(cert: x509.Certificate | None) -> dict[str, str]:
+    return {} if cert is None else {"SHA256": fingerprint(cert, "sha256")}
+
+
+def certificates_of(signatures: Sequence[Signature]) -> list[x509.Certificate]:
+    return [s.signer_certificate for s in signatures if s.signer_certificate is not None]
