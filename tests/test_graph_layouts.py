@@ -333,6 +333,20 @@ def test_packages_config_with_solution_packages_folder(tmp_path: Path) -> None:
     assert all(verify_graph_hashes(p) == () for p in graph.packages)
 
 
+def test_packages_folder_root_level_nupkg(tmp_path: Path) -> None:
+    """NuGet also accepts `<id>.<version>.nupkg` loose in packages/ when the version compares equal."""
+    sln, config = _solution(tmp_path, [("PreReleaseTestPackage.A", "1.0.0.0-a"), ("PackageWithTextFile", "1.0.0")])
+    packages = sln / "packages"
+    packages.mkdir()
+    shutil.copyfile(src("prerelease"), packages / "prereleasetestpackage.a.1.0.0-A.nupkg")
+    (packages / ".nupkg.metadata").write_text("{}")  # not the package's own folder: never read
+    (packages / "PackageWithTextFile.1.0.0.0").mkdir()
+    shutil.copyfile(src("textfile"), packages / "PackageWithTextFile.1.0.0.0" / "PackageWithTextFile.1.0.0.0.nupkg")
+    pre, text = collect_graph([config], environ={}).packages
+    assert pre.nupkg == packages / "prereleasetestpackage.a.1.0.0-A.nupkg" and pre.problems == () and pre.claims == ()
+    assert text.nupkg.name == "PackageWithTextFile.1.0.0.0.nupkg" and text.problems == ()
+
+
 def test_packages_config_lock_file_reads_metadata_in_packages_folder(tmp_path: Path) -> None:
     """graph.md 3.2: a packages.config lock file; the hash comes from packages/<Id>.<Version>/.nupkg.metadata."""
     sln, config = _solution(tmp_path, [("Test.Reposigned", "1.0.0")])

@@ -54,12 +54,21 @@ __all__ = [
     "RepositoryOptions",
     "SigningIdentity",
     "SigningWarning",
+    "TimeStampResp",
+    "attribute",
     "build_signature",
     "check_signing_certificate",
+    "check_timestamp_response",
     "countersign_signature",
+    "der_set_of",
+    "hash_algorithm_name",
+    "make_nonce",
+    "make_signer_info",
     "request_timestamp",
     "sign_package",
     "signature_content",
+    "signing_certificate_v1",
+    "signing_certificate_v2",
 ]
 
 HASH_ALGORITHMS = ("sha256", "sha384", "sha512")
@@ -395,12 +404,11 @@ def _repository_attributes(repository: RepositoryOptions) -> list[bytes]:
     return attrs
 
 
-def _timestamp_attributes(
-    signature_value: bytes, timestamper: str | None, hash_algorithm: str, timeout: float, moment: datetime | None
-) -> list[bytes]:
+def _timestamp_attributes(signature_value: bytes, timestamper: str | None, hash_algorithm: str, timeout: float) -> list[bytes]:
     if not timestamper:
         return []
-    token = request_timestamp(timestamper, signature_value, hash_algorithm, timeout, now=moment)
+    # The TSA certificate is checked at the real moment of the request, whatever signing_time says.
+    token = request_timestamp(timestamper, signature_value, hash_algorithm, timeout)
     return [attribute("signature_time_stamp_token", cms.ContentInfo.load(token))]
 
 
@@ -431,8 +439,7 @@ def build_signature(
         signed += _repository_attributes(repository)
     info = make_signer_info(cert, identity.private_key, hash_algorithm, signed)
     unsigned = _timestamp_attributes(
-        info["signature"].native, timestamper, hash_algorithm_name(timestamp_hash_algorithm),
-        timestamp_timeout, signing_time,
+        info["signature"].native, timestamper, hash_algorithm_name(timestamp_hash_algorithm), timestamp_timeout
     )
     if unsigned:
         info = _with_unsigned(info, unsigned)
@@ -451,10 +458,15 @@ def build_signature(
 
 def _with_unsigned(info: cms.SignerInfo, extra: Sequence[bytes]) -> cms.SignerInfo:
     """A copy of `info` with unsigned attributes added; every other field keeps its original bytes."""
-    existing = [a.dump() for a in info["unsigned_attrs"]] if info["unsigned_attrs"].native is not None else []
+    existing = [a.dump() for a in _items(info["unsigned_attrs"])]
     fields = _present_fields(info, skip="unsigned_attrs")
     fields["unsigned_attrs"] = cms.CMSAttributes.load(der_set_of([*existing, *extra]))
     return cms.SignerInfo(fields)
+
+
+def _items(value: object) -> list:  # type: ignore[type-arg]
+    """The elements of an optional SET/SEQUENCE OF field; [] when the field is absent."""
+    return [] if isinstance(value, core.Void) else list(value)  # type: ignore[call-overload]
 
 
 def _present_fields(value: core.Sequence, skip: str) -> dict[str, object]:
@@ -491,10 +503,7 @@ def _moment(value: datetime | None) -> datetime:
 
 def _commitments(info: cms.SignerInfo) -> set[str]:
     found: set[str] = set()
-    attrs = info["signed_attrs"]
-    if attrs.native is None:
-        return found
-    for attr in attrs:
+    for attr in _items(info["signed_attrs"]):
         if attr["type"].dotted == oids.ATTR_COMMITMENT_TYPE:
             found.update(v["commitment_type_id"].dotted for v in attr["values"])
     return found
@@ -526,7 +535,7 @@ def countersign_signature(
         primary = signed_data["signer_infos"][0]
         kinds = _commitments(primary)
         existing = [
-            cs for a in (primary["unsigned_attrs"] if primary["unsigned_attrs"].native is not None else [])
+            cs for a in _items(primary["unsigned_attrs"])
             if a["type"].dotted == oids.ATTR_COUNTERSIGNATURE for cs in a["values"]
         ]
         repo_counters = [cs for cs in existing if oids.COMMITMENT_REPOSITORY in _commitments(cs)]
@@ -551,14 +560,13 @@ def countersign_signature(
     ]
     counter = make_signer_info(cert, identity.private_key, hash_algorithm, signed)
     unsigned = _timestamp_attributes(
-        counter["signature"].native, timestamper, hash_algorithm_name(timestamp_hash_algorithm),
-        timestamp_timeout, signing_time,
+        counter["signature"].native, timestamper, hash_algorithm_name(timestamp_hash_algorithm), timestamp_timeout
     )
     if unsigned:
         counter = _with_unsigned(counter, unsigned)
     new_primary = _with_unsigned(primary, [attribute("counter_signature", counter)])
 
-    old_certs = [c.dump() for c in signed_data["certificates"]] if signed_data["certificates"].native is not None else []
+    old_certs = [c.dump() for c in _items(signed_data["certificates"])]
     new_certs = [c.public_bytes(serialization.Encoding.DER) for c in identity.certificates]
     certificates = cms.CertificateSet.load(der_set_of(dict.fromkeys([*old_certs, *new_certs])))
     fields = _present_fields(signed_data, skip="certificates")
@@ -702,13 +710,13 @@ def check_timestamp_token(
         signer = signed_data["signer_infos"][0]
         certs = [
             x509.load_der_x509_certificate(c.chosen.dump())
-            for c in (signed_data["certificates"] if signed_data["certificates"].native is not None else [])
+            for c in _items(signed_data["certificates"])
             if c.name == "certificate"
         ]
         sid = signer["sid"]
         digest_name = signer["digest_algorithm"]["algorithm"].native
         signed_attrs = signer["signed_attrs"]
-        attrs = {a["type"].dotted: a["values"] for a in signed_attrs} if signed_attrs.native is not None else None
+        attrs = None if isinstance(signed_attrs, core.Void) else {a["type"].dotted: a["values"] for a in signed_attrs}
     except SigningError:
         raise
     except (ValueError, TypeError, KeyError, IndexError) as exc:

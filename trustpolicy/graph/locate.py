@@ -52,7 +52,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Hit:
-    folder: Path
+    folder: Path | None  # the package's own folder (None for a .nupkg loose at a packages/ root)
     nupkg: Path | None  # None: the folder says "installed" but holds no archive
     complete: bool  # a completion marker was present
 
@@ -126,7 +126,7 @@ def find_side_by_side(root: Root, package_id: str, version: NuGetVersion, _listi
             if _is_file(folder / f"{package_id}.packagedownload.marker") or _is_file(folder / METADATA_FILE):
                 return Hit(folder, None, True)
         elif name.lower().endswith(".nupkg") and _is_file(root.path / name):  # a .nupkg at the root
-            return Hit(root.path, root.path / name, True)
+            return Hit(None, root.path / name, True)
     return None
 
 
@@ -141,12 +141,10 @@ def locate(entry: Entry, listings: Listings) -> tuple[Hit | None, list[str]]:
             hit = find_side_by_side(root, entry.id, entry.version, listings)
             searched.append(f"{root.path / f'{entry.id}.{entry.version.to_string()}'} ({root.source})")
         else:
-            parts = [entry.folder_rel] if entry.folder_rel else []
-            lower = (entry.id.lower(), entry.version.folder_name)
-            parts += [lower] if lower not in parts else []
-            # RestoreLegacyPackagesDirectory keeps the original case (section 2.3)
-            legacy = (entry.id, entry.version.normalized)
-            parts += [legacy] if legacy not in parts else []
+            if entry.folder_rel:  # the assets `path`, used as written (section 2.3)
+                parts = [entry.folder_rel]
+            else:  # lower-cased; RestoreLegacyPackagesDirectory keeps the original case
+                parts = list(dict.fromkeys([(entry.id.lower(), entry.version.folder_name), (entry.id, entry.version.normalized)]))
             hit = None
             for id_part, ver_part in parts:
                 hit = find_in_global(root, id_part, ver_part)

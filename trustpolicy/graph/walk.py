@@ -191,7 +191,8 @@ def _add_file(walk: _Walk, path: Path, extra_roots: list[Root] | None = None) ->
         doc, text = parse_json(data, path, "graph file")
         if looks_like_assets(doc):
             return _add_assets(walk, doc, text, path)
-        if looks_like_lock(doc) or (isinstance(doc, dict) and "dependencies" in doc and "version" in doc):
+        # A file named like a lock file but of an unknown version gets read_lock's precise error.
+        if looks_like_lock(doc) or (isinstance(doc, dict) and path.name.lower().endswith(".lock.json")):
             _add_lock(walk, doc, text, path, extra_roots or [])
             return []
         raise UsageError(f"{path}: JSON file is neither a project.assets.json nor a packages.lock.json")

@@ -44,8 +44,9 @@ class AllowListEntry:
     targets: frozenset[str]  # {"author", "repository"}
     placements: frozenset[str]  # {"primary", "countersignature"}
     owners: tuple[str, ...] = ()  # repository owners; empty = no owner restriction
-    allow_untrusted_root: bool = False
+    allow_untrusted_root: bool = False  # the value honoured
     signers: tuple[tuple[str, str], ...] = ()  # (name, kind) of the trustedSigners entries behind it
+    allow_untrusted_root_written: bool = False  # what the config file says (for a hint when not honoured)
 
     def certificate_matches(self, signature: Signature) -> bool:
         cert = signature.signer_certificate
@@ -71,6 +72,9 @@ def compile_trusted_signers(signers: Iterable[Any]) -> tuple[AllowListEntry, ...
                 owners=owners,
                 allow_untrusted_root=bool(cert.allow_untrusted_root),
                 signers=((signer.name, kind),),
+                allow_untrusted_root_written=bool(
+                    getattr(cert, "written_allow_untrusted_root", False) or cert.allow_untrusted_root
+                ),
             )
             old = merged.get(key)
             if old is not None:
@@ -83,6 +87,7 @@ def compile_trusted_signers(signers: Iterable[Any]) -> tuple[AllowListEntry, ...
                     # a conflict makes it false (NU3040 is the config loader's warning)
                     allow_untrusted_root=old.allow_untrusted_root and entry.allow_untrusted_root,
                     signers=old.signers + entry.signers,
+                    allow_untrusted_root_written=old.allow_untrusted_root_written and entry.allow_untrusted_root_written,
                 )
             merged[key] = entry
     return tuple(merged.values())
@@ -104,12 +109,13 @@ def untrusted_root_allowed(signature: Signature, entries: Sequence[AllowListEntr
 
 
 def untrusted_root_case_only(signature: Signature, entries: Sequence[AllowListEntry]) -> bool:
-    """True when only NuGet's case-sensitive comparison keeps allowUntrustedRoot from applying."""
+    """True when the config asks for allowUntrustedRoot on this certificate but NuGet's
+    case-sensitive fingerprint comparison keeps it from applying."""
     cert = signature.signer_certificate
-    return cert is not None and any(
-        entry.allow_untrusted_root
-        and entry.fingerprint != fingerprint(cert, entry.hash_algorithm)
-        and entry.fingerprint.upper() == fingerprint(cert, entry.hash_algorithm)
+    if cert is None or untrusted_root_allowed(signature, entries):
+        return False
+    return any(
+        entry.allow_untrusted_root_written and entry.fingerprint.upper() == fingerprint(cert, entry.hash_algorithm)
         for entry in entries
     )
 

@@ -1,0 +1,314 @@
+"""Which NuGet.Config files apply, and what they add up to (policy.md section 4).
+
+Without --configfile, NuGet reads (closest first): a nuget.config in the directory and in every
+parent up to the root (one per directory, probed as nuget.config, NuGet.config, NuGet.Config), the
+user file, the additional user files (<user dir>/config/*.config, read-only) and the machine-wide
+files (read-only). With --configfile it reads that one file and nothing else.
+
+Files are merged from the farthest to the closest: <clear/> drops what came before, an item with
+the same identity (author: name; repository: serviceIndex; <add>: key) replaces the farther one,
+anything else is added. signatureValidationMode is the first matching key (ignoring case) of the
+merged <config> section.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import TypeVar
+
+import platformdirs
+
+from trustpolicy.config.nugetconfig import (
+    MODE_KEY,
+    Clear,
+    ConfigFile,
+    Location,
+    Setting,
+    TrustedSigner,
+    expand_environment,
+    parse_mode,
+    read_config_file,
+)
+from trustpolicy.errors import ConfigError
+
+PROBE_NAMES = ("nuget.config", "NuGet.config", "NuGet.Config")  # NuGet's order on case-sensitive file systems
+USER_FILE_NAME = "NuGet.Config"
+NUGET_ORG_SOURCE = ("nuget.org", "https://api.nuget.org/v3/index.json")  # what NuGet puts in a new user file
+
+
+@dataclass(frozen=True)
+class ConfigLocations:
+    """Where NuGet looks besides the directory walk. Pass your own (tests do) to avoid the real home.
+
+    user_dir holds NuGet.Config and config/*.config; machine_dir holds the machine-wide *.config files.
+    None means "no such location".
+    """
+
+    user_dir: str | None
+    machine_dir: str | None
+    windows: bool = False
+
+    @classmethod
+    def for_platform(cls, platform: str | None = None, environ: Mapping[str, str] | None = None) -> ConfigLocations:
+        """The locations NuGet uses on `platform` (sys.platform style), from `environ` (os.environ)."""
+        platform = sys.platform if platform is None else platform
+        env = os.environ if environ is None else environ
+        if platform.startswith("win"):
+            appdata = env.get("APPDATA") or platformdirs.user_data_dir(appauthor=False, roaming=True)
+            program_files = env.get("ProgramFiles(x86)") or env.get("PROGRAMFILES(X86)") or env.get("ProgramFiles") or env.get("PROGRAMFILES")
+            return cls(
+                user_dir=str(PureWindowsPath(appdata, "NuGet")) if appdata else None,
+                machine_dir=str(PureWindowsPath(program_files, "NuGet", "Config")) if program_files else None,
+                windows=True,
+            )
+        home = env.get("HOME") or str(Path.home())
+        if platform == "darwin":
+            machine = "/Library/Application Support"
+        else:
+            machine = env.get("NUGET_COMMON_APPLICATION_DATA") or "/etc/opt"
+        return cls(
+            user_dir=str(PurePosixPath(home, ".nuget", "NuGet")),
+            machine_dir=str(PurePosixPath(machine, "NuGet", "Config")),
+        )
+
+
+@dataclass(frozen=True)
+class ConfigWarning:
+    code: str
+    message: str
+    source: Location
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """The effective signing policy of a set of config files.
+
+    files are the files read, closest first. sources maps package source names to their URLs
+    (%VAR% expanded). warnings carry NuGet's NU3040 for conflicting allowUntrustedRoot values; the
+    certificates concerned already have allow_untrusted_root=False, as NuGet decides.
+    """
+
+    mode: str  # "accept" | "require"
+    mode_source: Location | None
+    signers: tuple[TrustedSigner, ...]
+    sources: dict[str, str]
+    files: tuple[str, ...]
+    warnings: tuple[ConfigWarning, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    path: str
+    scope: str  # "explicit" | "directory" | "user" | "additional-user" | "machine"
+    writable: bool
+    parsed: ConfigFile | None  # None: the file does not exist (yet)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """All files in priority order (closest first), and the merged result."""
+
+    files: tuple[LoadedFile, ...]
+    settings: TrustSettings
+    # signer location -> the farther signers with the same identity it replaced (NuGet removes those too)
+    shadowed: dict[Location, tuple[TrustedSigner, ...]] = field(default_factory=dict)
+    source_locations: dict[str, Location] = field(default_factory=dict)
+
+    def output_file(self) -> LoadedFile:
+        """Where NuGet writes a new trusted signer: the closest writable file whose <trustedSigners>
+        has a <clear/>, otherwise the farthest writable file (the user file)."""
+        writable = [f for f in self.files if f.writable]
+        if not writable:
+            raise ConfigError("no writable config file: pass --configfile")
+        for loaded in writable:
+            if loaded.parsed and loaded.parsed.clears_signers:
+                return loaded
+        return writable[-1]
+
+    def file_for(self, path: str) -> LoadedFile | None:
+        return next((f for f in self.files if f.path == path), None)
+
+
+def load_trust_settings(
+    configfile: str | os.PathLike[str] | None = None,
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    locations: ConfigLocations | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> TrustSettings:
+    """The effective trust settings: `configfile` alone, or the hierarchy seen from `directory`
+    (default: the current directory). Raises ConfigError naming the file and line."""
+    return load_config(configfile, directory, locations=locations, environ=environ).settings
+
+
+def load_config(
+    configfile: str | os.PathLike[str] | None = None,
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    locations: ConfigLocations | None = None,
+    environ: Mapping[str, str] | None = None,
+    allow_missing: bool = False,
+) -> LoadedConfig:
+    """Read and merge. allow_missing lets a write command start from a --configfile that does not exist."""
+    if configfile is not None and directory is not None:
+        raise ConfigError("give either a config file or a directory, not both")
+    files = discover(configfile, directory, locations=locations, allow_missing=allow_missing)
+    return merge(files, environ=environ)
+
+
+def discover(
+    configfile: str | os.PathLike[str] | None = None,
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    locations: ConfigLocations | None = None,
+    allow_missing: bool = False,
+) -> list[LoadedFile]:
+    if configfile is not None:
+        path = Path(configfile)
+        if path.is_dir():
+            raise ConfigError("is a directory; --configfile needs a file", path=str(path))
+        if not path.exists():
+            if not allow_missing:
+                raise ConfigError("file does not exist", path=str(path))
+            return [LoadedFile(str(path), "explicit", True, None)]
+        return [LoadedFile(str(path), "explicit", True, read_config_file(path))]
+
+    start = Path(directory if directory is not None else os.getcwd())
+    if not start.is_dir():
+        raise ConfigError("is not a directory", path=str(start))
+    locations = locations or ConfigLocations.for_platform()
+    files = [LoadedFile(str(p), "directory", True, read_config_file(p)) for p in walk_up(start.resolve())]
+    if locations.user_dir:
+        user_dir = Path(locations.user_dir)
+        user_file = user_dir / USER_FILE_NAME
+        if user_file.is_file():
+            files.append(LoadedFile(str(user_file), "user", True, read_config_file(user_file)))
+        else:  # NuGet would create it, holding only the nuget.org source
+            files.append(LoadedFile(str(user_file), "user", True, None))
+        for extra in _config_files(user_dir / "config", locations.windows):
+            if extra.name.lower() != USER_FILE_NAME.lower():
+                files.append(LoadedFile(str(extra), "additional-user", False, read_config_file(extra)))
+    if locations.machine_dir:
+        for machine in _config_files(Path(locations.machine_dir), locations.windows):
+            files.append(LoadedFile(str(machine), "machine", False, read_config_file(machine)))
+    return files
+
+
+def walk_up(start: Path) -> list[Path]:
+    """The config file of `start` and of each parent, closest first (one per directory)."""
+    found: list[Path] = []
+    for directory in (start, *start.parents):
+        for name in PROBE_NAMES:
+            candidate = directory / name
+            if candidate.is_file():
+                found.append(candidate)
+                break
+    return found
+
+
+def _config_files(directory: Path, windows: bool) -> list[Path]:
+    """*.config files of a directory (also *.Config off Windows), in ordinal name order."""
+    try:
+        names = sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise ConfigError(f"cannot list: {exc.strerror or exc}", path=str(directory)) from exc
+    wanted = (lambda n: n.lower().endswith(".config")) if windows else (lambda n: n.endswith((".config", ".Config")))
+    return [directory / n for n in names if wanted(n) and (directory / n).is_file()]
+
+
+T = TypeVar("T")
+
+
+def _merge_items(
+    sections: Iterable[tuple[T | Clear, ...]], identity: Callable[[T], object]
+) -> tuple[list[T], dict[Location, list[T]]]:
+    """Farthest section first. Returns the merged items and, by location, what each one replaced."""
+    merged: list[T] = []
+    replaced: dict[Location, list[T]] = {}
+    for items in sections:
+        for item in items:
+            if isinstance(item, Clear):
+                merged.clear()
+                continue
+            key = identity(item)
+            positions = [i for i, existing in enumerate(merged) if identity(existing) == key]
+            if positions:
+                old = [merged[i] for i in positions]
+                replaced[item.source] = [r for o in old for r in (*replaced.get(o.source, []), o)]  # type: ignore[attr-defined]
+                merged[positions[0]] = item
+                for i in reversed(positions[1:]):
+                    del merged[i]
+            else:
+                merged.append(item)
+    return merged, replaced
+
+
+def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    farthest_first = list(reversed(files))
+    config_sections = [f.parsed.config for f in farthest_first if f.parsed]
+    source_sections = [
+        f.parsed.sources if f.parsed else (Setting(*NUGET_ORG_SOURCE, Location(f.path, 0)),)
+        for f in farthest_first
+        if f.parsed or f.scope == "user"
+    ]
+    signer_sections = [f.parsed.signers for f in farthest_first if f.parsed]
+
+    config, _ = _merge_items(config_sections, lambda s: s.key)
+    sources, _ = _merge_items(source_sections, lambda s: s.key)
+    signers, replaced = _merge_items(signer_sections, lambda s: s.identity)
+
+    mode_setting = next((s for s in config if s.key.lower() == MODE_KEY.lower()), None)
+    mode = parse_mode(expand_environment(mode_setting.value, environ) if mode_setting else None)
+    signers, warnings = _resolve_conflicts(signers)
+    settings = TrustSettings(
+        mode=mode,
+        mode_source=mode_setting.source if mode_setting else None,
+        signers=tuple(signers),
+        sources={s.key: expand_environment(s.value, environ) for s in sources},
+        files=tuple(f.path for f in files if f.parsed),
+        warnings=tuple(warnings),
+    )
+    return LoadedConfig(
+        files=tuple(files),
+        settings=settings,
+        shadowed={where: tuple(old) for where, old in replaced.items()},
+        source_locations={s.key: s.source for s in sources},
+    )
+
+
+def _resolve_conflicts(signers: list[TrustedSigner]) -> tuple[list[TrustedSigner], list[ConfigWarning]]:
+    """NU3040: one certificate (same algorithm and fingerprint as written) listed with different
+    allowUntrustedRoot values. NuGet warns and uses false for it (policy.md 2.3)."""
+    by_key: dict[str, list[Location]] = {}
+    declared: dict[str, set[bool]] = {}
+    for signer in signers:
+        for cert in signer.certificates:
+            key = f"{cert.hash_algorithm}-{cert.written_fingerprint}"
+            by_key.setdefault(key, []).append(cert.source)
+            declared.setdefault(key, set()).add(cert.written_allow_untrusted_root)
+    conflicts = {key for key, values in declared.items() if len(values) > 1}
+    warnings = [
+        ConfigWarning(
+            "NU3040",
+            f"certificate {key.split('-', 1)[1]} ({key.split('-', 1)[0]}) is trusted more than once with different "
+            f"allowUntrustedRoot values (at {', '.join(str(loc) for loc in by_key[key])}); NuGet uses false",
+            by_key[key][-1],
+        )
+        for key in sorted(conflicts)
+    ]
+    if not conflicts:
+        return signers, warnings
+    resolved = []
+    for signer in signers:
+        certificates = tuple(
+            replace(c, allow_untrusted_root=False) if f"{c.hash_algorithm}-{c.written_fingerprint}" in conflicts else c
+            for c in signer.certificates
+        )
+        resolved.append(replace(signer, certificates=certificates))
+    return resolved, warnings
