@@ -221,7 +221,7 @@ def test_same_file_reached_many_ways_is_one_package(tmp_path: Path) -> None:
     (pkg,) = graph.packages
     assert [o.kind for o in pkg.origins] == ["assets", "lock", "global-folder", "folder"]
     assert pkg.nupkg == nupkg and pkg.copies == ()
-    assert [s.kind for s in graph.sources] == ["assets", "lock", "global-folder"]
+    assert [s.kind for s in graph.sources] == ["assets", "lock", "global-folder", "folder"]
 
 
 def test_solution_with_two_projects_shares_packages(tmp_path: Path) -> None:
@@ -240,6 +240,11 @@ def test_solution_with_two_projects_shares_packages(tmp_path: Path) -> None:
     assert len(one(graph, "SignedPackage").origins) == 2 and len(one(graph, "PackageWithTextFile").origins) == 2
     assert one(graph, "PreReleaseTestPackage.A").version == "1.0.0-a"
     assert all(verify_graph_hashes(p) == () for p in graph.packages)
+    # a project at the solution root (App.sln next to obj/): its own graph and the others
+    write_lock(sln / "packages.lock.json", ["versioning"])
+    install(gpf, "versioning")
+    graph = collect_graph([sln], packages_dirs=[gpf], environ={})
+    assert detect_kind(sln) == "project" and len(graph.packages) == 4 and len(graph.sources) == 4
 
 
 def test_different_files_for_the_same_package_are_never_merged(tmp_path: Path) -> None:
@@ -430,3 +435,60 @@ def test_project_directory_kinds(tmp_path: Path) -> None:
     assert [(p.id, p.origin.pointer, p.origin.targets) for p in graph.packages] == [
         ("PackageWithTextFile", "/net8.0/dependencies/PackageWithTextFile", ("net8.0",)),
         ("PreReleaseTestPackage.A", "/net8.0/dependencies/PreReleaseTestPackage.A", ("net8.0",))]
+
+
+# --- NuGet.Config globalPackagesFolder / repositoryPath (graph.md 5.1, 6.2) ----------------------
+
+def _config(path: Path, body: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'<?xml version="1.0" encoding="utf-8"?>\n<configuration>\n{body}\n</configuration>\n')
+    return path
+
+
+def test_nuget_config_global_packages_folder(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _config(repo / "nuget.config", '<config><add key="globalPackagesFolder" value="store" /></config>')
+    install(repo / "store", "textfile")
+    write_lock(repo / "src" / "App" / "packages.lock.json", ["textfile"])
+    home, env = tmp_path / "home", tmp_path / "env"
+    install(home / ".nuget" / "packages", "textfile")
+
+    def root(**environ) -> Path:
+        (pkg,) = collect_graph([repo / "src" / "App"], environ={"HOME": str(home), **environ}).packages
+        return pkg.nupkg.parents[2]
+
+    assert root() == (repo / "store").absolute()  # relative to the config file, before the home folder
+    install(env, "textfile")
+    assert root(NUGET_PACKAGES=str(env)) == env  # the environment variable wins over the config
+    # a closer config replaces the key; <clear/> drops the farther one
+    _config(repo / "src" / "NuGet.Config", '<config><clear /></config>')
+    assert root() == home / ".nuget" / "packages"
+    _config(repo / "src" / "NuGet.Config", '<config><add key="GLOBALPACKAGESFOLDER" value="%STORE%" /></config>')
+    assert root(STORE=str(repo / "store")) == repo / "store"
+    # --configfile: that file only
+    only = _config(tmp_path / "only.config", '<config><add key="globalPackagesFolder" value="/nonexistent" /></config>')
+    (pkg,) = collect_graph([repo / "src" / "App"], environ={}, configfile=only).packages
+    assert pkg.nupkg is None and "/nonexistent/packagewithtextfile/1.0.0 (NuGet.Config globalPackagesFolder)" in pkg.problems[0].message
+
+
+def test_user_config_and_broken_config(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _config(home / ".nuget" / "NuGet" / "NuGet.Config", '<config><add key="globalPackagesFolder" value="../cache" /></config>')
+    install(home / ".nuget" / "cache", "textfile")
+    write_lock(tmp_path / "p" / "packages.lock.json", ["textfile"])
+    (pkg,) = collect_graph([tmp_path / "p"], environ={"HOME": str(home)}).packages
+    assert pkg.nupkg.resolve().is_relative_to((home / ".nuget" / "cache").resolve())
+    (tmp_path / "p" / "nuget.config").write_text("<configuration><config>")  # broken: a warning, not a crash
+    graph = collect_graph([tmp_path / "p"], environ={"HOME": str(home)})
+    assert graph.packages[0].nupkg is not None
+    assert [(p.code, p.level) for p in graph.problems] == [("TP0003", "warning")] and "nuget.config" in graph.problems[0].message
+
+
+def test_nuget_config_repository_path_for_packages_config(tmp_path: Path) -> None:
+    sln, config = _solution(tmp_path, [("PackageWithTextFile", "1.0")])
+    _config(sln / "nuget.config", '<config><add key="repositoryPath" value="lib/pkgs" /></config>')
+    folder = sln / "lib" / "pkgs" / "PackageWithTextFile.1.0"
+    folder.mkdir(parents=True)
+    shutil.copyfile(src("textfile"), folder / "PackageWithTextFile.1.0.nupkg")
+    (pkg,) = collect_graph([config], environ={}).packages
+    assert pkg.nupkg == (folder / "PackageWithTextFile.1.0.nupkg").absolute() and pkg.problems == ()

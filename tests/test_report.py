@@ -281,16 +281,15 @@ def test_sarif_results_one_per_issue_of_failing_packages(report: dict[str, Any],
     assert "Evil.Pkg 6.6.6" in text and "matches no trustedSigners entry" in text
     assert "not in trustedSigners" in text and FIX_AUTHOR in text
     assert evil["properties"]["fix"] == FIX_AUTHOR
-    assert evil["logicalLocations"] if "logicalLocations" in evil else True
     logical = evil["locations"][0]["logicalLocations"][0]
     assert logical["fullyQualifiedName"] == "Evil.Pkg/6.6.6"
     assert evil["partialFingerprints"] == {"trustpolicyPackageIssue/v1": "evil.pkg/6.6.6/NU3034/primary"}
     assert len({json.dumps(r["partialFingerprints"]) for r in results}) == len(results)
 
 
-def test_sarif_locations(report: dict[str, Any], tmp_path: Path) -> None:
+def test_sarif_locations(report: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Paths in the report are relative to the current directory; SRCROOT is base_dir.
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     run = render_sarif(report, base_dir=tmp_path / "src")["runs"][0]
     assert run["originalUriBaseIds"] == {"SRCROOT": {"uri": (tmp_path / "src").as_uri() + "/"}}
     by_id = {r["properties"]["packageId"]: r for r in run["results"]}
@@ -301,7 +300,11 @@ def test_sarif_locations(report: dict[str, Any], tmp_path: Path) -> None:
     assert by_id["Evil.Pkg"]["properties"]["jsonPointer"] == "/libraries/Evil.Pkg~16.6.6"
 
     unsigned = by_id["Unsigned.Thing"]["locations"][0]["physicalLocation"]
-    assert unsigned == {"artifactLocation": {"uri": "lib%20dir/packages.lock.json", "uriBaseId": "SRCROOT"}}
+    # no line known: line 1 of the file (viewers need a region)
+    assert unsigned == {"artifactLocation": {"uri": "lib%20dir/packages.lock.json", "uriBaseId": "SRCROOT"},
+                        "region": {"startLine": 1}}
+    assert by_id["Unsigned.Thing"]["relatedLocations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": (tmp_path / "packages/unsigned.thing/0.1.0-beta/unsigned.thing.0.1.0-beta.nupkg").as_uri()}
 
     missing = by_id["Missing.Pkg"]
     assert missing["locations"][0]["physicalLocation"] == {
@@ -309,11 +312,12 @@ def test_sarif_locations(report: dict[str, Any], tmp_path: Path) -> None:
     assert "relatedLocations" not in missing  # no .nupkg was found
 
     tampered = by_id["Tampered.Pkg"]
-    # "packages" (cwd-relative) lies outside SRCROOT=<tmp>/src: absolute URI
+    # folder source: the result points at the .nupkg itself; "packages/..." (cwd-relative) lies
+    # outside SRCROOT=<tmp>/src, so the URI is absolute
     assert tampered["locations"][0]["physicalLocation"] == {
-        "artifactLocation": {"uri": (tmp_path / "packages").as_uri()}}
-    related = tampered["relatedLocations"][0]["physicalLocation"]["artifactLocation"]
-    assert related["uri"] == (tmp_path / "packages/tampered.pkg/1.0.0/tampered.pkg.1.0.0.nupkg").as_uri()
+        "artifactLocation": {"uri": (tmp_path / "packages/tampered.pkg/1.0.0/tampered.pkg.1.0.0.nupkg").as_uri()},
+        "region": {"startLine": 1}}
+    assert "relatedLocations" not in tampered
 
 
 def _multitool() -> str | None:

@@ -9,18 +9,17 @@ import os
 import shutil
 import struct
 import subprocess
-import warnings
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from asn1crypto import cms, tsp
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.hazmat.primitives.asymmetric import padding
-
 from conftest import identity_of, make_package
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from trustpolicy import asn1 as oids
 from trustpolicy.archive import PackageArchive
 from trustpolicy.cli import main

@@ -1,4 +1,5 @@
-"""RFC 3161: our TimestampServer and client against each other and against openssl (format.md 7)."""
+"""RFC 3161: our TimestampServer and client against each other and against openssl (format.md 7),
+and the test PKI they run on (trustpolicy.testing)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,24 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms, tsp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.x509 import ocsp
 
 from trustpolicy.errors import SigningError
 from trustpolicy.sign import TimeStampResp, make_nonce, request_timestamp
-from trustpolicy.testing.pki import CODE_SIGNING, TestPKI, generate_key, write_certificates
-from trustpolicy.testing.tsa import DEFAULT_POLICY, OpenSSLTimestampServer, TimestampServer
+from trustpolicy.testing.pki import (
+    CODE_SIGNING,
+    LIFETIME_SIGNING,
+    TestPKI,
+    generate_key,
+    make_crl,
+    make_ocsp_error,
+    make_ocsp_response,
+    write_certificates,
+)
+from trustpolicy.testing.tsa import DEFAULT_POLICY, OpenSSLTimestampServer
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl binary not installed")
@@ -239,3 +253,109 @@ def test_pki_is_independent_per_instance(tmp_path):
     assert a.tsa.certificate.subject != b.tsa.certificate.subject
     fresh = TestPKI(fresh_keys=True)
     assert fresh.root.certificate.public_key() != a.root.certificate.public_key()
+
+
+# --- the test PKI itself (trustpolicy.testing.pki) ------------------------------------------------
+
+@needs_openssl
+def test_standard_chain_verifies_with_openssl(pki, tmp_path):
+    root = write_certificates(tmp_path / "root.pem", [pki.root.certificate])
+    inter = write_certificates(tmp_path / "inter.pem", [pki.intermediate.certificate])
+    leaf = write_certificates(tmp_path / "leaf.pem", [pki.leaf.certificate])
+    ok = subprocess.run([OPENSSL, "verify", "-CAfile", str(root), "-untrusted", str(inter), str(leaf)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    tsa = write_certificates(tmp_path / "tsa.pem", [pki.tsa.certificate])
+    tsa_root = write_certificates(tmp_path / "tsaroot.pem", [pki.tsa_root.certificate])
+    ok = subprocess.run([OPENSSL, "verify", "-CAfile", str(tsa_root), "-purpose", "timestampsign", str(tsa)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    wrong = subprocess.run([OPENSSL, "verify", "-CAfile", str(tsa_root), "-untrusted", str(inter), str(leaf)],
+                           capture_output=True, text=True)
+    assert wrong.returncode != 0
+
+
+def test_certificate_knobs(pki):
+    cert = pki.issue_code_signing(
+        "Knobs", key_size=1024, hash_algorithm="sha1", eku=[LIFETIME_SIGNING], ski=False,
+        crl_urls=["http://127.0.0.1:1/ca.crl"], ocsp_urls=["http://127.0.0.1:2/ocsp"],
+        not_before=pki.now + timedelta(days=1), not_after=pki.now + timedelta(days=2),
+    ).certificate
+    assert cert.public_key().key_size == 1024
+    assert cert.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA1
+    pki.intermediate.certificate.public_key().verify(  # a real SHA-1 signature by the issuer
+        cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA1())
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [LIFETIME_SIGNING]
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert cdp[0].full_name[0].value == "http://127.0.0.1:1/ca.crl"
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    assert [(a.access_method, a.access_location.value) for a in aia] == [
+        (x509.AuthorityInformationAccessOID.OCSP, "http://127.0.0.1:2/ocsp")]
+    assert cert.not_valid_before_utc == pki.now + timedelta(days=1)
+    ec_cert = pki.issue_code_signing("EC", key_type="ec", key_size=256).certificate
+    assert ec_cert.public_key().curve.name == "secp256r1"
+    without = pki.issue_code_signing("No EKU", eku=None).certificate
+    with pytest.raises(x509.ExtensionNotFound):
+        without.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_keys_are_distinct_within_a_pki(pki):
+    keys = {i.certificate.public_key().public_numbers().n for i in
+            (pki.root, pki.intermediate, pki.leaf, pki.tsa_root, pki.tsa)}
+    assert len(keys) == 5
+
+
+def test_crl(pki):
+    revoked = pki.issue_code_signing("Revoked")
+    when = pki.now - timedelta(days=2)
+    crl = x509.load_der_x509_crl(make_crl(pki.intermediate, [revoked.serial, (77, when)], pki.now,
+                                          pki.now + timedelta(days=1)))
+    assert crl.is_signature_valid(pki.intermediate.certificate.public_key())
+    assert crl.issuer == pki.intermediate.certificate.subject
+    assert crl.get_revoked_certificate_by_serial_number(revoked.serial) is not None
+    assert crl.get_revoked_certificate_by_serial_number(77).revocation_date_utc == when
+    assert crl.get_revoked_certificate_by_serial_number(pki.leaf.serial) is None
+    assert crl.next_update_utc == pki.now + timedelta(days=1)
+    forged = x509.load_der_x509_crl(pki.make_crl(pki.intermediate, [], signer=pki.root))
+    assert not forged.is_signature_valid(pki.intermediate.certificate.public_key())
+
+
+@pytest.mark.parametrize("status", ["good", "revoked", "unknown"])
+def test_ocsp_response(pki, status):
+    request = (ocsp.OCSPRequestBuilder()
+               .add_certificate(pki.leaf.certificate, pki.intermediate.certificate, hashes.SHA256())
+               .add_extension(x509.OCSPNonce(b"0123456789abcdef"), critical=False).build())
+    response = ocsp.load_der_ocsp_response(pki.make_ocsp_response(pki.intermediate, pki.leaf, status, request=request))
+    assert response.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert response.certificate_status.name == status.upper()
+    assert response.serial_number == pki.leaf.serial
+    assert isinstance(response.hash_algorithm, hashes.SHA256)  # echoes the request's CertID hash
+    assert response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == b"0123456789abcdef"
+    pki.intermediate.certificate.public_key().verify(
+        response.signature, response.tbs_response_bytes, padding.PKCS1v15(), response.signature_hash_algorithm)
+    if status == "revoked":
+        assert response.revocation_time_utc < response.this_update_utc
+
+
+def test_ocsp_delegated_responder_and_errors(pki):
+    responder = pki.issue_ocsp_responder("OCSP Responder", issuer=pki.intermediate)
+    response = ocsp.load_der_ocsp_response(make_ocsp_response(pki.intermediate, pki.leaf, "good", responder=responder))
+    assert response.certificates == [responder.certificate]
+    responder.certificate.public_key().verify(
+        response.signature, response.tbs_response_bytes, padding.PKCS1v15(), response.signature_hash_algorithm)
+    assert isinstance(response.hash_algorithm, hashes.SHA1)  # the default CertID hash
+    error = ocsp.load_der_ocsp_response(make_ocsp_error("try_later"))
+    assert error.response_status == ocsp.OCSPResponseStatus.TRY_LATER
+
+
+def test_pem_and_pfx_files(pki, tmp_path):
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+
+    cert_path, key_path = pki.leaf.write_pem(tmp_path, key_password="pw")
+    assert x509.load_pem_x509_certificate(cert_path.read_bytes()) == pki.leaf.certificate
+    assert load_pem_private_key(key_path.read_bytes(), b"pw").public_key() == pki.leaf.private_key.public_key()
+    loaded = pkcs12.load_key_and_certificates(pki.leaf.write_pfx(tmp_path / "l.pfx", "pw").read_bytes(), b"pw")
+    assert loaded[1] == pki.leaf.certificate and list(loaded[2]) == list(pki.leaf.chain[1:])
+    assert pki.leaf.write_pfx().parent == pki.directory  # default location: the PKI directory

@@ -254,6 +254,11 @@ class World:
     chains: ChainValidator  # revocation off
     online: ChainValidator  # revocation online (127.0.0.1 only)
     offline: ChainValidator
+    revocable: Issued  # code signing, directly under pki.root, CRL says good
+    revoked: Issued  # code signing, directly under pki.root, revoked by the root's CRL
+    revoked_tsa: Issued  # timestamping, under pki.tsa_root, revoked
+    unreachable: Issued  # code signing whose CRL distribution point refuses connections
+    unreachable_tsa: Issued
 
     def path(self, stem: str = "pkg") -> Path:
         return self.directory / f"{stem}-{next(_names)}.nupkg"
@@ -313,10 +318,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     roots = [pki.root.asn1, pki.tsa_root.asn1]
     store = TrustStore(roots, roots, "test roots (verify tests)")
     with TimestampServer(pki.tsa) as tsa, CRLServer() as crls:
+        # Revocation: every certificate below a root carries a CDP; the CRLs are published before
+        # anything is verified (the fetcher caches what it fetched).
+        root_crl, tsa_crl, dead = crls.url("root.crl"), crls.url("tsa-root.crl"), closed_port_url("/dead.crl")
+        revocable = pki.issue_code_signing("Revocable Signer", issuer=pki.root, crl_urls=[root_crl])
+        revoked = pki.issue_code_signing("Revoked Signer", issuer=pki.root, crl_urls=[root_crl])
+        revoked_tsa = pki.issue_tsa("Revoked Timestamping", crl_urls=[tsa_crl])
+        unreachable = pki.issue_code_signing("Unavailable CRL Signer", issuer=pki.root, crl_urls=[dead],
+                                             not_after=pki.now + timedelta(days=2))
+        unreachable_tsa = pki.issue_tsa("Unavailable CRL Timestamping", crl_urls=[dead],
+                                        not_after=pki.now + timedelta(days=2))
+        crls.publish("root.crl", pki.make_crl(pki.root, revoked=[revoked.serial]))
+        crls.publish("tsa-root.crl", pki.make_crl(pki.tsa_root, revoked=[revoked_tsa.serial]))
         online = ChainValidator(store, RevocationOptions("online", cache_dir=base / "cache-online", timeout=2, budget=20))
         offline = ChainValidator(store, RevocationOptions("offline", cache_dir=base / "cache-offline"))
         chains = ChainValidator(store, RevocationOptions("off"))
-        yield World(pki, other, base / "packages", tsa, crls, store, chains, online, offline)
+        yield World(pki, other, base / "packages", tsa, crls, store, chains, online, offline,
+                    revocable, revoked, revoked_tsa, unreachable, unreachable_tsa)
         for validator in (online, offline, chains):
             validator.close()
     shutil.rmtree(base / "packages", ignore_errors=True)

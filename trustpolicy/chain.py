@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import re
 from collections import ChainMap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -76,16 +77,12 @@ _NO_CHECK = CertRevTrustPolicy(
 # Every certificate below the root needs a CRL or an OCSP answer; anything less raises
 # InsufficientRevinfoError, which we report as "unknown". Data fetched today speaks about the past
 # (retroactive): a certificate revoked after the moment was still good at the moment.
+# Revocation is checked one certificate at a time: the certificate is the end of a truncated path
+# and needs a CRL or an OCSP answer (InsufficientRevinfoError -> "unknown"); the CAs above it are
+# not asked again. pyhanko would otherwise stop at the first certificate without an answer, and a
+# revoked leaf behind an intermediate whose CRL is unreachable would go unnoticed.
+# Data fetched today speaks about the past (retroactive): revoked after the moment = good then.
 _REQUIRE = CertRevTrustPolicy(
-    RevocationCheckingPolicy(
-        RevocationCheckingRule.CRL_OR_OCSP_REQUIRED, RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
-    ),
-    retroactive_revinfo=True,
-)
-# pyhanko checks from the root down and stops at the first certificate without an answer; when
-# that happens, the leaf alone is checked again so a revoked leaf is never hidden behind an
-# intermediate whose CRL is unreachable.
-_REQUIRE_LEAF = CertRevTrustPolicy(
     RevocationCheckingPolicy(RevocationCheckingRule.CRL_OR_OCSP_REQUIRED, RevocationCheckingRule.NO_CHECK),
     retroactive_revinfo=True,
 )
@@ -185,6 +182,23 @@ def _describe(cert: x509.Certificate) -> str:
         return cert.subject.human_friendly
     except Exception:  # a subject asn1crypto cannot render must not hide the real finding
         return f"serial {cert.serial_number}"
+
+
+_INTERMEDIATE = re.compile(r"intermediate certificate (\d+)")
+
+
+def _named(message: str, path: ValidationPath) -> str:
+    """pyhanko says "intermediate certificate 1" / "end-entity certificate": name them."""
+    below_root = list(path.iter_certs(include_root=False))
+
+    def intermediate(match: re.Match[str]) -> str:
+        index = int(match.group(1)) - 1
+        return f"intermediate certificate {_describe(below_root[index])}" if 0 <= index < len(below_root) else match.group(0)
+
+    message = _INTERMEDIATE.sub(intermediate, message)
+    if below_root:
+        message = message.replace("end-entity certificate", f"certificate {_describe(below_root[-1])}")
+    return message
 
 
 def _ekus(cert: x509.Certificate) -> set[str] | None:
@@ -358,21 +372,61 @@ class ChainValidator:
         )
 
     async def _revocation(
-        self, path: ValidationPath, anchors: _Anchors, registry: CertificateRegistry, at: datetime, revinfo: tuple[list[Any], list[Any]]
+        self,
+        path: ValidationPath,
+        anchors: _Anchors,
+        registry: CertificateRegistry,
+        at: datetime,
+        moment: datetime,
+        revinfo: tuple[list[Any], list[Any]],
     ) -> tuple[str, datetime | None, str]:
-        """("good" | "revoked" | "unknown", revocation time, message) for the path at `at`."""
+        """("good" | "revoked" | "unknown", revocation time, message) of the certificates below the
+        root at `moment` (`at` is the moment clamped into their validity), root side first."""
+        certs = list(path.iter_certs(include_root=False))
         unknown = ""
-        for policy in (_REQUIRE, _REQUIRE_LEAF):
-            try:
-                await async_validate_path(self._context(anchors, registry, at, policy, revinfo), path)
-            except RevokedError as exc:
-                return "revoked", exc.revocation_dt, str(exc)
-            except ValidationError as exc:  # InsufficientRevinfoError and other revinfo trouble
-                unknown = unknown or str(exc)
-                continue
-            if not unknown:
+        for index, cert in enumerate(certs):
+            sub = ValidationPath(path.trust_anchor, certs[:index], cert)
+            state, when, message = await self._cert_revocation(sub, cert, anchors, registry, at, moment, revinfo)
+            if state == "revoked":
+                return state, when, _named(message, sub)
+            if state == "unknown":
+                unknown = unknown or _named(message, sub)
+        return ("unknown", None, unknown) if unknown else ("good", None, "")
+
+    async def _cert_revocation(
+        self,
+        sub: ValidationPath,
+        cert: x509.Certificate,
+        anchors: _Anchors,
+        registry: CertificateRegistry,
+        at: datetime,
+        moment: datetime,
+        revinfo: tuple[list[Any], list[Any]],
+    ) -> tuple[str, datetime | None, str]:
+        try:
+            await async_validate_path(self._context(anchors, registry, at, _REQUIRE, revinfo), sub)
+            return "good", None, ""
+        except RevokedError as exc:
+            if exc.revocation_dt > moment:  # `at` was clamped after the moment (not-yet-valid chain)
                 return "good", None, ""
-        return "unknown", None, unknown
+            return "revoked", exc.revocation_dt, str(exc)
+        except ValidationError as exc:
+            message = str(exc)
+        # pyhanko reads an OCSP "revoked at R" with R after the validation time as no answer at all.
+        # Ask again at R: a RevokedError then proves the response authentic, and R tells the rest.
+        later = _ocsp_revocation_time(revinfo[1], cert)
+        if later is not None and later > at:
+            start = max(c.not_valid_before for c in sub.iter_certs(include_root=False))
+            end = min(c.not_valid_after for c in sub.iter_certs(include_root=False))
+            if start <= later <= end:
+                try:
+                    await async_validate_path(self._context(anchors, registry, later, _REQUIRE, revinfo), sub)
+                except RevokedError as exc:
+                    if exc.revocation_dt == later:
+                        return ("revoked", later, str(exc)) if later <= moment else ("good", None, "")
+                except ValidationError:
+                    pass
+        return "unknown", None, message
 
     async def _check(
         self,
@@ -419,7 +473,7 @@ class ChainValidator:
             return out
         except ValidationError as exc:
             out.problems.append("invalid")
-            out.messages.append(str(exc))
+            out.messages.append(_named(str(exc), path))
             return out
 
         wanted = _EKU[purpose]
@@ -437,13 +491,8 @@ class ChainValidator:
             out.messages.append("revocation: nothing below the root to check")
             return out
         crls, ocsps = self.fetcher.collect(pairs)
-        boundaries.update(revinfo_times([*crls, *ocsps]))
-        state, revoked_at, message = await self._revocation(path, anchors, registry, at, (crls, ocsps))
-        if state == "revoked" and revoked_at is not None:
-            boundaries.add(revoked_at)
-            if at != moment and revoked_at > moment:
-                # "revoked" only at the clamped moment (a not-yet-valid chain), after the real one
-                state, message = "unknown", f"revoked at {revoked_at:%Y-%m-%d %H:%M:%S}Z, after the moment"
+        boundaries.update(revinfo_times([*crls, *ocsps], below_root))
+        state, revoked_at, message = await self._revocation(path, anchors, registry, at, moment, (crls, ocsps))
         out.revocation = state
         if state == "revoked":
             out.revoked_at = revoked_at
@@ -469,6 +518,16 @@ async def _candidate_paths(
     finally:
         await iterator.cancel()
     return paths, ""
+
+
+def _ocsp_revocation_time(responses: list[Any], cert: x509.Certificate) -> datetime | None:
+    """The revocation time an OCSP response states for `cert` (by serial), if any."""
+    for response in responses:
+        for single in response.basic_ocsp_response["tbs_response_data"]["responses"]:
+            status = single["cert_status"]
+            if single["cert_id"]["serial_number"].native == cert.serial_number and status.name == "revoked":
+                return status.chosen["revocation_time"].native
+    return None
 
 
 def _window(moment: datetime, boundaries: set[datetime]) -> tuple[datetime, datetime] | None:

@@ -76,7 +76,9 @@ def check_graph(
     """Judge every package of the graph under `paths`; the report's exitCode is the CI gate."""
     paths = [Path(p) for p in paths] or [Path.cwd()]
     at = options.at or clock.now()
-    graph = collect_graph(paths, packages_dirs=options.packages_dirs, environ=options.environ)
+    graph = collect_graph(
+        paths, packages_dirs=options.packages_dirs, environ=options.environ, configfile=options.configfile
+    )
     if not graph.packages and not graph.sources:
         raise UsageError(f"no restored package graph found in {', '.join(map(str, paths))}")
     trust = load_trust_settings(configfile=options.configfile, directory=_config_directory(paths[0]))

@@ -136,13 +136,20 @@ def load_revocation_file(path: str | Path) -> RevInfo:
         raise TrustPolicyError(f"not usable revocation data: {exc}", path=str(path)) from exc
 
 
-def revinfo_times(items: Iterable[RevInfo]) -> set[datetime]:
-    """thisUpdate/nextUpdate moments of revocation data: the validator's results change there."""
+def revinfo_times(items: Iterable[RevInfo], certs: Iterable[x509.Certificate] = ()) -> set[datetime]:
+    """Moments at which a validation answer based on `items` may change: thisUpdate/nextUpdate,
+    and the revocation dates the data states for `certs` (a revocation after the moment is "good"
+    before it and "revoked" after it)."""
+    serials = {c["tbs_certificate"]["serial_number"].dump() for c in certs}
     times: set[datetime] = set()
     for item in items:
         if isinstance(item, crl.CertificateList):
             tbs = item["tbs_cert_list"]
             times.update(t for t in (tbs["this_update"].native, tbs["next_update"].native) if t)
+            if serials:
+                for entry in tbs["revoked_certificates"]:
+                    if entry["user_certificate"].dump() in serials:
+                        times.add(entry["revocation_date"].native)
         else:
             basic = item.basic_ocsp_response
             for single in basic["tbs_response_data"]["responses"]:

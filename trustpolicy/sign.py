@@ -23,7 +23,6 @@ import hashlib
 import http.client
 import secrets
 import shutil
-import socket
 import tempfile
 import time
 import urllib.error
@@ -32,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Union
+from typing import TypeAlias
 from urllib.parse import urlsplit
 
 from asn1crypto import cms, core, tsp
@@ -77,7 +76,7 @@ MAX_TIMESTAMP_RESPONSE = 1 << 20  # a timestamp response is a few KiB; refuse to
 MAX_ENTRIES_TO_SIGN = 0xFFFE - 1  # NU3039
 ANY_EKU = "2.5.29.37.0"
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
@@ -656,11 +655,11 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
             return b"".join(chunks)
     except urllib.error.HTTPError as exc:
         raise SigningError("NU3000", f"the timestamp server {url} answered HTTP {exc.code} {exc.reason}") from exc
-    except (TimeoutError, socket.timeout) as exc:
+    except TimeoutError as exc:  # socket.timeout is TimeoutError since 3.10
         raise SigningError("NU3000", f"the timestamp server {url} did not answer within {timeout:g} s") from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
-        if isinstance(reason, (TimeoutError, socket.timeout)):
+        if isinstance(reason, TimeoutError):
             raise SigningError("NU3000", f"the timestamp server {url} did not answer within {timeout:g} s") from exc
         raise SigningError("NU3000", f"cannot reach the timestamp server {url}: {reason}") from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -675,7 +674,7 @@ def check_timestamp_response(
         response = TimeStampResp.load(body, strict=True)
         status = response["status"]["status"].native
         token = response["time_stamp_token"]
-        token_der = token.dump() if token.native is not None else None
+        token_der = None if isinstance(token, core.Void) else token.dump()
     except (ValueError, TypeError, KeyError) as exc:
         raise SigningError("NU3000", f"the timestamp server {url} sent a response that is not RFC 3161: {exc}") from exc
     if status not in ("granted", "granted_with_mods"):

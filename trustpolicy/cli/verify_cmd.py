@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     from trustpolicy.truststore import TrustStore
     from trustpolicy.verify.engine import Verifier
 
-    trust = load_trust_settings(configfile=args.configfile, directory=os.getcwd())
+    # --configfile: that file alone; otherwise NuGet's hierarchy seen from the current directory.
+    trust = load_trust_settings(configfile=args.configfile)
     store = TrustStore.from_files(args.trust_store, extra=args.extra_roots)
     revocation = RevocationOptions(mode=args.revocation, data_dirs=tuple(Path(d) for d in args.revocation_data))
     with ChainValidator(store, revocation) as chains:

@@ -6,7 +6,9 @@
 
 Inputs (kind sniffed, see `detect_kind`): project and solution directories, project.assets.json,
 packages.lock.json (v1-v3), packages.config (+ the solution packages/ folder), folders of .nupkg
-files, global packages folders. Rules: ../shared/spec/graph.md.
+files, global packages folders. Archives are searched in: the folders an assets file records,
+--packages-dir, NUGET_PACKAGES, NuGet.Config globalPackagesFolder (repositoryPath for
+packages.config), `<home>/.nuget/packages`. Rules: ../shared/spec/graph.md.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def verify_graph_hashes(pkg: GraphPackage, *, cache: HashCache | None = None) ->
                 Finding("TP0002", f"{pkg.id} {pkg.version}: {_describe(claim)} records {claim.value} but the {what} "
                                   f"of {pkg.nupkg} is {b64(actual)}")
             )
-    return tuple(findings)
+    return tuple(dict.fromkeys(findings))  # one TP0003 even when several records needed the file
 
 
 def _whole(cache: HashCache, path: Path, findings: list[Finding]) -> bytes | None:

@@ -58,7 +58,10 @@ class Hit:
 
 
 def default_roots(packages_dirs: tuple[Path, ...], environ: Mapping[str, str]) -> tuple[list[Root], list[Finding]]:
-    """--packages-dir folders, then NUGET_PACKAGES, then `<home>/.nuget/packages` (section 5.1)."""
+    """--packages-dir folders, NUGET_PACKAGES, then `<home>/.nuget/packages` (section 5.1).
+
+    The NuGet.Config `globalPackagesFolder` (per project) goes before the home folder: `with_config`.
+    """
     roots = [Root(Path(p), "global", "--packages-dir") for p in packages_dirs]
     notes: list[Finding] = []
     env = environ.get("NUGET_PACKAGES")
@@ -69,8 +72,19 @@ def default_roots(packages_dirs: tuple[Path, ...], environ: Mapping[str, str]) -
             notes.append(Finding("TP0001", f"NUGET_PACKAGES is not an absolute path, ignored: {env}", "warning"))
     home = environ.get("USERPROFILE") if os.name == "nt" else environ.get("HOME")
     if home:
-        roots.append(Root(Path(home) / ".nuget" / "packages", "global", "default global packages folder"))
+        roots.append(Root(Path(home) / ".nuget" / "packages", "global", HOME_SOURCE))
     return roots, notes
+
+
+HOME_SOURCE = "default global packages folder"
+
+
+def with_config(defaults: list[Root], config_folder: Path | None) -> list[Root]:
+    """Insert a NuGet.Config globalPackagesFolder just before the home default."""
+    if config_folder is None:
+        return list(defaults)
+    at = next((i for i, r in enumerate(defaults) if r.source == HOME_SOURCE), len(defaults))
+    return [*defaults[:at], Root(config_folder, "global", "NuGet.Config globalPackagesFolder"), *defaults[at:]]
 
 
 def _is_file(path: Path) -> bool:

@@ -13,9 +13,10 @@ from trustpolicy.graph import folders
 from trustpolicy.graph._io import JSON_MAX_BYTES, SMALL_MAX_BYTES, XML_MAX_BYTES, parse_json, parse_xml, read_bytes
 from trustpolicy.graph.assets import looks_like_assets, read_assets, recorded_roots
 from trustpolicy.graph.hashes import DEFAULT_CACHE, HashCache
-from trustpolicy.graph.locate import METADATA_FILE, Entry, Listings, Root, default_roots, locate
+from trustpolicy.graph.locate import METADATA_FILE, Entry, Listings, Root, default_roots, locate, with_config
 from trustpolicy.graph.lockfile import looks_like_lock, read_lock
 from trustpolicy.graph.model import Claim, Finding, Graph, GraphPackage, Origin
+from trustpolicy.graph.nugetconfig import ConfigReader
 from trustpolicy.graph.packagesconfig import find_solution_packages_folder, read_packages_config
 
 # Folders never holding a project of the solution (or holding thousands of irrelevant files).
@@ -25,10 +26,15 @@ _SOLUTION_DEPTH = 4
 
 @dataclass
 class _Walk:
-    defaults: list[Root]
+    explicit: list[Root]  # --packages-dir, NUGET_PACKAGES, home (in that order)
+    config: ConfigReader
     graph: Graph
     entries: list[Entry] = field(default_factory=list)
     seen: set[tuple[int, int]] = field(default_factory=set)
+
+    def defaults(self, graph_file: Path) -> list[Root]:
+        """The search folders for one graph file: its NuGet.Config globalPackagesFolder goes before home."""
+        return with_config(self.explicit, self.config.settings(graph_file.parent).get("globalpackagesfolder"))
 
     def first_visit(self, path: Path) -> bool:
         """Each graph file is read once, however many paths reach it."""
@@ -43,12 +49,15 @@ class _Walk:
         return True
 
     def packages_config_roots(self, config: Path) -> list[Root]:
-        """The solution packages/ folder, then each --packages-dir in both layouts, then the global folders."""
+        """repositoryPath, the solution packages/ folder, each --packages-dir in both layouts, the global folders."""
         roots = []
+        configured = self.config.settings(config.parent).get("repositorypath")
+        if configured:
+            roots.append(Root(configured, "side-by-side", "NuGet.Config repositoryPath"))
         solution = find_solution_packages_folder(config)
         if solution:
             roots.append(Root(solution, "side-by-side", "solution packages folder"))
-        for root in self.defaults:
+        for root in self.defaults(config):
             if root.source == "--packages-dir":
                 roots.append(Root(root.path, "side-by-side", root.source))
             roots.append(root)
@@ -61,6 +70,7 @@ def collect_graph(
     packages_dirs: Iterable[str | os.PathLike[str]] = (),
     environ: Mapping[str, str] | None = None,
     cache: HashCache | None = None,
+    configfile: str | os.PathLike[str] | None = None,
 ) -> Graph:
     """Read every path and return the distinct packages to verify.
 
@@ -69,9 +79,11 @@ def collect_graph(
             packages.config, folders of .nupkg files, global packages folders, or single .nupkg
             files. No paths means the current directory.
         packages_dirs: extra folders to search (`--packages-dir`), after the folders an assets file
-            records and before NUGET_PACKAGES and `<home>/.nuget/packages`.
+            records and before NUGET_PACKAGES, NuGet.Config globalPackagesFolder and `<home>/.nuget/packages`.
         environ: the environment to read NUGET_PACKAGES and HOME/USERPROFILE from (default os.environ).
         cache: where file digests are kept (used to merge byte-identical copies).
+        configfile: the one NuGet.Config to read `globalPackagesFolder` / `repositoryPath` from
+            (`--configfile`); by default the nuget.config files from each project up, then the user file.
 
     Returns:
         Graph: `packages` (one row per distinct file, or per missing package) and `problems`.
@@ -81,10 +93,12 @@ def collect_graph(
         TrustPolicyError: a graph file that cannot be read or parsed (names the file).
     """
     environ = os.environ if environ is None else environ
-    defaults, notes = default_roots(tuple(Path(p) for p in packages_dirs), environ)
-    walk = _Walk(defaults, Graph(problems=list(notes)))
+    explicit, notes = default_roots(tuple(Path(p) for p in packages_dirs), environ)
+    config = ConfigReader(environ, Path(configfile) if configfile is not None else None)
+    walk = _Walk(explicit, config, Graph(problems=list(notes)))
     for raw in list(paths) or ["."]:
         _add_path(walk, Path(raw))
+    walk.graph.problems += config.problems
     listings = Listings()
     for entry in walk.entries:
         _resolve(entry, listings)
@@ -125,8 +139,11 @@ def _add_path(walk: _Walk, path: Path) -> None:
     kind = detect_kind(path)
     if kind == "project":
         _add_project(walk, path)
+        if _is_solution(path):  # a project at the solution root: its sibling projects count too
+            for project in _solution_projects(path):
+                _add_project(walk, project)
     elif kind == "solution":
-        found = [d for d in _solution_projects(path)]
+        found = _solution_projects(path)
         if not found:
             raise UsageError(f"{path}: solution directory holds no restored project (no project.assets.json, "
                              "packages.lock.json or packages.config below it)")
@@ -141,8 +158,8 @@ def _add_path(walk: _Walk, path: Path) -> None:
         walk.entries += entries
         walk.graph.problems += problems
     elif kind == "nupkg":
-        if walk.first_visit(path):
-            walk.entries.append(folders.nupkg_entry(path, "folder", one_per_folder=False))
+        walk.graph.sources.append(Origin(path, "folder"))
+        walk.entries.append(folders.nupkg_entry(path, "folder", one_per_folder=False))
     else:
         _add_file(walk, path)
 
@@ -214,7 +231,7 @@ def _add_file(walk: _Walk, path: Path, extra_roots: list[Root] | None = None) ->
 def _add_assets(walk: _Walk, doc: dict[str, Any], text: str, path: Path) -> list[Root]:
     recorded, notes = recorded_roots(doc, path)
     entries, problems = read_assets(doc, text, path)
-    roots = tuple(recorded + walk.defaults)
+    roots = tuple(recorded + walk.defaults(path))
     for entry in entries:
         entry.roots = roots
     walk.graph.sources.append(Origin(path, "assets"))
@@ -227,7 +244,7 @@ def _add_lock(walk: _Walk, doc: dict[str, Any], text: str, path: Path, extra_roo
     entries, problems = read_lock(doc, text, path)
     # A packages.config project's lock file (section 3.2): its packages live in the solution packages/.
     configs = [p for p in path.parent.glob("packages*.config") if p.is_file()]
-    roots = tuple(walk.packages_config_roots(configs[0]) if configs else extra_roots + walk.defaults)
+    roots = tuple(walk.packages_config_roots(configs[0]) if configs else extra_roots + walk.defaults(path))
     for entry in entries:
         entry.roots = roots
     walk.graph.sources.append(Origin(path, "lock"))

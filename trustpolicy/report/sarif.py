@@ -74,9 +74,14 @@ def _message(package: Mapping[str, Any], issue: Mapping[str, Any]) -> str:
 def _result(package: Mapping[str, Any], issue: Mapping[str, Any], rule_index: int, base_dir: str) -> dict[str, Any]:
     identity = f"{package['id']}/{package['version']}"
     source = package["source"]
-    physical: dict[str, Any] = {"artifactLocation": artifact_location(source["path"], base_dir)}
-    if source.get("line"):
-        physical["region"] = {"startLine": source["line"]}
+    # In a folder source the graph entry is the .nupkg itself; a folder is no artifact to point at.
+    on_nupkg = source["kind"] in ("folder", "global-folder") and bool(package.get("path"))
+    where = package["path"] if on_nupkg else source["path"]
+    # Viewers (and the Multitool's SARIF2017) want a region; line 1 stands for "in this file" when unknown.
+    physical: dict[str, Any] = {
+        "artifactLocation": artifact_location(where, base_dir),
+        "region": {"startLine": source.get("line") or 1},
+    }
     result: dict[str, Any] = {
         "ruleId": issue["code"],
         "ruleIndex": rule_index,
@@ -104,7 +109,7 @@ def _result(package: Mapping[str, Any], issue: Mapping[str, Any], rule_index: in
         result["properties"]["jsonPointer"] = source["pointer"]
     if package.get("fix"):
         result["properties"]["fix"] = package["fix"]
-    if package.get("path"):
+    if package.get("path") and not on_nupkg:
         result["relatedLocations"] = [
             {
                 "id": 1,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Union
+from typing import TypeAlias
 
 from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
@@ -36,7 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trustpolicy import clock
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 CODE_SIGNING = ExtendedKeyUsageOID.CODE_SIGNING
 TIME_STAMPING = ExtendedKeyUsageOID.TIME_STAMPING
@@ -122,7 +122,8 @@ class Issued:
     @property
     def chain(self) -> tuple[x509.Certificate, ...]:
         """This certificate, then its issuers up to and including the root."""
-        out, node = [], self
+        out: list[x509.Certificate] = []
+        node: Issued | None = self
         while node is not None:
             out.append(node.certificate)
             node = node.issuer

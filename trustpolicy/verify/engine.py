@@ -40,6 +40,7 @@ from trustpolicy.verify.validity import Flag, SignatureEvaluator, Summary, finge
 
 __all__ = ["INTERNAL_ERROR", "UNREADABLE", "RepositorySignatures", "Verifier"]
 
+_SIGNATURE_NAME = b".signature.p7s"
 UNREADABLE = "TP0003"  # the package file cannot be read (codes.py)
 INTERNAL_ERROR = "TP0004"  # an unexpected failure while judging: fail closed
 
@@ -168,16 +169,19 @@ class Verifier:
             package_id = version = None  # not a signature matter; the report shows no id
 
         if not archive.is_signed:
+            if any(e.name == _SIGNATURE_NAME for e in archive.entries):
+                # scenarios.md 11: NuGet's IsSigned finds the entry by name, its reader then refuses
+                # the UTF-8 flagged (or LFH-mismatched) entry: "no package signature file" (NU3005).
+                error = SignatureFormatError("NU3005", "The package does not contain a valid package signature file: "
+                                             "the .signature.p7s entry has the UTF-8 name flag set or its local "
+                                             "header does not name it")
+                return self._finish(path, package_id, version, True, [self._illegal(error)], ())
             return self._finish(path, package_id, version, False, [self._unsigned()], ())
 
         try:
             primary = parse_signature(archive.read_signature())
         except SignatureFormatError as error:
-            # verify.md 1: parse-time problems are "illegal": one finding, valid iff AllowIllegal
-            level = "warning" if self.settings.allow_illegal else "error"
-            issue = Issue(error.code, level, error.message, "primary")
-            status = Status.VALID if self.settings.allow_illegal else Status.DISALLOWED
-            return self._finish(path, package_id, version, True, [StepResult("signature", status, (issue,))], ())
+            return self._finish(path, package_id, version, True, [self._illegal(error)], ())
 
         steps = [self._integrity(archive, primary)]
         trusted, matched, reason = self.trusted_signers.check(primary, self.settings)
@@ -194,6 +198,12 @@ class Verifier:
         if self.repository_list is not None:
             steps.append(self.repository_list.check(primary, self.settings)[0])
         return self._finish(path, package_id, version, True, steps, reports, matched, reason)
+
+    def _illegal(self, error: SignatureFormatError) -> StepResult:
+        """verify.md 1: parse-time problems are "illegal": one finding, valid iff AllowIllegal."""
+        level = "warning" if self.settings.allow_illegal else "error"
+        issue = Issue(error.code, level, error.message, "primary")
+        return StepResult("signature", Status.VALID if self.settings.allow_illegal else Status.DISALLOWED, (issue,))
 
     def _unsigned(self) -> StepResult:
         if self.settings.allow_unsigned:
@@ -214,6 +224,10 @@ class Verifier:
             issue = Issue("NU3016", level, f"The package hash uses an unsupported hash algorithm ({algorithm}).")
             return StepResult("integrity", Status.UNKNOWN, (issue,))
         try:
+            if archive.is_zip64():
+                issue = Issue("NU3006", "error", "Signed Zip64 packages are not supported, so the package integrity "
+                              "cannot be verified.")
+                return StepResult("integrity", Status.SUSPECT, (issue,))
             actual = archive.package_hash(algorithm)
         except (TrustPolicyError, OSError) as error:
             message = getattr(error, "message", None) or str(error)

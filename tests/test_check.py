@@ -1,0 +1,188 @@
+"""`trustpolicy check` end to end on real restored graphs: the committed demo and corpus packages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from trustpolicy.check import CheckOptions, check_graph
+from trustpolicy.cli import main
+from trustpolicy.errors import TrustPolicyError
+from trustpolicy.report import report_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "fixtures" / "demo"
+CORPUS = ROOT.parent / "shared" / "corpus" / "nuget-client"
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A private copy of the demo, so a test may change it."""
+    target = tmp_path / "demo"
+    shutil.copytree(DEMO, target)
+    return target
+
+
+def by_id(report: dict) -> dict[str, dict]:
+    return {package["id"]: package for package in report["packages"]}
+
+
+def codes(package: dict, level: str | None = None) -> set[str]:
+    return {issue["code"] for issue in package["issues"] if level is None or issue["level"] == level}
+
+
+def run(paths, tmp_path: Path, **options) -> dict:
+    options.setdefault("cache_dir", str(tmp_path / "cache"))
+    options.setdefault("revocation", "off")
+    return check_graph([str(p) for p in paths], CheckOptions(**options))
+
+
+def test_demo_require_mode_verdicts(demo: Path, tmp_path: Path) -> None:
+    report = run([demo], tmp_path)
+    assert report_problems(report) == []
+    assert report["mode"] == "require"
+    packages = by_id(report)
+    assert set(packages) == {"Contoso.Logging", "Fabrikam.Json", "Northwind.Utils", "Legacy.Unsigned", "Contoso.Tampered"}
+
+    logging = packages["Contoso.Logging"]
+    assert logging["verdict"] == "valid"
+    assert logging["trustedSigner"]["name"] == "Contoso Ltd" and logging["trustedSigner"]["kind"] == "author"
+    assert "NU3027" in codes(logging, "warning")  # the demo's signatures carry no timestamp
+
+    fabrikam = packages["Fabrikam.Json"]
+    assert fabrikam["verdict"] == "valid"
+    assert fabrikam["trustedSigner"]["name"] == "demo-feed" and fabrikam["trustedSigner"]["kind"] == "repository"
+    assert [s["placement"] for s in fabrikam["signatures"]] == ["primary", "countersignature"]
+
+    northwind = packages["Northwind.Utils"]
+    assert northwind["verdict"] == "invalid" and "NU3034" in codes(northwind, "error")
+    assert northwind["trustedSigner"] is None
+    assert northwind["fix"].startswith("trustpolicy trust author 'Northwind Traders' ")
+    assert "--allow-untrusted-root" in northwind["fix"]  # its root is in no trust store either
+
+    unsigned = packages["Legacy.Unsigned"]
+    assert unsigned["verdict"] == "invalid" and codes(unsigned, "error") == {"NU3004"}
+    assert unsigned["signed"] is False and "unsigned" in unsigned["cause"]
+
+    tampered = packages["Contoso.Tampered"]
+    assert tampered["verdict"] == "invalid"
+    assert {"NU3008", "TP0002"} <= codes(tampered, "error")
+
+    for package in packages.values():
+        assert package["source"]["kind"] == "assets"
+        assert package["source"]["path"].endswith("project.assets.json")
+    assert report["summary"] == {"total": 5, "valid": 2, "invalid": 3, "warnings": report["summary"]["warnings"]}
+    assert report["exitCode"] == 1
+
+
+def test_fix_command_allows_the_package(demo: Path, tmp_path: Path) -> None:
+    """The suggested `trustpolicy trust` command, run as given, makes the package pass."""
+    report = run([demo], tmp_path)
+    fix = by_id(report)["Northwind.Utils"]["fix"]
+    import shlex
+
+    words = shlex.split(fix)
+    assert words[:2] == ["trustpolicy", "trust"]
+    assert main(words[1:] + ["--configfile", str(demo / "NuGet.Config")]) == 0
+    after = by_id(run([demo], tmp_path, configfile=str(demo / "NuGet.Config")))
+    assert after["Northwind.Utils"]["verdict"] == "valid"
+    assert after["Northwind.Utils"]["trustedSigner"]["name"] == "Northwind Traders"
+
+
+def test_accept_and_audit_modes(demo: Path, tmp_path: Path) -> None:
+    accept = by_id(run([demo], tmp_path, mode="accept"))
+    assert accept["Legacy.Unsigned"]["verdict"] == "valid"
+    assert accept["Northwind.Utils"]["verdict"] == "valid"
+    assert "NU3034" in codes(accept["Northwind.Utils"], "warning")
+    assert accept["Contoso.Tampered"]["verdict"] == "invalid"  # integrity fails in every mode
+
+    audit = run([demo], tmp_path, mode="audit")
+    assert audit["exitCode"] == 0
+    assert by_id(audit)["Legacy.Unsigned"]["verdict"] == "invalid"
+
+
+def test_missing_package_is_a_finding(demo: Path, tmp_path: Path) -> None:
+    shutil.rmtree(demo / "packages" / "contoso.logging")
+    report = run([demo], tmp_path)
+    missing = by_id(report)["Contoso.Logging"]
+    assert missing["verdict"] == "invalid" and "TP0001" in codes(missing, "error")
+    assert missing["path"] is None
+    assert report_problems(report) == []
+
+
+def test_swapped_file_in_cache_is_caught(demo: Path, tmp_path: Path) -> None:
+    """Replace a package with another validly signed one: signatures pass, the graph's record does not."""
+    target = demo / "packages" / "contoso.logging" / "2.1.0" / "contoso.logging.2.1.0.nupkg"
+    other = demo / "packages" / "fabrikam.json" / "13.0.3" / "fabrikam.json.13.0.3.nupkg"
+    shutil.copyfile(other, target)
+    package = by_id(run([demo], tmp_path))["Contoso.Logging"]
+    assert package["verdict"] == "invalid"
+    assert "TP0002" in codes(package, "error")
+
+
+def test_cache_reuses_and_invalidates(demo: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    first = run([demo], tmp_path)
+    second = check_graph([str(demo)], CheckOptions(cache_dir=str(tmp_path / "cache"), revocation="off"),
+                         progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (5, 5)  # every package came from the cache
+    assert [p["verdict"] for p in first["packages"]] == [p["verdict"] for p in second["packages"]]
+
+    # A changed file is a cache miss, and its new verdict is computed.
+    target = demo / "packages" / "contoso.logging" / "2.1.0" / "contoso.logging.2.1.0.nupkg"
+    data = bytearray(target.read_bytes())
+    data[40] ^= 0xFF
+    target.write_bytes(bytes(data))
+    third = by_id(run([demo], tmp_path))
+    assert third["Contoso.Logging"]["verdict"] == "invalid"
+
+
+def test_parallel_matches_serial(tmp_path: Path) -> None:
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    for nupkg in sorted((CORPUS / "signed").glob("*.nupkg")) + sorted((CORPUS / "unsigned").glob("*.nupkg")):
+        shutil.copy(nupkg, folder)
+    serial = run([folder], tmp_path, jobs=1, use_cache=False, mode="accept")
+    parallel = run([folder], tmp_path, jobs=2, use_cache=False, mode="accept")
+    assert len(serial["packages"]) == 11
+    strip = lambda r: sorted((p["id"], p["verdict"], sorted(codes(p))) for p in r["packages"])  # noqa: E731
+    assert strip(serial) == strip(parallel)
+    versioning = next(p for p in serial["packages"] if p["id"] == "NuGet.Versioning")
+    assert versioning["verdict"] == "valid"
+
+
+def test_cli_json_sarif_and_output(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = ["--cache-dir", str(tmp_path / "cache"), "--revocation", "off"]
+    assert main(["check", str(demo), "--format", "json", *cache]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report_problems(report) == []
+
+    out = tmp_path / "report.sarif"
+    assert main(["check", str(demo), "--format", "sarif", "--output", str(out), *cache]) == 1
+    stdout = capsys.readouterr().out
+    assert stdout.count("\n") == 1 and "5 packages" in stdout
+    sarif = json.loads(out.read_text())
+    assert sarif["version"] == "2.1.0"
+    rules = {rule["id"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    assert {"NU3004", "NU3008", "NU3034", "TP0002"} <= rules
+
+    assert main(["check", str(demo), "--mode", "audit", *cache]) == 0
+    table = capsys.readouterr().out
+    assert "Northwind.Utils" in table and "NU3034" in table and "trustpolicy trust author" in table
+
+
+def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tmp_path / "nothing-here")]) == 2
+    assert "nothing-here" in capsys.readouterr().err
+
+    bad = tmp_path / "NuGet.Config"
+    bad.write_text("<configuration><trustedSigners><author name='x'/></trustedSigners></configuration>")
+    assert main(["check", str(DEMO), "--configfile", str(bad), "--revocation", "off", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "NuGet.Config" in err and "Traceback" not in err
+
+    with pytest.raises(TrustPolicyError):
+        check_graph([str(DEMO)], CheckOptions(trust_store=(str(tmp_path / "missing.pem"),), use_cache=False))
