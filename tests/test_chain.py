@@ -307,6 +307,18 @@ def test_leaf_trusted_explicitly(validator: ChainValidator, pki: TestPKI) -> Non
     assert (expired.trusted, expired.status) == (True, "expired")
 
 
+def test_leaf_in_extra_trusted_is_allow_untrusted_root(validator: ChainValidator) -> None:
+    other = TestPKI(tag="allow-untrusted-root")
+    result = check(validator, other.leaf, other.intermediate, other.root, moment=other.now, extra_trusted=[other.leaf.asn1])
+    assert (result.trusted, result.status, result.problems) == (True, "valid", ())
+    assert len(result.path) == 3  # the chain is still built up to its own root
+    # but it does not excuse anything else: a wrong purpose, or a chain that cannot be built
+    wrong = other.issue_code_signing("Allowed but client auth", eku=[CLIENT_AUTH])
+    assert check(validator, wrong, other.intermediate, other.root, moment=other.now, extra_trusted=[wrong.asn1]).status == "not-valid-for-usage"
+    partial = check(validator, other.leaf, moment=other.now, extra_trusted=[other.leaf.asn1])
+    assert (partial.trusted, partial.status) == (False, "invalid")
+
+
 def test_sha1_intermediate_still_chains(validator: ChainValidator, pki: TestPKI) -> None:
     # NU3013 is judged on the signer certificate by the verifier; the chain engine accepts SHA-1.
     ca = pki.issue_ca("SHA-1 CA", issuer=pki.root, hash_algorithm="sha1")

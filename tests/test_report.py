@@ -153,6 +153,13 @@ def test_json_report_validates_and_round_trips(report: dict[str, Any]) -> None:
     validate_report(json.loads(text))
     empty = build_report(mode="accept", packages=[], generated_at=MOMENT)
     validate_report(empty)
+    # optional: why the trustedSigner entry matched, or why none did
+    report["packages"][2]["trustedSignerReason"] = "no author entry has fingerprint ABAB..."
+    report["packages"][0]["trustedSignerReason"] = None
+    validate_report(report)
+    report["packages"][2]["trustedSignerReason"] = 3
+    with pytest.raises(ReportInvalid, match="trustedSignerReason"):
+        validate_report(report)
 
 
 def test_package_shape_is_a_superset_of_verify_package_shape() -> None:

@@ -33,6 +33,7 @@ from trustpolicy.sign import (
     signature_content,
 )
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, LIFETIME_SIGNING, write_certificates
+from trustpolicy.testing.tsa import OpenSSLTimestampServer
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl binary not installed")
@@ -249,6 +250,17 @@ def test_openssl_verifies_the_embedded_timestamp(pki, signed_package, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@needs_openssl
+def test_sign_with_the_openssl_timestamp_server(pki, unsigned_package, signing_identity, tmp_path):
+    with OpenSSLTimestampServer(pki.tsa, tmp_path / "tsa") as server:
+        out = sign_package(unsigned_package, identity=signing_identity, output=tmp_path / "s.nupkg",
+                           timestamper=server.url, timestamp_hash_algorithm="sha384")
+    info = signed_data(read_signature(out))["signer_infos"][0]
+    assert imprint_of(token_of(info)) == ("sha384", hashlib.sha384(info["signature"].native).digest())
+    result, _ = openssl_cms_verify(tmp_path, read_signature(out), [pki.root.certificate])
+    assert result.returncode == 0, result.stderr
+
+
 def test_attribute_set_matches_nuget_reference(signed_package):
     if not REFERENCE.exists():
         pytest.skip(f"corpus not found at {CORPUS}")
@@ -458,7 +470,7 @@ def test_zip64_is_refused(unsigned_package, signing_identity, tmp_path):
             f.write(b"data")
     with pytest.raises(SigningError) as caught:
         sign_package(package, identity=signing_identity, output=tmp_path / "x.nupkg")
-    assert caught.value.code == "NU3006"
+    assert caught.value.code == "NU3006" and str(package) in str(caught.value)
 
 
 @pytest.mark.parametrize("name", ["EmptyZip64.zip", "CentralDirectoryHeaderWithZip64ExtraField.zip",
@@ -514,6 +526,7 @@ def test_timestamp_failure_writes_nothing(unsigned_package, signing_identity, ma
     with pytest.raises(SigningError) as caught:
         sign_package(unsigned_package, identity=signing_identity, timestamper=make_tsa(**knobs).url)
     assert caught.value.code == code
+    assert str(unsigned_package) in str(caught.value)  # names the package, not a temporary copy
     assert unsigned_package.read_bytes() == original
     assert sorted(p.name for p in unsigned_package.parent.iterdir()) == [unsigned_package.name]
 

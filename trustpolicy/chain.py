@@ -248,6 +248,10 @@ class ChainValidator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = {"validations": 0, "cache_hits": 0}
 
+    def clear_cache(self) -> None:
+        """Forget cached results (e.g. between runs that must see fresh revocation data)."""
+        self._cache.clear()
+
     def close(self) -> None:
         if self._loop is not None:
             self._loop.close()
@@ -273,9 +277,11 @@ class ChainValidator:
         """Validate `leaf` for `purpose` ("code_signing" | "time_stamping") at `moment`.
 
         intermediates: certificates that may complete the chain (the signature's certificate set).
-        extra_trusted: certificates to treat as trust anchors for this call only (test roots,
-        trustedSigners entries). Findings never raise; ValueError only for a naive moment or an
-        unknown purpose.
+        extra_trusted: certificates to treat as trust anchors for this call only (test roots).
+        When it holds the leaf itself (a trustedSigners entry with allowUntrustedRoot), an untrusted
+        root is accepted but the chain is still built and checked: a partial chain stays "invalid",
+        a wrong EKU or a revocation still count. Findings never raise; ValueError only for a naive
+        moment or an unknown purpose.
         """
         if purpose not in PURPOSES:
             raise ValueError(f"unknown purpose {purpose!r}; expected one of {PURPOSES}")
@@ -328,9 +334,14 @@ class ChainValidator:
     ) -> ChainResult:
         for cert in (leaf, *others, *extra):
             boundaries.update((cert.not_valid_before, cert.not_valid_after))
+        # The leaf itself in extra_trusted is NuGet's allowUntrustedRoot: whatever root the chain
+        # ends in is accepted, but the chain is still built and checked (a partial chain, a wrong
+        # EKU or a revocation still count). Other extra certificates are plain trust anchors.
+        trust_leaf = any(c.sha256 == leaf.sha256 for c in extra)
+        anchor_certs = tuple(c for c in extra if c.sha256 != leaf.sha256)
         base = self._manager(purpose)
-        anchors = _Anchors(base, SimpleTrustManager.build(extra)) if extra else _Anchors(base)
-        registry = _CallRegistry(self._registries[purpose], (*others, *extra))
+        anchors = _Anchors(base, SimpleTrustManager.build(anchor_certs)) if anchor_certs else _Anchors(base)
+        registry = _CallRegistry(self._registries[purpose], (*others, *anchor_certs))
         trusted = True
         paths, missing = await _candidate_paths(leaf, anchors, registry)
         if not paths:
@@ -339,7 +350,7 @@ class ChainValidator:
             if provisional:
                 anchors = _Anchors(*anchors.managers, SimpleTrustManager.build(provisional))
                 paths, missing = await _candidate_paths(leaf, anchors, registry)
-                trusted = False
+                trusted = trust_leaf
         if not paths:
             message = f"no chain to a trusted root (partial chain): {missing}"
             return ChainResult(False, "invalid", "not-checked", None, (leaf,), message, ("invalid",))

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from asn1crypto import cms, core, tsp
@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from trustpolicy import asn1 as oids  # importing registers the NuGet attribute types
 from trustpolicy import clock
 from trustpolicy.archive import PackageArchive, hash_file, insert_signature, strip_signature
-from trustpolicy.errors import SigningError
+from trustpolicy.errors import SigningError, TrustPolicyError
 
 __all__ = [
     "DEFAULT_TIMESTAMP_TIMEOUT",
@@ -808,12 +808,12 @@ def _destination(source: Path, output: str | Path | None) -> Path:
     return target / source.name if target.is_dir() else target
 
 
-def _check_unsigned_archive(archive: PackageArchive, where: str) -> None:
+def _check_unsigned_archive(archive: PackageArchive) -> None:
     if archive.is_zip64():
-        raise SigningError("NU3006", "Signed Zip64 packages are not supported", path=where)
+        raise SigningError("NU3006", "Signed Zip64 packages are not supported")
     if len(archive.entries) >= MAX_ENTRIES_TO_SIGN:
         raise SigningError("NU3039", f"the package has {len(archive.entries)} entries; "
-                                     "signing it would require the Zip64 format", path=where)
+                                     "signing it would require the Zip64 format")
 
 
 def sign_package(
@@ -837,9 +837,9 @@ def sign_package(
     - author-signed package with `repository` and overwrite=False: a repository countersignature is
       added (NU3032 if one exists, NU3033 on a repository primary); without `repository`: NU3001.
 
-    `signing_time` (default: the clock) is written in signing-time and is the moment the
-    certificates must be valid at. Without a timestamper, NU3002 is passed to `on_warning`
-    (default: Python's warnings module). Returns the path written.
+    `signing_time` (default: the clock) is written in signing-time and is the moment the signing
+    certificate must be valid at. Without a timestamper, NU3002 goes to `on_warning` (default:
+    Python's warnings module). Returns the path written. Refusals: SigningError naming the package.
     """
     source = Path(package)
     where = str(source)
@@ -848,28 +848,34 @@ def sign_package(
     dest = _destination(source, output)
     check_signing_certificate(identity, _moment(signing_time))
     archive = PackageArchive.open(source)
-    common = dict(
+    common: dict[str, Any] = dict(
         identity=identity, hash_algorithm=hash_algorithm, signing_time=signing_time, timestamper=timestamper,
         timestamp_hash_algorithm=timestamp_hash_algorithm, timestamp_timeout=timestamp_timeout,
     )
-    with tempfile.TemporaryDirectory(prefix="trustpolicy-sign-") as tmp:
-        unsigned = Path(tmp) / "unsigned.nupkg"
-        if archive.is_signed and not overwrite:
-            if repository is None:
-                raise SigningError("NU3001", "the package already contains a signature (use overwrite to replace it)", path=where)
-            old = archive.read_signature()
-            strip_signature(source, unsigned)
-            _check_unsigned_archive(PackageArchive.open(unsigned), where)
-            der = countersign_signature(old, repository=repository, path=where, **common)  # type: ignore[arg-type]
-        else:
-            if archive.is_signed:
+    try:
+        with tempfile.TemporaryDirectory(prefix="trustpolicy-sign-") as tmp:
+            unsigned = Path(tmp) / "unsigned.nupkg"
+            if archive.is_signed and not overwrite:
+                if repository is None:
+                    raise SigningError("NU3001", "the package already contains a signature "
+                                                 "(overwrite=True / --overwrite replaces it)")
+                old = archive.read_signature()
                 strip_signature(source, unsigned)
-            else:  # a private copy: the bytes hashed are the bytes the signature is inserted into
-                _copy(source, unsigned)
-            _check_unsigned_archive(PackageArchive.open(unsigned), where)
-            content = signature_content(hash_algorithm, hash_file(unsigned, hash_algorithm))
-            der = build_signature(content, repository=repository, **common)  # type: ignore[arg-type]
-        insert_signature(unsigned, der, dest)
+                _check_unsigned_archive(PackageArchive.open(unsigned))
+                der = countersign_signature(old, repository=repository, **common)
+            else:
+                if archive.is_signed:
+                    strip_signature(source, unsigned)
+                else:  # a private copy: the bytes hashed are the bytes the signature is inserted into
+                    _copy(source, unsigned)
+                _check_unsigned_archive(PackageArchive.open(unsigned))
+                content = signature_content(hash_algorithm, hash_file(unsigned, hash_algorithm))
+                der = build_signature(content, repository=repository, **common)
+            insert_signature(unsigned, der, dest)
+    except TrustPolicyError as error:
+        if error.path is None or Path(error.path).parent == Path(tmp):  # name the package, not our temp copy
+            error.path = where
+        raise
     if not timestamper:
         _warn(on_warning, SigningWarning("NU3002", f"{dest}: the signature is not timestamped (no timestamper given); "
                                                    "it becomes invalid when the certificate expires"))

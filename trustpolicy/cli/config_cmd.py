@@ -1,16 +1,117 @@
-"""`trustpolicy config` (placeholder until its issue lands)."""
+"""`trustpolicy config show`: the effective trust settings, each entry with its file and line."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
-from trustpolicy.errors import UsageError
+from trustpolicy.config.hierarchy import LoadedConfig, load_config
+from trustpolicy.config.nugetconfig import Location
+
+
+def add_scope_arguments(parser: argparse.ArgumentParser) -> None:
+    """--configfile F | --directory D, shared by config show and lint."""
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--configfile", metavar="FILE", help="use this NuGet.Config alone (as NuGet's --configfile)")
+    scope.add_argument(
+        "--directory",
+        metavar="DIR",
+        help="read the config hierarchy as NuGet sees it from DIR (default: the current directory)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("config", help="(not yet available)")
+    parser = subparsers.add_parser("config", help="show the effective NuGet trust settings")
+    verbs = parser.add_subparsers(dest="config_verb", metavar="VERB")
+    show = verbs.add_parser("show", help="effective signatureValidationMode, sources and trusted signers, with file:line")
+    for target in (parser, show):
+        add_scope_arguments(target)
+        target.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(func=run)
+    show.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'config' is not implemented yet")
+    loaded = load_config(args.configfile, args.directory)
+    print(render_json(loaded) if args.format == "json" else render_text(loaded))
+    return 0
+
+
+def _where(location: Location | None) -> dict[str, Any] | None:
+    return None if location is None else {"path": location.path, "line": location.line}
+
+
+def as_dict(loaded: LoadedConfig) -> dict[str, Any]:
+    settings = loaded.settings
+    return {
+        "files": [
+            {"path": f.path, "scope": f.scope, "writable": f.writable, "exists": f.parsed is not None} for f in loaded.files
+        ],
+        "signatureValidationMode": {"value": settings.mode, "source": _where(settings.mode_source)},
+        "packageSources": [
+            {"name": name, "url": url, "source": _where(loaded.source_locations.get(name))}
+            for name, url in settings.sources.items()
+        ],
+        "trustedSigners": [
+            {
+                "kind": s.kind,
+                "name": s.name,
+                "serviceIndex": s.service_index,
+                "owners": list(s.owners),
+                "source": _where(s.source),
+                "certificates": [
+                    {
+                        "fingerprint": c.fingerprint,
+                        "writtenFingerprint": c.written_fingerprint,
+                        "hashAlgorithm": c.hash_algorithm,
+                        "allowUntrustedRoot": c.allow_untrusted_root,
+                        "writtenAllowUntrustedRoot": c.written_allow_untrusted_root,
+                        "source": _where(c.source),
+                    }
+                    for c in s.certificates
+                ],
+            }
+            for s in settings.signers
+        ],
+        "warnings": [{"code": w.code, "message": w.message, "source": _where(w.source)} for w in settings.warnings],
+    }
+
+
+def render_json(loaded: LoadedConfig) -> str:
+    return json.dumps(as_dict(loaded), indent=2)
+
+
+def render_text(loaded: LoadedConfig) -> str:
+    settings = loaded.settings
+    lines = ["Config files (closest first):"]
+    for f in loaded.files:
+        state = "" if f.parsed is not None else "  (does not exist)"
+        lines.append(f"  {f.path}  [{f.scope}{'' if f.writable else ', read-only'}]{state}")
+    mode_from = f"  ({settings.mode_source})" if settings.mode_source else "  (default)"
+    lines += ["", f"signatureValidationMode: {settings.mode}{mode_from}", "", "Package sources:"]
+    for name, url in settings.sources.items():
+        where = loaded.source_locations.get(name)
+        lines.append(f"  {name}: {url}" + (f"  ({where})" if where and where.line else "  (NuGet's default)"))
+    if not settings.sources:
+        lines.append("  (none)")
+    lines += ["", "Trusted signers:"]
+    for signer in settings.signers:
+        lines.append(f"  {signer.kind} {signer.name!r}  ({signer.source})")
+        if signer.service_index is not None:
+            lines.append(f"    serviceIndex: {signer.service_index}")
+        if signer.owners:
+            lines.append(f"    owners: {';'.join(signer.owners)}")
+        for cert in signer.certificates:
+            flag = "allowUntrustedRoot" if cert.allow_untrusted_root else ""
+            if cert.written_allow_untrusted_root and not cert.allow_untrusted_root:
+                flag = "allowUntrustedRoot ignored"
+            lines.append(
+                f"    {cert.hash_algorithm} {cert.written_fingerprint}" + (f"  [{flag}]" if flag else "") + f"  ({cert.source})"
+            )
+    if not settings.signers:
+        lines.append("  (none)")
+    if settings.warnings:
+        lines += ["", "Warnings:"]
+        lines += [f"  {w.source}: {w.code}: {w.message}" for w in settings.warnings]
+    return "\n".join(lines)

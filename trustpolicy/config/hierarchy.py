@@ -38,6 +38,9 @@ from trustpolicy.errors import ConfigError
 PROBE_NAMES = ("nuget.config", "NuGet.config", "NuGet.Config")  # NuGet's order on case-sensitive file systems
 USER_FILE_NAME = "NuGet.Config"
 NUGET_ORG_SOURCE = ("nuget.org", "https://api.nuget.org/v3/index.json")  # what NuGet puts in a new user file
+# trustpolicy's own overrides of the user and machine-wide config directories (an empty value means
+# "none"); for containers, CI and tests that must not read the real home.
+USER_DIR_ENV, MACHINE_DIR_ENV = "TRUSTPOLICY_NUGET_USER_DIR", "TRUSTPOLICY_NUGET_MACHINE_DIR"
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class ConfigLocations:
     """Where NuGet looks besides the directory walk. Pass your own (tests do) to avoid the real home.
 
     user_dir holds NuGet.Config and config/*.config; machine_dir holds the machine-wide *.config files.
-    None means "no such location".
+    None means "no such location". for_platform() computes NuGet's paths for an OS from environment
+    variables; TRUSTPOLICY_NUGET_USER_DIR / TRUSTPOLICY_NUGET_MACHINE_DIR override them.
     """
 
     user_dir: str | None
@@ -57,8 +61,15 @@ class ConfigLocations:
         """The locations NuGet uses on `platform` (sys.platform style), from `environ` (os.environ)."""
         platform = sys.platform if platform is None else platform
         env = os.environ if environ is None else environ
+        user_override, machine_override = env.get(USER_DIR_ENV), env.get(MACHINE_DIR_ENV)
+        if user_override is not None or machine_override is not None:
+            base = cls.for_platform(platform, {k: v for k, v in env.items() if k not in (USER_DIR_ENV, MACHINE_DIR_ENV)})
+            user = base.user_dir if user_override is None else (user_override or None)
+            machine = base.machine_dir if machine_override is None else (machine_override or None)
+            return cls(user_dir=user, machine_dir=machine, windows=base.windows)
         if platform.startswith("win"):
-            appdata = env.get("APPDATA") or platformdirs.user_data_dir(appauthor=False, roaming=True)
+            roaming = platformdirs.user_data_dir(appauthor=False, roaming=True) if sys.platform == "win32" else None
+            appdata = env.get("APPDATA") or roaming  # %APPDATA%, as NuGet reads it
             program_files = env.get("ProgramFiles(x86)") or env.get("PROGRAMFILES(X86)") or env.get("ProgramFiles") or env.get("PROGRAMFILES")
             return cls(
                 user_dir=str(PureWindowsPath(appdata, "NuGet")) if appdata else None,

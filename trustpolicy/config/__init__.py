@@ -1,0 +1,29 @@
+"""NuGet.Config trust settings: read (with file:line), merge like NuGet, edit, lint.
+
+    >>> from trustpolicy.config import load_trust_settings
+    >>> settings = load_trust_settings(configfile="NuGet.Config")      # doctest: +SKIP
+    >>> settings.mode, [s.name for s in settings.signers]               # doctest: +SKIP
+    ('require', ['microsoft', 'nuget.org'])
+"""
+
+from trustpolicy.config.hierarchy import (
+    ConfigLocations,
+    ConfigWarning,
+    LoadedConfig,
+    TrustSettings,
+    load_config,
+    load_trust_settings,
+)
+from trustpolicy.config.nugetconfig import CertificateEntry, Location, TrustedSigner
+
+__all__ = [
+    "CertificateEntry",
+    "ConfigLocations",
+    "ConfigWarning",
+    "LoadedConfig",
+    "Location",
+    "TrustSettings",
+    "TrustedSigner",
+    "load_config",
+    "load_trust_settings",
+]
