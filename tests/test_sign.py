@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from asn1crypto import cms, tsp
+from asn1crypto import cms, core, tsp
 from conftest import identity_of, make_package
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -715,3 +715,16 @@ def test_round_trip_through_parse_signature(pki, unsigned_package, repo_identity
     parsed = signature.parse_signature(read_signature(repo_only))
     assert parsed.kind == "repository" and parsed.service_index == SERVICE_INDEX and parsed.owners == ()
     assert parsed.timestamps == () and parsed.countersignature is None
+
+
+def test_countersign_an_untimestamped_author_signature(pki, unsigned_package, signing_identity, repo_identity, tmp_path):
+    author = sign_package(unsigned_package, identity=signing_identity, output=tmp_path / "a.nupkg",
+                          on_warning=lambda w: None)
+    before = signed_data(read_signature(author))["signer_infos"][0]
+    assert isinstance(before["unsigned_attrs"], core.Void)
+    out = sign_package(author, identity=repo_identity, output=tmp_path / "c.nupkg", repository=REPO,
+                       on_warning=lambda w: None)
+    primary = signed_data(read_signature(out))["signer_infos"][0]
+    assert primary["signed_attrs"].dump() == before["signed_attrs"].dump()
+    assert set(attrs(primary, "unsigned_attrs")) == {oids.ATTR_COUNTERSIGNATURE}
+    verify_signer_info(primary, pki.leaf.certificate)

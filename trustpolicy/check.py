@@ -24,7 +24,7 @@ from trustpolicy.cache import VerdictCache
 from trustpolicy.config import TrustSettings, load_trust_settings
 from trustpolicy.errors import UsageError
 from trustpolicy.explain import explain
-from trustpolicy.graph import Graph, GraphPackage, HashCache, collect_graph, verify_graph_hashes
+from trustpolicy.graph import Finding, Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
 from trustpolicy.report import Report, build_report
 from trustpolicy.revocation import RevocationOptions
 from trustpolicy.truststore import TrustStore
@@ -81,7 +81,9 @@ def check_graph(
     )
     if not graph.packages and not graph.sources:
         raise UsageError(f"no restored package graph found in {', '.join(map(str, paths))}")
-    trust = load_trust_settings(configfile=options.configfile, directory=_config_directory(paths[0]))
+    # --configfile is used alone, as NuGet does; otherwise the hierarchy from the first input's folder.
+    directory = None if options.configfile else _config_directory(paths[0])
+    trust = load_trust_settings(configfile=options.configfile, directory=directory)
     mode = options.mode or trust.mode
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}")
@@ -208,8 +210,8 @@ def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
     else:
         verdict = _verifier.verify_package(package.nupkg)
         entry = verdict.to_json()
-        entry["id"] = entry.get("id") or package.id
-        entry["version"] = entry.get("version") or package.version
+        graph_findings += _identity_findings(package, entry)
+        entry["id"], entry["version"] = package.id, package.version  # the report speaks of what the graph uses
         entry["trustedSigner"] = verdict.trusted_signer.to_json() if verdict.trusted_signer else None
         entry["trustedSignerReason"] = verdict.trusted_signer_reason
     for finding in graph_findings:
@@ -218,6 +220,24 @@ def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
         if level == "error":
             entry["verdict"] = "invalid"  # the graph's own integrity record disagrees: fail closed
     return entry
+
+
+def _identity_findings(package: GraphPackage, entry: dict[str, Any]) -> list[Finding]:
+    """A file whose own nuspec names another package than the graph entry is a swapped file."""
+    found_id, found_version = entry.get("id"), entry.get("version")
+    if found_id is None or package.origin.kind == "folder":
+        return []  # unreadable nuspec (already an issue) or a plain folder, whose rows come from the nuspec
+    parsed = try_parse_version(found_version) if found_version else None
+    same_version = parsed is not None and parsed.normalized.lower() == package.version.lower()
+    if found_id.lower() == package.id.lower() and same_version:
+        return []
+    return [
+        Finding(
+            "TP0002",
+            f"{package.nupkg} is {found_id} {found_version} according to its own manifest, "
+            f"but the graph expects {package.id} {package.version} there",
+        )
+    ]
 
 
 # -- helpers --------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import re
 import shlex
 from typing import Any
 
-_CN = re.compile(r"(?:^|[,/]\s*)CN=((?:\\.|[^,/])+)")
+# "CN=Contoso, O=..." (RFC 4514 style) or "Common Name: Contoso, ..." (asn1crypto's human form)
+_CN = re.compile(r"(?:^|,\s*)(?:CN=|Common Name: )((?:\\.|[^,])+)")
 
 
 def explain(entry: dict[str, Any], *, mode: str, configfile: str | None = None) -> tuple[str | None, str | None]:
