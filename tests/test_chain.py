@@ -362,3 +362,12 @@ def test_moment_next_to_a_boundary_is_not_cached(store: TrustStore, pki: TestPKI
     assert check(validator, leaf, pki.intermediate, moment=edge + timedelta(seconds=1)).status == "expired"
     assert check(validator, leaf, pki.intermediate, moment=edge + timedelta(seconds=30)).status == "expired"
     assert validator.stats["validations"] == 3
+
+
+def test_usable_from_async_code(validator: ChainValidator, pki: TestPKI) -> None:
+    import asyncio
+
+    async def inside_a_loop() -> ChainResult:
+        return check(validator, pki.leaf, pki.intermediate, moment=pki.now)
+
+    assert asyncio.run(inside_a_loop()).status == "valid"

@@ -3,6 +3,7 @@ and every way a revocation server can fail (which must give "unknown" quickly, n
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -218,25 +219,24 @@ def test_closed_port_is_unknown_at_once(pki: TestPKI, ca: Issued, store: TrustSt
 
 @pytest.mark.parametrize("kind", ["crl", "ocsp"])
 def test_hanging_server_is_cut_at_the_timeout(pki: TestPKI, ca: Issued, store: TrustStore, cdp: CRLServer, responder: OCSPResponder, tmp_path: Path, kind: str) -> None:
-    if kind == "crl":
-        leaf = pki.issue_code_signing("Hanging CDP", issuer=ca, crl_urls=[cdp.url("ca.crl")])
-        cdp.publish("ca.crl", pki.make_crl(ca))
-        server: CRLServer | OCSPResponder = cdp
-    else:
-        leaf = pki.issue_code_signing("Hanging OCSP", issuer=ca, ocsp_urls=[responder.url])
-        responder.set_status(leaf, "good")
-        server = responder
+    server: CRLServer | OCSPResponder = cdp if kind == "crl" else responder
+    urls = {"crl_urls": [cdp.url("ca.crl")]} if kind == "crl" else {"ocsp_urls": [responder.url]}
+    leaf = pki.issue_code_signing(f"Hanging {kind}", issuer=ca, **urls)
+    other = pki.issue_code_signing(f"Same {kind} server", issuer=ca, **urls)
+    cdp.publish("ca.crl", pki.make_crl(ca))
+    responder.set_status(leaf, "good")
+    responder.set_status(other, "good")
     server.failure = "hang"
     result, elapsed, validator = _timed(store, online(tmp_path), leaf, ca, pki.now)
     assert (result.status, result.revocation) == ("valid", "unknown")
     assert server.requests == 1
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK
-    # a second package with the same URL does not wait again in this run
-    if kind == "crl":
-        other = pki.issue_code_signing("Same CDP", issuer=ca, crl_urls=[cdp.url("ca.crl")])
-        start = time.monotonic()
-        assert validator.validate(other.asn1, [ca.asn1], moment=pki.now, purpose="code_signing").revocation == "unknown"
-        assert cdp.requests == 1 and time.monotonic() - start < 0.5
+    failed_url = cdp.url("ca.crl") if kind == "crl" else responder.url
+    assert "no answer within" in validator.fetcher.failures[failed_url]
+    # another package whose certificate points at the same server does not wait again in this run
+    start = time.monotonic()
+    assert validator.validate(other.asn1, [ca.asn1], moment=pki.now, purpose="code_signing").revocation == "unknown"
+    assert server.requests == 1 and time.monotonic() - start < 0.5
 
 
 def test_budget_bounds_the_whole_run(pki: TestPKI, ca: Issued, store: TrustStore, tmp_path: Path) -> None:
@@ -284,7 +284,8 @@ def test_offline_uses_revocation_data_dirs(pki: TestPKI, ca: Issued, store: Trus
     data.mkdir()
     (data / "root.crl").write_bytes(pki.make_crl(pki.root))
     ca_crl = pki.make_crl(ca, revoked=[(revoked.serial, pki.now - timedelta(hours=5))])
-    (data / "ca.pem").write_bytes(pem.armor("X509 CRL", ca_crl))
+    # a PEM file may carry several CRLs (a duplicate of the root's is harmless)
+    (data / "bundle.pem").write_bytes(pem.armor("X509 CRL", ca_crl) + pem.armor("X509 CRL", pki.make_crl(pki.root)))
     options = RevocationOptions("offline", data_dirs=(data,), cache_dir=tmp_path / "cache")
     validator = ChainValidator(store, options)
     result = validator.validate(revoked.asn1, [ca.asn1], moment=pki.now, purpose="code_signing")
@@ -334,6 +335,30 @@ def test_cache_is_reused_by_the_next_run(pki: TestPKI, ca: Issued, store: TrustS
     assert validator.validate(leaf.asn1, [ca.asn1], moment=pki.now, purpose="code_signing").revocation == "revoked"
     assert cdp.requests == 2
     assert not [p for p in options.effective_cache_dir.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_concurrent_runs_share_the_cache_safely(pki: TestPKI, ca: Issued, cdp: CRLServer, tmp_path: Path) -> None:
+    leaf = pki.issue_code_signing("Concurrent", issuer=ca, crl_urls=[cdp.url("ca.crl")])
+    cdp.publish("ca.crl", pki.make_crl(ca, revoked=[leaf.serial]))
+    options = online(tmp_path)
+    fetchers = [RevocationFetcher(options) for _ in range(8)]
+    barrier = threading.Barrier(len(fetchers))
+    found: list[int] = []
+
+    def work(fetcher: RevocationFetcher) -> None:
+        barrier.wait()
+        crls, _ = fetcher.collect([(leaf.asn1, ca.asn1)])
+        found.append(len(crls))
+
+    threads = [threading.Thread(target=work, args=(f,)) for f in fetchers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert found == [1] * len(fetchers)
+    (entry,) = (options.effective_cache_dir / "crl").glob("*.der")
+    assert entry.read_bytes() == cdp.crls["/ca.crl"]
+    assert not [p for p in options.effective_cache_dir.rglob("*") if p.is_file() and p.suffix != ".der"]
 
 
 def test_one_request_per_url_in_a_run(pki: TestPKI, ca: Issued, store: TrustStore, cdp: CRLServer, tmp_path: Path) -> None:

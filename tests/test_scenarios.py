@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import shutil
 import struct
 import warnings
 import zipfile
@@ -25,9 +24,7 @@ from test_verify_support import (  # noqa: F401 - `world` is a fixture
     add_unsigned,
     assemble,
     author_attributes,
-    countersignature_of,
     entry,
-    first_data_offset,
     later,
     map_countersignature,
     patch,
@@ -47,8 +44,6 @@ from trustpolicy.errors import SigningError
 from trustpolicy.sign import (
     RepositoryOptions,
     attribute,
-    build_signature,
-    countersign_signature,
     make_signer_info,
     sign_package,
     signature_content,

@@ -259,6 +259,7 @@ class World:
     revoked_tsa: Issued  # timestamping, under pki.tsa_root, revoked
     unreachable: Issued  # code signing whose CRL distribution point refuses connections
     unreachable_tsa: Issued
+    revoked_tsa_later: Issued  # timestamping, revoked one day after the session started
 
     def path(self, stem: str = "pkg") -> Path:
         return self.directory / f"{stem}-{next(_names)}.nupkg"
@@ -314,7 +315,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("verify")
     pki = TestPKI(base / "pki", tag="verify-trusted")
-    other = TestPKI(base / "other", tag="verify-untrusted")
+    other = TestPKI(base / "other", tag="verify-untrusted", fresh_keys=True)  # no key shared with `pki`
     roots = [pki.root.asn1, pki.tsa_root.asn1]
     store = TrustStore(roots, roots, "test roots (verify tests)")
     with TimestampServer(pki.tsa) as tsa, CRLServer() as crls:
@@ -328,13 +329,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                                              not_after=pki.now + timedelta(days=2))
         unreachable_tsa = pki.issue_tsa("Unavailable CRL Timestamping", crl_urls=[dead],
                                         not_after=pki.now + timedelta(days=2))
+        revoked_tsa_later = pki.issue_tsa("Timestamping Revoked Later", crl_urls=[tsa_crl])
         crls.publish("root.crl", pki.make_crl(pki.root, revoked=[revoked.serial]))
-        crls.publish("tsa-root.crl", pki.make_crl(pki.tsa_root, revoked=[revoked_tsa.serial]))
+        crls.publish("tsa-root.crl", pki.make_crl(
+            pki.tsa_root, revoked=[revoked_tsa.serial, (revoked_tsa_later.serial, pki.now + timedelta(days=1))]))
         online = ChainValidator(store, RevocationOptions("online", cache_dir=base / "cache-online", timeout=2, budget=20))
         offline = ChainValidator(store, RevocationOptions("offline", cache_dir=base / "cache-offline"))
         chains = ChainValidator(store, RevocationOptions("off"))
         yield World(pki, other, base / "packages", tsa, crls, store, chains, online, offline,
-                    revocable, revoked, revoked_tsa, unreachable, unreachable_tsa)
+                    revocable, revoked, revoked_tsa, unreachable, unreachable_tsa, revoked_tsa_later)
         for validator in (online, offline, chains):
             validator.close()
     shutil.rmtree(base / "packages", ignore_errors=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import concurrent.futures
 import re
 from collections import ChainMap
 from collections.abc import Iterable, Iterator
@@ -74,9 +75,6 @@ _ALGORITHMS = DisallowWeakAlgorithmsPolicy(frozenset({"md2", "md5"}), rsa_key_si
 _NO_CHECK = CertRevTrustPolicy(
     RevocationCheckingPolicy(RevocationCheckingRule.NO_CHECK, RevocationCheckingRule.NO_CHECK)
 )
-# Every certificate below the root needs a CRL or an OCSP answer; anything less raises
-# InsufficientRevinfoError, which we report as "unknown". Data fetched today speaks about the past
-# (retroactive): a certificate revoked after the moment was still good at the moment.
 # Revocation is checked one certificate at a time: the certificate is the end of a truncated path
 # and needs a CRL or an OCSP answer (InsufficientRevinfoError -> "unknown"); the CAs above it are
 # not asked again. pyhanko would otherwise stop at the first certificate without an answer, and a
@@ -257,6 +255,12 @@ class ChainValidator:
             self._loop.close()
             self._loop = None
 
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing useful to do
+            pass
+
     def __enter__(self) -> ChainValidator:
         return self
 
@@ -312,6 +316,13 @@ class ChainValidator:
     # -- internals -----------------------------------------------------------------------
 
     def _run(self, coroutine: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:  # called from async code: this thread's loop is busy, use a private thread
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                return pool.submit(asyncio.run, coroutine).result()
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coroutine)

@@ -111,29 +111,35 @@ def _ocsp_from_der(der: bytes) -> ocsp.OCSPResponse:
     return value
 
 
-def _parse_any(data: bytes) -> RevInfo:
-    """A CRL or a successful OCSP response, DER or PEM; ValueError otherwise."""
-    if pem.detect(data):
-        _kind, _headers, data = pem.unarmor(data)
+def _parse_one(der: bytes) -> RevInfo:
     errors = []
     for parse in (_crl_from_der, _ocsp_from_der):
         try:
-            return parse(data)
+            return parse(der)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             errors.append(str(exc) or type(exc).__name__)
     raise ValueError("neither a CRL nor a successful OCSP response (" + "; ".join(errors) + ")")
 
 
-def load_revocation_file(path: str | Path) -> RevInfo:
-    """One user-supplied CRL or OCSP response. TrustPolicyError naming the file if unusable."""
+def load_revocation_file(path: str | Path) -> list[RevInfo]:
+    """The CRLs / OCSP responses of one user-supplied file: one DER object, or PEM blocks.
+
+    Raises TrustPolicyError naming the file when it is unreadable or holds anything else.
+    """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise TrustPolicyError(f"cannot read revocation data: {exc.strerror or exc}", path=str(path)) from exc
     try:
-        return _parse_any(data)
+        if pem.detect(data):
+            items = [_parse_one(der) for _kind, _headers, der in pem.unarmor(data, multiple=True)]
+        else:
+            items = [_parse_one(data)]
     except ValueError as exc:
         raise TrustPolicyError(f"not usable revocation data: {exc}", path=str(path)) from exc
+    if not items:
+        raise TrustPolicyError("not usable revocation data: no CRL or OCSP response in it", path=str(path))
+    return items
 
 
 def revinfo_times(items: Iterable[RevInfo], certs: Iterable[x509.Certificate] = ()) -> set[datetime]:
@@ -234,6 +240,10 @@ class _FetchError(Exception):
     pass
 
 
+class _Unreachable(_FetchError):
+    """No answer at all within the time limit."""
+
+
 def _exchange(url: str, body: bytes | None, deadline: float, max_bytes: int) -> bytes:
     """GET (body None) or POST an OCSP request; follows a few redirects; enforces deadline and size."""
     seen: set[str] = set()
@@ -249,6 +259,7 @@ def _exchange(url: str, body: bytes | None, deadline: float, max_bytes: int) -> 
             raise _FetchError("timed out")
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         conn = cls(parts.hostname, parts.port, timeout=remaining)
+        response: http.client.HTTPResponse | None = None
         try:
             target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
             headers = {"User-Agent": _USER_AGENT, "Connection": "close"}
@@ -283,6 +294,8 @@ def _exchange(url: str, body: bytes | None, deadline: float, max_bytes: int) -> 
                     raise _FetchError(f"response exceeds the {max_bytes}-byte cap")
                 chunks.append(chunk)
         finally:
+            if response is not None:
+                response.close()  # owns the socket once the connection handed it over
             conn.close()
     raise _FetchError("too many redirects")
 
@@ -302,7 +315,7 @@ def _bounded(fn: Callable[[], bytes], timeout: float) -> bytes:
     try:
         ok, value = result.get(timeout=timeout)
     except queue.Empty:
-        raise _FetchError(f"no answer within {timeout:g} s") from None
+        raise _Unreachable(f"no answer within {timeout:g} s") from None
     if not ok:
         raise value
     return value
@@ -324,6 +337,7 @@ class RevocationFetcher:
         self.failures: dict[str, str] = {}
         self._spent = 0.0
         self._memo: dict[str, RevInfo | None] = {}
+        self._dead_hosts: set[str] = set()
         self._data_crls: dict[Any, list[crl.CertificateList]] = {}
         self._data_ocsps: dict[int, list[ocsp.OCSPResponse]] = {}
         if options.mode != "off":
@@ -338,13 +352,13 @@ class RevocationFetcher:
             for path in sorted(directory.rglob("*")):
                 if path.name.startswith(".") or not path.is_file():
                     continue
-                item = load_revocation_file(path)
-                if isinstance(item, crl.CertificateList):
-                    self._data_crls.setdefault(item.issuer.hashable, []).append(item)
-                else:
-                    for single in item.basic_ocsp_response["tbs_response_data"]["responses"]:
-                        serial = single["cert_id"]["serial_number"].native
-                        self._data_ocsps.setdefault(serial, []).append(item)
+                for item in load_revocation_file(path):
+                    if isinstance(item, crl.CertificateList):
+                        self._data_crls.setdefault(item.issuer.hashable, []).append(item)
+                    else:
+                        for single in item.basic_ocsp_response["tbs_response_data"]["responses"]:
+                            serial = single["cert_id"]["serial_number"].native
+                            self._data_ocsps.setdefault(serial, []).append(item)
 
     # -- public ----------------------------------------------------------------------------
 
@@ -408,6 +422,10 @@ class RevocationFetcher:
         return next_update is not None and self._now() < next_update
 
     def _fetch(self, url: str, body: bytes | None, kind: str) -> RevInfo | None:
+        host = urllib.parse.urlsplit(url).netloc.lower()
+        if host in self._dead_hosts:
+            self.failures[url] = f"{host} did not answer earlier in this run"
+            return None
         remaining = self.options.budget - self._spent
         if remaining <= 0:
             self.failures[url] = "revocation network budget exhausted"
@@ -422,7 +440,10 @@ class RevocationFetcher:
             )
             item = _crl_from_der(data) if kind == "crl" else _ocsp_from_der(data)
         except Exception as exc:  # network, HTTP, TLS or parse failure: data is just missing
-            self.failures[url] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, _FetchError) else str(exc)
+            if isinstance(exc, (OSError, _Unreachable)):
+                # No connection (DNS, refused, reset, timeout): do not pay for this host again.
+                self._dead_hosts.add(host)
+            self.failures[url] = str(exc) if isinstance(exc, _FetchError) else f"{type(exc).__name__}: {exc}"
             return None
         finally:
             self._spent += time.monotonic() - start

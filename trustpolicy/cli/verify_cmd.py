@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         )
         verdicts = [verifier.verify_package(path) for path in _expand(args.packages)]
 
-    for warning in getattr(trust, "warnings", ()) or ():
+    for warning in _config_warnings(trust):
         print(f"trustpolicy: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         document = _document(verdicts, verifier, trust, store, fingerprints)
@@ -125,6 +125,7 @@ def _document(verdicts: list[PackageVerdict], verifier: Any, trust: Any, store: 
         configFiles=[str(f) for f in getattr(trust, "files", ()) or ()],
         trustedSigners=len(getattr(trust, "signers", ()) or ()),
         certificateFingerprints=fingerprints,
+        configWarnings=_config_warnings(trust),
     )
     valid = sum(1 for v in verdicts if v.passed)
     return {
@@ -134,6 +135,15 @@ def _document(verdicts: list[PackageVerdict], verifier: Any, trust: Any, store: 
         "packages": [v.to_json() for v in verdicts],
         "summary": {"total": len(verdicts), "valid": valid, "invalid": len(verdicts) - valid},
     }
+
+
+def _config_warnings(trust: Any) -> list[str]:
+    """Config load warnings (NU3040...) as "file:line: CODE: message"."""
+    out = []
+    for warning in getattr(trust, "warnings", ()) or ():
+        code, message, source = (getattr(warning, name, None) for name in ("code", "message", "source"))
+        out.append(f"{source}: {code}: {message}" if code and message else str(warning))
+    return out
 
 
 # --- text ----------------------------------------------------------------------------------------
@@ -163,7 +173,7 @@ def _render_text(verdicts: list[PackageVerdict]) -> None:
         if verdict.signed is False:
             emit("  unsigned")
         for sig in verdict.signatures:
-            parts = [f"{sig.kind} {'primary signature' if sig.placement == 'primary' else 'repository countersignature'}"]
+            parts = [f"{sig.kind} primary signature" if sig.placement == "primary" else "repository countersignature"]
             if sig.subject:
                 parts.append(sig.subject)
             if "SHA256" in sig.fingerprints:

@@ -21,7 +21,7 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a NuGet.Config is a few KB; refuse absurd
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 _DECLARED_ENCODING = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_DOCTYPE = re.compile(r"<!DOCTYPE", re.IGNORECASE)
+_DOCTYPE = re.compile(r"<!--.*?-->|<!DOCTYPE", re.IGNORECASE | re.DOTALL)  # comments skipped
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 # Markup in a well-formed document (lxml has checked that): comments, CDATA, PIs, end tags, start tags.
 _MARKUP = re.compile(
@@ -92,7 +92,7 @@ class ConfigDocument:
     def parse(cls, raw: bytes, path: str) -> ConfigDocument:
         text, encoding, bom = _decode(raw, path)
         line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
-        doctype = _DOCTYPE.search(text)
+        doctype = next((m for m in _DOCTYPE.finditer(text) if not m.group().startswith("<!--")), None)
         if doctype:
             line = bisect.bisect_right(line_starts, doctype.start())
             raise ConfigError(
@@ -112,7 +112,10 @@ class ConfigDocument:
         crlf = text.count("\r\n")
         newline = "\r\n" if crlf and crlf >= text.count("\n") - crlf else "\n"
         doc = cls(path, raw, text, encoding, bom, newline, root, {}, line_starts)
-        doc._map_spans()
+        try:
+            doc._map_spans()
+        except ConfigError:
+            doc.spans.clear()  # still readable (lines from lxml); ConfigEditor refuses to edit it
         return doc
 
     # -- positions -------------------------------------------------------------------------------
@@ -153,11 +156,12 @@ class ConfigDocument:
             self.spans[element] = span
 
     def _scan_error(self, offset: int) -> ConfigError:
-        return ConfigError(
-            "trustpolicy cannot map this file's markup precisely; it was read but will not be edited",
-            path=self.path,
-            line=self.line_at(offset) or None,
-        )
+        return ConfigError("cannot map this file's markup precisely", path=self.path, line=self.line_at(offset) or None)
+
+    @property
+    def editable(self) -> bool:
+        """Whether every element's offsets are known (the scanner and lxml agreed)."""
+        return bool(self.spans)
 
     # -- writing ---------------------------------------------------------------------------------
 

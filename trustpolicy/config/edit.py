@@ -23,6 +23,7 @@ from trustpolicy.errors import ConfigError
 from trustpolicy.fileutil import write_atomic
 
 _ATTRIBUTE_ESCAPES = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 MINIMAL_DOCUMENT = '<?xml version="1.0" encoding="utf-8"?>\n<configuration>\n</configuration>\n'
 
 
@@ -80,7 +81,8 @@ class ConfigEditor:
         self.created = not Path(path).exists()
         self.doc = ConfigDocument.parse(template.encode("utf-8"), self.path) if self.created else ConfigDocument.read(path)
         self.original = self.doc.raw
-        self.parsed: ConfigFile = parse_document(self.doc)
+        parse_document(self.doc)  # a file NuGet would refuse is not edited either
+        self._require_editable()
 
     @classmethod
     def user_file(cls, path: str | Path) -> ConfigEditor:
@@ -179,7 +181,7 @@ class ConfigEditor:
         span = self.doc.spans[element]
         text = self.doc.text
         line_start = self.doc.line_start(span.start)
-        line_end = len(text) if (m := re.compile(r"\r\n|\r|\n").search(text, span.end)) is None else m.start()
+        line_end = len(text) if (m := _NEWLINE.search(text, span.end)) is None else m.start()
         if text[line_start : span.start].strip() or text[span.end : line_end].strip():
             self.splice(span.start, span.end, "")
             return
@@ -193,6 +195,11 @@ class ConfigEditor:
     def splice(self, start: int, end: int, replacement: str) -> None:
         new_text = self.doc.text[:start] + replacement + self.doc.text[end:]
         self.doc = ConfigDocument.parse(self.doc.encode(new_text), self.path)
+        self._require_editable()
+
+    def _require_editable(self) -> None:
+        if not self.doc.editable:
+            raise ConfigError("trustpolicy cannot locate this file's elements precisely enough to edit it safely; edit it by hand", path=self.path)
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -218,7 +225,7 @@ class ConfigEditor:
 
     def check(self) -> ConfigFile:
         """The edited document under the full NuGet rules (raises ConfigError if we broke it)."""
-        return parse_document(ConfigDocument.parse(self.doc.raw, self.path))
+        return parse_document(self.doc)
 
     def save(self) -> bool:
         """Write the file if anything changed. Returns whether it wrote."""

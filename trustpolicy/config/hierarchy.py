@@ -214,11 +214,22 @@ def walk_up(start: Path) -> list[Path]:
     found: list[Path] = []
     for directory in (start, *start.parents):
         for name in PROBE_NAMES:
-            candidate = directory / name
-            if candidate.is_file():
-                found.append(candidate)
+            if (directory / name).is_file():
+                found.append(directory / _actual_name(directory, name))
                 break
     return found
+
+
+def _actual_name(directory: Path, name: str) -> str:
+    """The name as stored on disk: on a case-insensitive file system "nuget.config" may find
+    NuGet.Config, and edits must keep that name."""
+    try:
+        listing = os.listdir(directory)
+    except OSError:
+        return name
+    if name in listing:
+        return name
+    return next((entry for entry in listing if entry.lower() == name.lower()), name)
 
 
 def _config_files(directory: Path, windows: bool) -> list[Path]:
@@ -239,24 +250,28 @@ T = TypeVar("T")
 def _merge_items(
     sections: Iterable[tuple[T | Clear, ...]], identity: Callable[[T], object]
 ) -> tuple[list[T], dict[Location, list[T]]]:
-    """Farthest section first. Returns the merged items and, by location, what each one replaced."""
+    """Farthest section first. An item replaces the items of the same identity that came from
+    farther files (items of one file never replace each other: the parser already settled those).
+    Returns the merged items and, by location, what each one replaced."""
     merged: list[T] = []
     replaced: dict[Location, list[T]] = {}
     for items in sections:
+        farther = list(merged)
         for item in items:
             if isinstance(item, Clear):
                 merged.clear()
+                farther = []
                 continue
             key = identity(item)
-            positions = [i for i, existing in enumerate(merged) if identity(existing) == key]
-            if positions:
-                old = [merged[i] for i in positions]
-                replaced[item.source] = [r for o in old for r in (*replaced.get(o.source, []), o)]  # type: ignore[attr-defined]
-                merged[positions[0]] = item
-                for i in reversed(positions[1:]):
-                    del merged[i]
-            else:
+            old = [e for e in farther if identity(e) == key and any(e is m for m in merged)]
+            if not old:
                 merged.append(item)
+                continue
+            replaced[item.source] = [r for o in old for r in (*replaced.get(o.source, []), o)]  # type: ignore[attr-defined]
+            positions = [i for i, m in enumerate(merged) if any(m is o for o in old)]
+            merged[positions[0]] = item
+            for i in reversed(positions[1:]):
+                del merged[i]
     return merged, replaced
 
 
@@ -274,6 +289,9 @@ def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) 
     sources, _ = _merge_items(source_sections, lambda s: s.key)
     signers, replaced = _merge_items(signer_sections, lambda s: s.identity)
 
+    first_sources: dict[str, Setting] = {}
+    for source in sources:
+        first_sources.setdefault(source.key, source)  # one file may name a key twice: the first wins
     mode_setting = next((s for s in config if s.key.lower() == MODE_KEY.lower()), None)
     mode = parse_mode(expand_environment(mode_setting.value, environ) if mode_setting else None)
     signers, warnings = _resolve_conflicts(signers)
@@ -281,7 +299,7 @@ def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) 
         mode=mode,
         mode_source=mode_setting.source if mode_setting else None,
         signers=tuple(signers),
-        sources={s.key: expand_environment(s.value, environ) for s in sources},
+        sources={key: expand_environment(s.value, environ) for key, s in first_sources.items()},
         files=tuple(f.path for f in files if f.parsed),
         warnings=tuple(warnings),
     )
@@ -289,7 +307,7 @@ def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) 
         files=tuple(files),
         settings=settings,
         shadowed={where: tuple(old) for where, old in replaced.items()},
-        source_locations={s.key: s.source for s in sources},
+        source_locations={key: s.source for key, s in first_sources.items()},
     )
 
 

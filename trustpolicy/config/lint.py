@@ -247,6 +247,7 @@ _NOTE_FIXES = {
     "duplicate-section": "merge its content into the first section of that name",
     "section-case": "rename the section with the exact casing NuGet expects",
     "duplicate-item": "remove the repeated element",
+    "duplicate-key": "give each package source its own key, or remove the repeated one",
     "unknown-element": "remove it, or correct its name",
     "owners-on-author": "remove <owners>, or make the signer a <repository> if owners should apply",
 }

@@ -238,15 +238,19 @@ class _Reader:
                 items.append((child, Clear(self.at(child))))
                 self.copy(child, "clear", copy)
         kept = self.dedupe(items)
-        if check_mode:
-            modes = [i for i in kept if isinstance(i, Setting) and i.key.lower() == MODE_KEY.lower()]
-            for later in modes[1:]:
-                raise ConfigError(
-                    f"{MODE_KEY} is set twice in this <config> section (also at line {modes[0].source.line}); "
-                    "NuGet refuses such a file",
-                    path=self.path,
-                    line=later.source.line,
-                )
+        first: dict[str, Setting] = {}
+        for element, item in items:
+            if not isinstance(item, Setting) or item not in kept:
+                continue
+            earlier = first.setdefault(item.key, item)
+            if check_mode and item.key.lower() == MODE_KEY.lower():
+                if earlier is not item:  # same key, other value: NuGet fails to load the file
+                    raise self.error(f"{MODE_KEY} is set twice in <config> (also at line {earlier.source.line}); NuGet refuses such a file", element)
+                spelled = next(s for k, s in first.items() if k.lower() == MODE_KEY.lower())
+                if spelled is not item:  # another spelling: NuGet reads the first one
+                    self.note("duplicate-key", f"{MODE_KEY} is set twice (also at line {spelled.source.line}); NuGet uses the first", element)
+            elif not check_mode and earlier is not item:
+                self.note("duplicate-key", f"package source {item.key!r} is defined twice (also at line {earlier.source.line}); the first one is used", element)
         return tuple(self.apply_clears(kept))
 
     # -- <trustedSigners> --------------------------------------------------------------------

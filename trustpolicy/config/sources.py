@@ -66,24 +66,25 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def check_url(url: str, what: str) -> str:
-    """Refuse anything but an absolute https URL (http only for loopback hosts)."""
+def check_url(url: str, what: str, where: str | None = None) -> str:
+    """Refuse anything but an absolute https URL (http only for loopback hosts).
+    `where` is the document that named the URL (the error names it); None: the URL itself."""
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError as exc:
-        raise SourceError(f"{what} is not a valid URL: {exc}", path=url) from None
+        raise SourceError(f"{what} is not a valid URL: {exc}", path=where or url) from None
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and is_loopback(parts.hostname):
         return url
-    raise SourceError(f"{what} must be an https URL", path=url)
+    raise SourceError(f"{what} must be an https URL" + (f" (it is {url})" if where else ""), path=where or url)
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
     max_redirections = 5
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        check_url(newurl, "redirect target")
+        check_url(newurl, "redirect target", req.full_url)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -136,7 +137,7 @@ def find_resource(index: Any, service_index: str) -> tuple[str, str]:
                 offered.setdefault(type_name, resource["@id"])
     for type_name in RESOURCE_TYPES:
         if type_name in offered:
-            return check_url(offered[type_name], f"the {type_name} resource"), type_name
+            return check_url(offered[type_name], f"the {type_name} resource", service_index), type_name
     raise SourceError("the service index has no RepositorySignatures resource; this source does not announce its certificates", path=service_index)
 
 
@@ -167,7 +168,7 @@ def parse_repository_signatures(document: Any, resource_url: str, resource_type:
         content_url = entry.get("contentUrl")
         if not isinstance(content_url, str):
             raise SourceError(f"{label} has no contentUrl", path=where)
-        check_url(content_url, f"{label} contentUrl")
+        check_url(content_url, f"{label} contentUrl", where)
         certificates.append(
             RepositoryCertificate(
                 fingerprint=fingerprint.upper(),

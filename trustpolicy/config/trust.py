@@ -80,7 +80,7 @@ def add_author(scope: Scope, name: str, package: str, *, allow_untrusted_root: b
     _refuse_existing(loaded, name)
     signature = _read_signature(package)
     if signature.kind != "author":
-        raise TrustPolicyError(f"the package's primary signature is a {signature.kind} signature, not an author signature", path=package)
+        raise TrustPolicyError(f"the package's primary signature is not an author signature (it is {signature.kind})", path=package)
     fingerprint = _signer_fingerprint(signature, package)
     node = signer_node("author", name, [certificate_node(fingerprint, "SHA256", allow_untrusted_root)])
     return _add(loaded, node, f"author {name!r} (SHA256 {fingerprint})")

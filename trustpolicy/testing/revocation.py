@@ -87,7 +87,10 @@ class _RevocationServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet test output
                 pass
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 64  # parallel clients in tests must not hit a full listen backlog
+
+        httpd = Server(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False  # a hanging handler must not block stop()
         self._httpd = httpd

@@ -143,7 +143,7 @@ class AllowList:
             if self.require_non_empty:
                 issue = Issue("NU3034", "error", self.empty_message)
                 return StepResult(self.step, Status.DISALLOWED, (issue,)), None, self.empty_message
-            return StepResult(self.step, Status.VALID), None, "the allow list is empty"
+            return StepResult(self.step, Status.VALID), None, f"the {self.step} allow list is empty"
         found = self._find(primary)
         if isinstance(found, _Match):
             return StepResult(self.step, Status.VALID), self._matched(found), None

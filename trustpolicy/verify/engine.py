@@ -35,12 +35,13 @@ from trustpolicy.verify.allowlist import (
     untrusted_root_case_only,
 )
 from trustpolicy.verify.models import Issue, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult, worst
-from trustpolicy.verify.settings import VERIFY, CountersignatureBehavior, VerificationSettings
+from trustpolicy.verify.settings import VERIFY, CountersignatureBehavior, SignaturePlacement, VerificationSettings
 from trustpolicy.verify.validity import Flag, SignatureEvaluator, Summary, fingerprints_of, subject_of, within
 
 __all__ = ["INTERNAL_ERROR", "UNREADABLE", "RepositorySignatures", "Verifier"]
 
 _SIGNATURE_NAME = b".signature.p7s"
+_UTF8_FLAG = 0x0800
 UNREADABLE = "TP0003"  # the package file cannot be read (codes.py)
 INTERNAL_ERROR = "TP0004"  # an unexpected failure while judging: fail closed
 
@@ -104,7 +105,6 @@ class Verifier:
             settings = replace(settings, allow_unsigned=False, allow_untrusted=False)
         self.settings = settings
         self.repository = repository
-        self.require_non_empty = require_non_empty
 
         if chain_validator is None:
             from trustpolicy.chain import ChainValidator  # imported late: pyhanko-certvalidator is heavy
@@ -118,7 +118,7 @@ class Verifier:
         self.chain_validator = chain_validator
         self.trust_store = trust_store if trust_store is not None else getattr(chain_validator, "trust_store", None)
 
-        self.trusted_signers = trusted_signers_allow_list(trusted_signers, require_non_empty=require_non_empty)
+        self.trusted_signers: AllowList = trusted_signers_allow_list(trusted_signers, require_non_empty=require_non_empty)
         self.fingerprints = fingerprint_allow_list(certificate_fingerprints)
         self.repository_list = (
             repository_allow_list(
@@ -129,9 +129,22 @@ class Verifier:
         )
 
     @classmethod
-    def from_trust_settings(cls, trust: Any, settings: VerificationSettings = VERIFY, **options: Any) -> Verifier:
-        """A Verifier using a config TrustSettings: its signers, and require mode's non-empty rule."""
-        return cls(settings, trusted_signers=trust.signers, require_non_empty=trust.mode == "require", **options)
+    def from_trust_settings(cls, trust: Any, settings: VerificationSettings = VERIFY, *,
+                            require_non_empty: bool | None = None, **options: Any) -> Verifier:
+        """A Verifier using a config TrustSettings: its signers, and (unless given) require mode's
+        non-empty rule from its signatureValidationMode."""
+        if require_non_empty is None:
+            require_non_empty = trust.mode == "require"
+        return cls(settings, trusted_signers=trust.signers, require_non_empty=require_non_empty, **options)
+
+    @property
+    def require_non_empty(self) -> bool:
+        """An empty trustedSigners list fails every package (signatureValidationMode=require)."""
+        return self.trusted_signers.require_non_empty
+
+    @require_non_empty.setter
+    def require_non_empty(self, value: bool) -> None:
+        self.trusted_signers = replace(self.trusted_signers, require_non_empty=bool(value))
 
     @property
     def store_description(self) -> str:
@@ -169,12 +182,11 @@ class Verifier:
             package_id = version = None  # not a signature matter; the report shows no id
 
         if not archive.is_signed:
-            if any(e.name == _SIGNATURE_NAME for e in archive.entries):
+            if any(e.name == _SIGNATURE_NAME and e.flags & _UTF8_FLAG for e in archive.entries):
                 # scenarios.md 11: NuGet's IsSigned finds the entry by name, its reader then refuses
-                # the UTF-8 flagged (or LFH-mismatched) entry: "no package signature file" (NU3005).
+                # the UTF-8 flagged entry: "no package signature file" (NU3005).
                 error = SignatureFormatError("NU3005", "The package does not contain a valid package signature file: "
-                                             "the .signature.p7s entry has the UTF-8 name flag set or its local "
-                                             "header does not name it")
+                                             "the .signature.p7s entry has the UTF-8 name flag set")
                 return self._finish(path, package_id, version, True, [self._illegal(error)], ())
             return self._finish(path, package_id, version, False, [self._unsigned()], ())
 
@@ -256,7 +268,7 @@ class Verifier:
         behavior = settings.repository_countersignature_verification_behavior
 
         primary_summary: Summary | None = None
-        if settings.signature_placement.value & 1 and settings.verification_target.includes(primary.kind):
+        if SignaturePlacement.PRIMARY in settings.signature_placement and settings.verification_target.includes(primary.kind):
             primary_summary = evaluator.evaluate(primary)
 
         requested = settings.countersignature_requested

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,13 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from trustpolicy import asn1 as oids
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.signature import PrimarySignature, Signature, Timestamp, fingerprint
-from trustpolicy.verify.models import Issue, Status
+from trustpolicy.verify.models import Issue, Status, format_moment
 from trustpolicy.verify.settings import VerificationSettings
 
 __all__ = ["Flag", "SignatureEvaluator", "Summary", "status_of"]
 
 RSA_ENCRYPTION = oids.RSA_ENCRYPTION_OID
-_HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}  # SHA-1: never
 
 
 class Flag(enum.Flag):
@@ -52,7 +51,6 @@ class Flag(enum.Flag):
     CERTIFICATE_REVOKED = enum.auto()
     UNTRUSTED_CHAIN = enum.auto()
     CERTIFICATE_EXPIRED = enum.auto()
-    CHAIN_UNKNOWN = enum.auto()  # the chain engine gave no answer at all
 
 
 SUSPECT_FLAGS = Flag.CERTIFICATE_REVOKED
@@ -105,6 +103,11 @@ class Summary:
     @property
     def status(self) -> Status:
         return self.fixed_status if self.fixed_status is not None else status_of(self.flags)
+
+
+def _t(moment: datetime) -> str:
+    """A moment for messages: RFC 3339 UTC to the second."""
+    return format_moment(moment.replace(microsecond=0))
 
 
 def _level(fatal: bool) -> str:
@@ -302,11 +305,11 @@ class SignatureEvaluator:
         elif ts.message_imprint != hashlib.new(ts.hash_algorithm, signature.signature_value).digest():
             flags |= problem("NU3019", "does not match the signature value (timestamp integrity check failed).")
         if _not_before(tsa) > self.now:
-            flags |= problem("NU3025", f"certificate is not yet valid (notBefore {_not_before(tsa).isoformat()}).")
+            flags |= problem("NU3025", f"certificate is not yet valid (notBefore {_t(_not_before(tsa))}).")
         elif not (_not_before(tsa) <= ts.gen_time < _not_after(tsa)):
-            flags |= problem("NU3036", f"generation time {ts.gen_time.isoformat()} is outside the timestamp "
-                             f"certificate's validity period ({_not_before(tsa).isoformat()} to "
-                             f"{_not_after(tsa).isoformat()}).")
+            flags |= problem("NU3036", f"generation time {_t(ts.gen_time)} is outside the timestamp "
+                             f"certificate's validity period ({_t(_not_before(tsa))} to "
+                             f"{_t(_not_after(tsa))}).")
         if flags:
             return flags
         return self._timestamp_chain(signature, ts, issues, label)
@@ -412,7 +415,7 @@ class SignatureEvaluator:
             rule_flags |= Flag.LIFETIME_SIGNING_EKU
         if _not_before(cert) > self.now:
             issues.append(Issue("NU3017", illegal, f"The signing certificate of the {name} is not yet valid "
-                                f"(notBefore {_not_before(cert).isoformat()}).", label))
+                                f"(notBefore {_t(_not_before(cert))}).", label))
             rule_flags |= Flag.NOT_YET_VALID
         if rule_flags:
             summary.flags |= rule_flags
@@ -429,9 +432,9 @@ class SignatureEvaluator:
         if not (lower > _not_before(cert) and upper < _not_after(cert)):
             when = "the time of signing proven by its timestamp" if timestamp is not None else "the time of verification"
             issues.append(Issue("NU3037", _level(not allow_untrusted), f"The {name} validity period has expired: its "
-                                f"certificate is valid from {_not_before(cert).isoformat()} to "
-                                f"{_not_after(cert).isoformat()}, which does not cover {when} "
-                                f"({upper.isoformat()}).", label))
+                                f"certificate is valid from {_t(_not_before(cert))} to "
+                                f"{_t(_not_after(cert))}, which does not cover {when} "
+                                f"({_t(upper)}).", label))
             summary.expiry_issues.append(issues[-1])
             summary.expired = True
             if not allow_untrusted:
@@ -456,7 +459,7 @@ class SignatureEvaluator:
             return False
         problems = _problems(result)
         if "revoked" in problems or result.revocation == "revoked":
-            when = f" on {result.revoked_at.isoformat()}" if getattr(result, "revoked_at", None) else ""
+            when = f" on {_t(result.revoked_at)}" if getattr(result, "revoked_at", None) else ""
             issues.append(Issue("NU3012", "error", f"The {name} found a chain building issue: the certificate is "
                                 f"revoked{when} ({result.message}).", label))
             summary.flags |= Flag.CERTIFICATE_REVOKED
@@ -509,7 +512,3 @@ def within(limits: Timestamp | None, cert: x509.Certificate) -> bool:
 
 def fingerprints_of(cert: x509.Certificate | None) -> dict[str, str]:
     return {} if cert is None else {"SHA256": fingerprint(cert, "sha256")}
-
-
-def certificates_of(signatures: Sequence[Signature]) -> list[x509.Certificate]:
-    return [s.signer_certificate for s in signatures if s.signer_certificate is not None]
