@@ -186,3 +186,30 @@ def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     with pytest.raises(TrustPolicyError):
         check_graph([str(DEMO)], CheckOptions(trust_store=(str(tmp_path / "missing.pem"),), use_cache=False))
+
+
+def test_init_pins_the_graph_signers(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`init` then `check --configfile` in require mode: every signed, intact package passes."""
+    config = tmp_path / "pinned" / "NuGet.Config"
+    config.parent.mkdir()
+    assert main(["init", str(demo), "--configfile", str(config)]) == 0
+    assert "Legacy.Unsigned 1.0.0: unsigned" in capsys.readouterr().err
+    text = config.read_text()
+    assert '<author name="Northwind Traders">' in text
+    assert 'serviceIndex="https://demo-feed.example/v3/index.json"' in text
+    assert "<owners>demo-team;fabrikam</owners>" in text
+
+    # --configfile is used alone (as NuGet does), so the demo's globalPackagesFolder is not read.
+    report = run([demo], tmp_path, configfile=str(config), mode="require", packages_dirs=(str(demo / "packages"),),
+                 extra_roots=(str(demo / "pki" / "demo-root-ca.pem"),))
+    verdicts = {p["id"]: p["verdict"] for p in report["packages"]}
+    assert verdicts == {"Contoso.Logging": "valid", "Fabrikam.Json": "valid", "Northwind.Utils": "valid",
+                        "Legacy.Unsigned": "invalid", "Contoso.Tampered": "invalid"}
+    assert by_id(report)["Northwind.Utils"]["trustedSigner"]["name"] == "Northwind Traders"
+
+    # Without --configfile the XML goes to stdout for review, and a second init changes nothing.
+    before = config.read_bytes()
+    assert main(["init", str(demo)]) == 0
+    assert capsys.readouterr().out.startswith("<trustedSigners>")
+    assert main(["init", str(demo), "--configfile", str(config)]) == 0
+    assert config.read_bytes() == before
