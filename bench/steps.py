@@ -4,7 +4,7 @@
 
 GRAPH_DIR is a folder made by bench/make_graph.py (default bench/out/realistic-1000). Times, per
 package and without a profiler's overhead, each piece of work `check` does for it, calling the
-same functions in the same order as check.py's worker: open the archive, read the nuspec, read and
+same functions in the same order as check.py's worker (CPU time, so a busy machine does not skew it): open the archive, read the nuspec, read and
 parse the signature, the integrity hash (SHA-256 of the unsigned content), the trust evaluation
 (CMS signatures, timestamps, chains), the graph's integrity records (content SHA-512 and the whole
 file SHA-512 of .nupkg.sha512), the report entry, the verdict cache write and read. The first
@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, list[float]] = defaultdict(list)
 
     def step(name: str, fn):  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
+        start = time.process_time()  # CPU time: stable when other processes share the machine
         value = fn()
-        timings[name].append(time.perf_counter() - start)
+        timings[name].append(time.process_time() - start)
         return value
 
     t0 = time.perf_counter()

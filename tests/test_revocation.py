@@ -232,11 +232,12 @@ def test_hanging_server_is_cut_at_the_timeout(pki: TestPKI, ca: Issued, store: T
     assert server.requests == 1
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK
     failed_url = cdp.url("ca.crl") if kind == "crl" else responder.url
-    assert "no answer within" in validator.fetcher.failures[failed_url]
+    why = validator.fetcher.failures[failed_url]
+    assert "no answer within" in why or "timed out" in why  # whichever of the two clocks fires first
     # another package whose certificate points at the same server does not wait again in this run
     start = time.monotonic()
     assert validator.validate(other.asn1, [ca.asn1], moment=pki.now, purpose="code_signing").revocation == "unknown"
-    assert server.requests == 1 and time.monotonic() - start < 0.5
+    assert server.requests == 1 and time.monotonic() - start < TIMEOUT * 0.9
 
 
 def test_budget_bounds_the_whole_run(pki: TestPKI, ca: Issued, store: TrustStore, tmp_path: Path) -> None:

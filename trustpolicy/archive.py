@@ -3,6 +3,16 @@
 Everything goes through the central directory and explicit offsets, not zipfile, because the
 package hash (4.2) and signature insertion (2.3) depend on exact header positions. Files are
 streamed in chunks: no entry data is held in memory except the (capped) signature.
+
+Limits (hostile input is refused quickly, with a message naming the file):
+- MAX_SIGNATURE_SIZE (1 MiB): the .signature.p7s entry; NuGet has none, jsign uses the same cap (NU3005).
+- MAX_ENTRIES (1,000,000): central-directory records read. Without ZIP64 an end record counts at most
+  0xFFFE entries, and a count the central directory has no room for is refused before any record is read.
+- MAX_NUSPEC_SIZE (4 MiB): the inflated .nuspec, enforced while inflating (decompression bombs).
+Integrity (format.md 4.2, plus one rule of ours): the signature entry must be exactly its local header
+and data, and no other entry may reach into it. NuGet's hash skips the whole region up to the next
+local header, so anything hidden there (an entry a streaming unzip would extract, or bytes another
+entry's data runs into) would otherwise be unsigned; such a package fails with NU3008.
 """
 
 from __future__ import annotations
@@ -25,24 +35,26 @@ from lxml import etree
 from . import clock
 from .errors import SignatureFormatError, SigningError, TrustPolicyError
 
-__all__ = ["ALGORITHMS", "ZipEntry", "PackageArchive", "hash_file", "insert_signature", "strip_signature"]
+__all__ = ["ALGORITHMS", "MAX_ENTRIES", "MAX_NUSPEC_SIZE", "MAX_SIGNATURE_SIZE", "ZipEntry", "PackageArchive", "hash_file", "insert_signature", "strip_signature"]
 
 ALGORITHMS = ("sha256", "sha384", "sha512")
 SIGNATURE_NAME = b".signature.p7s"
 MAX_SIGNATURE_SIZE = 1 << 20  # NuGet has no cap; 1 MiB (as jsign) keeps a hostile entry out of memory
 MAX_NUSPEC_SIZE = 4 << 20
+MAX_ENTRIES = 1_000_000  # central-directory records; ~100 bytes of memory each
 MAX_ENTRIES_TO_SIGN = 0xFFFE - 1  # NU3039: one more entry would need ZIP64 counts
 
 _LFH_SIG, _CD_SIG, _EOCD_SIG, _ZIP64_LOCATOR_SIG = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x07"
 _LFH = struct.Struct("<4x2xHH4x4xIIHH")  # flags, method, csize, usize, name len, extra len (30 bytes)
 _CD = struct.Struct("<4x4xHH4xIIIHHH4xII")  # flags .. lfh offset (46 bytes)
+_CD_MIN, _LFH_MIN = 46, 30
 _EOCD_SCAN = 22 + 0xFFFF  # EOCD + the longest possible comment
 _CHUNK = 1 << 20
 _M16, _M32 = 0xFFFF, 0xFFFFFFFF
 _CORRUPT = "NU3008"  # NuGet reports any read failure of its integrity check as NU3008
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ZipEntry:
     """One central-directory record."""
 
@@ -133,11 +145,24 @@ class PackageArchive:
                 raise archive._error(_CORRUPT, "not a zip archive: no end of central directory record")
             eocd_pos = tail_start + at
             archive._eocd_pos, archive._eocd = eocd_pos, _read(f, eocd_pos, 22, size)
-            disk, cd_disk, _, total, _, cd_offset = struct.unpack_from("<HHHHII", archive._eocd, 4)
-            if disk or cd_disk:
+            disk, cd_disk, on_disk, total, cd_size, cd_offset = struct.unpack_from("<HHHHII", archive._eocd, 4)
+            if disk or cd_disk or on_disk != total:
                 raise archive._error(_CORRUPT, "multi-disk zip archives are not supported")
-            archive.entries = list(_walk_central_directory(f, cd_offset, size))
-            if total != _M16 and total != len(archive.entries):  # 0xFFFF: a ZIP64 count, see is_zip64()
+            # 0xFFFF / 0xFFFFFFFF mean "see the ZIP64 record", but only when its locator is there (.NET's rule)
+            zip64 = eocd_pos >= 20 and _read(f, eocd_pos - 20, 4, size) == _ZIP64_LOCATOR_SIG
+            room = eocd_pos - cd_offset  # the central directory lies between its offset and the end record
+            if room < 0 and not (zip64 and cd_offset == _M32):
+                raise archive._error(_CORRUPT, f"the central directory offset {cd_offset} lies past its end record "
+                                               f"at {eocd_pos}")
+            if cd_size > room and not (zip64 and _M32 in (cd_size, cd_offset)):
+                raise archive._error(_CORRUPT, f"the end of central directory record announces a {cd_size}-byte "
+                                               f"central directory, but only {max(room, 0)} bytes precede it")
+            counted = not (zip64 and total == _M16)
+            if counted and total * _CD_MIN > room:  # refuse a huge count before reading any record
+                raise archive._error(_CORRUPT, f"the end of central directory record announces {total} entries, "
+                                               f"which cannot fit in the {max(room, 0)} bytes before it")
+            archive.entries = _walk_central_directory(f, cd_offset, size, archive.path)
+            if counted and total != len(archive.entries):
                 raise archive._error(_CORRUPT, f"the end of central directory record announces {total} "
                                                f"entries, the central directory has {len(archive.entries)}")
             archive.is_signed = archive._lfh_confirms_signature(f)
@@ -241,10 +266,11 @@ class PackageArchive:
         _check_algorithm(algorithm)
         h = hashlib.new(algorithm)
         with self._reading() as f:
-            sig, _, _ = self._signature_entry(f)
+            sig, data_start, length = self._signature_entry(f)
             entries = self.entries
-            _, sizes = self._entry_sizes()
+            cd_start, sizes = self._entry_sizes()
             s = entries.index(sig)
+            self._check_signature_region(f, s, sizes, data_start + length, cd_start)
             others = sorted((i for i in range(len(entries)) if i != s), key=lambda i: entries[i].lfh_offset)
 
             def feed(start: int, end: int) -> None:
@@ -269,6 +295,42 @@ class PackageArchive:
             feed(self._eocd_pos + 20, self._size)  # comment and any trailing bytes
         return h.digest()
 
+    def _check_signature_region(self, f: BinaryIO, s: int, sizes: list[int], sig_end: int, cd_start: int) -> None:
+        """Our rule on top of format.md 4.2: nothing unsigned can hide in, or leak into, what a reader extracts.
+
+        NuGet's hash skips the signature's whole region (its LFH up to the next LFH or the central
+        directory). So the region must be exactly the signature's header and data, no other record may
+        point at it, and no entry's header + data may run into it or into the central directory (whose
+        offsets the hash rewrites). Otherwise an entry could extract differently from what was signed.
+        """
+        sig = self.entries[s]
+        region_end = sig.lfh_offset + sizes[s]
+        if sig_end != region_end:
+            what = (f"{region_end - sig_end} bytes that belong to no entry follow it" if sig_end < region_end
+                    else "its data runs into the next entry")
+            raise self._error(_CORRUPT, f"the signature entry's region is not just its header and data: {what}; "
+                                        "the signature would not cover them")
+        for i, e in enumerate(self.entries):
+            if i == s:
+                continue
+            label = e.name.decode("utf-8", "replace")[:80]
+            if e.lfh_offset == sig.lfh_offset:
+                raise self._error(_CORRUPT, f"entry {label!r} points at the signature entry's local header")
+            limit = sig.lfh_offset if e.lfh_offset < sig.lfh_offset else cd_start
+            end = self._local_end(f, e)
+            if end > limit:
+                into = "the signature entry" if limit == sig.lfh_offset else "the central directory"
+                raise self._error(_CORRUPT, f"entry {label!r} (local header at {e.lfh_offset}) runs {end - limit} "
+                                            f"bytes into {into}, which the signature does not cover as such")
+
+    def _local_end(self, f: BinaryIO, e: ZipEntry) -> int:
+        """Where an extractor stops reading entry e: LFH, name, extra, data (larger size claim), descriptor."""
+        flags, _, csize, _, name_len, extra_len = _LFH.unpack(_read(f, e.lfh_offset, _LFH_MIN, self._size))
+        end = e.lfh_offset + _LFH_MIN + name_len + extra_len + max(csize, e.compressed_size)
+        if flags & 0x0008 or e.flags & 0x0008:  # data descriptor, with or without its signature
+            end += 16 if end + 4 <= self._size and _read(f, end, 4, self._size) == b"PK\x07\x08" else 12
+        return end
+
     def read_nuspec(self) -> tuple[str, str]:
         """(id, version) from the single root *.nuspec; TrustPolicyError naming the file otherwise."""
         where, too_big = str(self.path), f"the .nuspec is larger than {MAX_NUSPEC_SIZE} bytes"
@@ -292,19 +354,33 @@ class PackageArchive:
         return _parse_nuspec(data, where)
 
 
-def _walk_central_directory(f: BinaryIO, pos: int, size: int) -> Iterator[ZipEntry]:
-    """CD records from pos while the signature matches (as NuGet reads them)."""
-    while pos + 4 <= size:
-        f.seek(pos)
-        if f.read(4) != _CD_SIG:
-            return
-        fixed = _read(f, pos, 46, size)
-        flags, method, crc, csize, usize, n, m, k, ext, lfh = _CD.unpack(fixed)
-        header_size = 46 + n + m + k
+def _walk_central_directory(f: BinaryIO, pos: int, size: int, path: Path) -> list[ZipEntry]:
+    """CD records from pos while the signature matches (as NuGet reads them), at most MAX_ENTRIES.
+
+    Reads forward through a 1 MiB window: one system call per window, not three per record.
+    """
+    entries: list[ZipEntry] = []
+    window, window_at = b"", pos
+
+    def view(at: int, n: int) -> bytes:
+        nonlocal window, window_at
+        if at < window_at or at + n > window_at + len(window):
+            window_at, window = at, _read(f, at, min(max(n, _CHUNK), size - at), size)
+        return window[at - window_at : at - window_at + n]
+
+    while pos + 4 <= size and view(pos, 4) == _CD_SIG:
+        if len(entries) == MAX_ENTRIES:
+            raise SignatureFormatError(_CORRUPT, f"the central directory has more than {MAX_ENTRIES} entries, "
+                                                 "more than this tool reads", path=str(path))
+        if pos + _CD_MIN > size:
+            raise ValueError(f"the central directory header at offset {pos} is truncated")
+        flags, method, crc, csize, usize, n, m, k, ext, lfh = _CD.unpack(view(pos, _CD_MIN))
+        header_size = _CD_MIN + n + m + k
         if pos + header_size > size:
             raise ValueError(f"the central directory header at offset {pos} is truncated")
-        yield ZipEntry(_read(f, pos + 46, n, size), flags, method, crc, csize, usize, ext, lfh, pos, header_size)
+        entries.append(ZipEntry(view(pos + _CD_MIN, n), flags, method, crc, csize, usize, ext, lfh, pos, header_size))
         pos += header_size
+    return entries
 
 
 def _parse_nuspec(data: bytes, path: str) -> tuple[str, str]:

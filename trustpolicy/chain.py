@@ -57,7 +57,7 @@ from trustpolicy.asn1 import EKU_CODE_SIGNING, EKU_TIME_STAMPING
 from trustpolicy.revocation import RevocationFetcher, RevocationOptions, revinfo_times
 from trustpolicy.truststore import PURPOSES, TrustStore
 
-__all__ = ["STATUSES", "ChainResult", "ChainValidator"]
+__all__ = ["REVOCATION_VALUES", "STATUSES", "ChainResult", "ChainValidator"]
 
 # Worst first: `ChainResult.status` is the first of these that applies.
 # revoked -> NU3012 Suspect; invalid / not-valid-for-usage -> NU3012 chain building issue;

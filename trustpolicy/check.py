@@ -187,9 +187,8 @@ def _init_worker(job: _Job) -> None:
         trust_store=_trust_store(job),
         revocation=job.revocation,
         at=job.at,
+        require_non_empty=job.require_non_empty,
     )
-    if not job.require_non_empty:
-        _verifier.require_non_empty = False
 
 
 def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:

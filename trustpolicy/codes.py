@@ -55,6 +55,7 @@ TITLES: dict[str, str] = {
     "TP0001": "Package file not found for a graph entry",
     "TP0002": "Package content hash does not match the restore graph's record",
     "TP0003": "Package file cannot be read",
+    "TP0004": "Unexpected failure while judging the package (treated as invalid)",
 }
 
 

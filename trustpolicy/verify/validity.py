@@ -457,6 +457,12 @@ class SignatureEvaluator:
                                 f"The {name} found a chain building issue: {error}.", label))
             summary.flags |= Flag.CHAIN_BUILDING_FAILURE
             return False
+        if result.revocation == "good" and moment < self.now and settings.revocation_mode != "off":
+            # NuGet's chain engine reports a certificate revoked today as Revoked, even when the
+            # timestamp proves it signed before the revocation (verify.md 7): ask again at now.
+            later = self.chains.validate(cert, self.primary.certificates, moment=self.now, purpose="code_signing")
+            if later.revocation == "revoked":
+                result = later
         problems = _problems(result)
         if "revoked" in problems or result.revocation == "revoked":
             when = f" on {_t(result.revoked_at)}" if getattr(result, "revoked_at", None) else ""
