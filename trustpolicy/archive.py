@@ -21,7 +21,6 @@ import hashlib
 import os
 import struct
 import tempfile
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -82,7 +81,7 @@ def _guard(path: Path) -> Iterator[None]:
         yield
     except TrustPolicyError:
         raise
-    except (OSError, ValueError, EOFError, OverflowError, struct.error) as exc:
+    except (OSError, ValueError, EOFError, OverflowError, struct.error, zlib.error) as exc:
         raise SignatureFormatError(_CORRUPT, f"the package archive cannot be read: {exc}", path=str(path)) from exc
 
 
@@ -333,52 +332,85 @@ class PackageArchive:
 
     def read_nuspec(self) -> tuple[str, str]:
         """(id, version) from the single root *.nuspec; TrustPolicyError naming the file otherwise."""
-        where, too_big = str(self.path), f"the .nuspec is larger than {MAX_NUSPEC_SIZE} bytes"
+        where = str(self.path)
+        found = [e for e in self.entries if b"/" not in e.name and b"\\" not in e.name
+                 and e.name.lower().endswith(b".nuspec")]
+        if len(found) != 1:
+            raise TrustPolicyError(f"expected one .nuspec at the package root, found {len(found)}", path=where)
         try:
-            with zipfile.ZipFile(self.path) as z:
-                found = [i for i in z.infolist() if "/" not in i.filename and "\\" not in i.filename
-                         and i.filename.lower().endswith(".nuspec")]
-                if len(found) != 1:
-                    raise TrustPolicyError(f"expected one .nuspec at the package root, found {len(found)}", path=where)
-                if found[0].file_size > MAX_NUSPEC_SIZE:
-                    raise TrustPolicyError(too_big, path=where)
-                with z.open(found[0]) as fh:
-                    data = fh.read(MAX_NUSPEC_SIZE + 1)  # the declared size may lie
-        except TrustPolicyError:
-            raise
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, ValueError, EOFError,
-                NotImplementedError, RuntimeError, struct.error) as exc:  # zipfile's ways to fail on bad input
-            raise TrustPolicyError(f"cannot read the .nuspec: {exc}", path=where) from exc
-        if len(data) > MAX_NUSPEC_SIZE:
-            raise TrustPolicyError(too_big, path=where)
+            data = self._read_entry(found[0], MAX_NUSPEC_SIZE)
+        except SignatureFormatError as exc:
+            raise TrustPolicyError(f"cannot read the .nuspec: {exc.message}", path=where) from None
         return _parse_nuspec(data, where)
+
+    def _read_entry(self, e: ZipEntry, limit: int) -> bytes:
+        """An entry's data, stored or deflated, refused once it passes `limit` bytes (decompression bombs).
+
+        Our own central directory, not zipfile's (a second full parse of a huge one); inflated in
+        chunks with zlib's max_length, so a bomb costs at most `limit` bytes and a few chunks of input.
+        """
+        too_big = f"the entry is larger than {limit} bytes"
+        with self._reading() as f:
+            header = _read(f, e.lfh_offset, _LFH_MIN, self._size)
+            flags, method, _, _, name_len, extra_len = _LFH.unpack(header)
+            if header[:4] != _LFH_SIG:
+                raise self._error(_CORRUPT, f"no local file header at offset {e.lfh_offset}")
+            if flags & 0x0001 or e.flags & 0x0001:
+                raise self._error(_CORRUPT, "the entry is encrypted")
+            if e.uncompressed_size > limit:
+                raise self._error(_CORRUPT, too_big)
+            start = e.lfh_offset + _LFH_MIN + name_len + extra_len
+            end = start + e.compressed_size
+            if method == 0:
+                if e.compressed_size != e.uncompressed_size:
+                    raise self._error(_CORRUPT, "a stored entry whose compressed and uncompressed sizes differ")
+                data = _read(f, start, e.compressed_size, self._size)
+            elif method == 8:
+                inflater, out, budget = zlib.decompressobj(-15), bytearray(), limit + 1
+                while start < end and len(out) < budget and not inflater.eof:
+                    pending = _read(f, start, min(_CHUNK, end - start), self._size)
+                    start += len(pending)
+                    while pending and len(out) < budget:  # max_length 0 would mean "no limit": never pass it
+                        out += inflater.decompress(pending, budget - len(out))
+                        pending = inflater.unconsumed_tail
+                if len(out) > limit:
+                    raise self._error(_CORRUPT, too_big)
+                if not inflater.eof:
+                    raise self._error(_CORRUPT, "the compressed data ends early")
+                data = bytes(out)
+            else:
+                raise self._error(_CORRUPT, f"unsupported compression method {method}")
+        if len(data) != e.uncompressed_size or zlib.crc32(data) != e.crc32:
+            raise self._error(_CORRUPT, "the data does not match the size and CRC-32 of its central directory record")
+        return data
 
 
 def _walk_central_directory(f: BinaryIO, pos: int, size: int, path: Path) -> list[ZipEntry]:
     """CD records from pos while the signature matches (as NuGet reads them), at most MAX_ENTRIES.
 
-    Reads forward through a 1 MiB window: one system call per window, not three per record.
+    Reads forward through a window of at least 1 MiB: one system call per window, not per record.
     """
     entries: list[ZipEntry] = []
-    window, window_at = b"", pos
-
-    def view(at: int, n: int) -> bytes:
-        nonlocal window, window_at
-        if at < window_at or at + n > window_at + len(window):
-            window_at, window = at, _read(f, at, min(max(n, _CHUNK), size - at), size)
-        return window[at - window_at : at - window_at + n]
-
-    while pos + 4 <= size and view(pos, 4) == _CD_SIG:
+    window, at = b"", pos  # window holds the file from offset `at`
+    while pos + 4 <= size:
+        i = pos - at
+        if i + _CD_MIN > len(window) and len(window) < size - at:  # refill: the next fixed header is not inside
+            window, at, i = _read(f, pos, min(_CHUNK, size - pos), size), pos, 0
+        if window[i : i + 4] != _CD_SIG:
+            break
         if len(entries) == MAX_ENTRIES:
             raise SignatureFormatError(_CORRUPT, f"the central directory has more than {MAX_ENTRIES} entries, "
                                                  "more than this tool reads", path=str(path))
-        if pos + _CD_MIN > size:
+        if i + _CD_MIN > len(window):
             raise ValueError(f"the central directory header at offset {pos} is truncated")
-        flags, method, crc, csize, usize, n, m, k, ext, lfh = _CD.unpack(view(pos, _CD_MIN))
+        flags, method, crc, csize, usize, n, m, k, ext, lfh = _CD.unpack_from(window, i)
         header_size = _CD_MIN + n + m + k
         if pos + header_size > size:
             raise ValueError(f"the central directory header at offset {pos} is truncated")
-        entries.append(ZipEntry(view(pos + _CD_MIN, n), flags, method, crc, csize, usize, ext, lfh, pos, header_size))
+        if i + _CD_MIN + n > len(window):  # a long name across the window's end
+            window, at, i = _read(f, pos, min(max(_CHUNK, _CD_MIN + n), size - pos), size), pos, 0
+        entries.append(ZipEntry(window[i + _CD_MIN : i + _CD_MIN + n], flags, method, crc, csize, usize, ext, lfh,
+                                pos, header_size))
         pos += header_size
     return entries
 

@@ -8,6 +8,12 @@ Defects NuGet reports while loading a signature raise `SignatureFormatError` wit
 Timestamp defects NuGet only reports at verification (NU3020, NU3021, NU3029, NU3030) are stored
 in `Timestamp.problem` instead, so a package with a broken timestamp can still be inspected.
 No other exception type ever escapes `parse_signature`.
+
+Limits (NuGet has none; a 1 MiB signature could otherwise hold hundreds of thousands of empty
+elements, each costing an asn1crypto object): at most MAX_CERTIFICATES certificates per certificate
+set, MAX_ATTRIBUTES attribute values per attribute set, MAX_TIMESTAMPS timestamps per signer.
+They are counted from the DER headers before anything is parsed. Over a limit: NU3003 for the
+signature, NU3021 (Timestamp.problem) inside a timestamp token.
 """
 
 from __future__ import annotations
@@ -21,12 +27,16 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from asn1crypto import cms, core, tsp, x509
+from asn1crypto import parser as der_parser
 
 from trustpolicy import asn1 as oids  # importing registers the NuGet attribute types
 from trustpolicy.errors import SignatureFormatError
 
 __all__ = [
+    "MAX_ATTRIBUTES",
+    "MAX_CERTIFICATES",
     "MAX_SIGNATURE_SIZE",
+    "MAX_TIMESTAMPS",
     "PrimarySignature",
     "Signature",
     "SignatureContent",
@@ -36,6 +46,9 @@ __all__ = [
 ]
 
 MAX_SIGNATURE_SIZE = 1024 * 1024  # format.md 2.4: NuGet has no cap; 1 MiB is our defensive limit
+MAX_CERTIFICATES = 100  # per certificate set (real chains hold a handful)
+MAX_ATTRIBUTES = 64  # attribute values per signed or unsigned attribute set (NuGet writes about 6)
+MAX_TIMESTAMPS = 16  # signature-time-stamp tokens on one signer (NuGet writes 1)
 
 # What asn1crypto raises on malformed input (parsing is lazy: any attribute access may raise).
 _DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError, UnicodeError)
@@ -203,11 +216,34 @@ def _present(value: Any) -> bool:
     return value is not None and not isinstance(value, core.Void)
 
 
+class LimitExceeded(ValueError):
+    """More elements than a documented limit (module docstring)."""
+
+
+def _count(value: Any, limit: int) -> int:
+    """Elements of a SET OF / SEQUENCE OF, from their DER headers only, counting no further than limit + 1."""
+    data = value.contents or b""
+    pointer = count = 0
+    while pointer < len(data) and count <= limit:
+        _, pointer = der_parser._parse(data, len(data), pointer, lengths_only=True)
+        count += 1
+    return count
+
+
+def _bounded(value: Any, limit: int, what: str) -> Any:
+    if _count(value, limit) > limit:
+        raise LimitExceeded(f"more than {limit} {what}")
+    return value
+
+
 def _attributes(attrs: Any) -> list[tuple[str, Any]]:
     """(dotted OID, values SetOf) for every attribute instance, in order."""
     if not _present(attrs):
         return []
-    return [(attr["type"].dotted, attr["values"]) for attr in attrs]
+    result = [(attr["type"].dotted, attr["values"]) for attr in _bounded(attrs, MAX_ATTRIBUTES, "attributes")]
+    if sum(_count(values, MAX_ATTRIBUTES) for _, values in result) > MAX_ATTRIBUTES:
+        raise LimitExceeded(f"more than {MAX_ATTRIBUTES} attribute values")
+    return result
 
 
 def _instances(attrs: list[tuple[str, Any]], oid: str) -> list[Any]:
@@ -234,7 +270,8 @@ def _certificates(signed_data: cms.SignedData) -> tuple[x509.Certificate, ...]:
     certs = signed_data["certificates"]
     if not _present(certs):
         return ()
-    return tuple(choice.chosen for choice in certs if choice.name == "certificate")
+    return tuple(choice.chosen for choice in _bounded(certs, MAX_CERTIFICATES, "certificates")
+                 if choice.name == "certificate")
 
 
 def _find_certificate(sid: cms.SignerIdentifier, certs: tuple[x509.Certificate, ...]) -> x509.Certificate | None:
@@ -416,8 +453,8 @@ def _fill_timestamp(token: cms.ContentInfo, fields: dict[str, Any]) -> None:
         raise _timestamp_problem("NU3021", "the TSTInfo accuracy is negative")
 
     signer_infos = signed_data["signer_infos"]
-    if len(signer_infos) != 1:
-        raise _timestamp_problem("NU3021", f"the token has {len(signer_infos)} signers instead of one")
+    if _count(signer_infos, 1) != 1:  # counted from the headers: a flood of signers is never parsed
+        raise _timestamp_problem("NU3021", "the token does not have exactly one signer")
     signer_info = signer_infos[0]
     fields["signer_info"] = signer_info
     fields["signed_attrs_der"] = _retagged_set(signer_info["signed_attrs"])
@@ -467,8 +504,11 @@ def _check_timestamp_signing_certificate(signer_info: cms.SignerInfo, tsa: x509.
 def _timestamps(signer_info: cms.SignerInfo) -> tuple[Timestamp, ...]:
     """Every value of every signature-time-stamp instance, in order."""
     unsigned = _attributes(signer_info["unsigned_attrs"])
+    instances = _instances(unsigned, oids.ATTR_TIMESTAMP_TOKEN)
+    if sum(len(values) for values in instances) > MAX_TIMESTAMPS:
+        raise LimitExceeded(f"more than {MAX_TIMESTAMPS} timestamps")
     result = []
-    for values in _instances(unsigned, oids.ATTR_TIMESTAMP_TOKEN):
+    for values in instances:
         for index in range(len(values)):
             try:
                 token = values[index]
@@ -585,6 +625,8 @@ def parse_signature(der: bytes) -> PrimarySignature:
         raise
     except RecursionError:
         raise SignatureFormatError("NU3003", "The package signature is nested too deeply to decode") from None
+    except LimitExceeded as error:
+        raise SignatureFormatError("NU3003", f"The package signature is refused: it has {error}") from None
     except Exception as error:  # noqa: BLE001 - asn1crypto raises many types; all mean "not decodable"
         raise SignatureFormatError(
             "NU3003", f"The package signature is invalid or cannot be decoded ({type(error).__name__}: {error})"
@@ -597,10 +639,12 @@ def _parse(der: bytes) -> PrimarySignature:
         raise SignatureFormatError("NU3003", "The package signature is not CMS SignedData")
     signed_data = info["content"]
     signer_infos = signed_data["signer_infos"]
-    if len(signer_infos) != 1:
+    found = _count(signer_infos, 1)  # counted from the headers: a flood of signers is never parsed
+    if found != 1:
         raise SignatureFormatError(
             "NU3009",
-            f"The package signature file does not contain exactly one primary signature (found {len(signer_infos)})",
+            "The package signature file does not contain exactly one primary signature "
+            f"(found {'more than one' if found > 1 else 'none'})",
         )
     signer_info = signer_infos[0]
     certs = _certificates(signed_data)

@@ -8,28 +8,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from trustpolicy import clock
+from trustpolicy.cli.options import add_trust_options, parse_at
 from trustpolicy.errors import UsageError
 from trustpolicy.fileutil import write_atomic
 from trustpolicy.report import ReportFormat, render_table, render_text, summary_line
 
 _PROGRESS_MIN = 10  # a progress bar for fewer packages than this is only flicker
-
-
-def add_verification_options(parser: argparse.ArgumentParser) -> None:
-    """Options `check` and `init` share with `verify`: trust store, revocation, time, config."""
-    parser.add_argument("--configfile", metavar="FILE", help="use this NuGet.Config alone (no hierarchy)")
-    parser.add_argument("--trust-store", metavar="PEM", action="append", default=[],
-                        help="trust only the roots in this PEM file (repeatable; replaces the bundled .NET SDK roots)")
-    parser.add_argument("--extra-roots", metavar="PEM", action="append", default=[],
-                        help="trust the roots in this PEM file as well (repeatable)")
-    parser.add_argument("--revocation", choices=("online", "offline", "off"), default="online",
-                        help="how to check certificate revocation (default: online, bounded by timeouts)")
-    parser.add_argument("--revocation-data", metavar="DIR", action="append", default=[],
-                        help="folder of CRLs and OCSP responses (DER or PEM) to use (repeatable)")
-    parser.add_argument("--at", metavar="TIME", help="judge as of this ISO 8601 moment, e.g. 2026-01-31T12:00:00Z")
-    parser.add_argument("--packages-dir", metavar="DIR", action="append", default=[],
-                        help="look for packages in this folder as well (repeatable)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="graph inputs (default: the current folder)")
     parser.add_argument("--mode", choices=("accept", "require", "audit"),
                         help="override signatureValidationMode; audit judges as require but exits 0")
-    add_verification_options(parser)
+    add_trust_options(parser)
+    parser.add_argument("--packages-dir", metavar="DIR", action="append", default=[],
+                        help="look for packages in this folder as well (repeatable)")
     parser.add_argument("--format", choices=[f.value for f in ReportFormat], default="table",
                         help="report format (default: table)")
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE; stdout gets a one-line summary")
@@ -52,15 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the verdict cache")
     parser.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: the per-user cache folder)")
     parser.set_defaults(func=run)
-
-
-def moment(args: argparse.Namespace):
-    if not args.at:
-        return None
-    try:
-        return clock.parse_moment(args.at)
-    except ValueError as error:
-        raise UsageError(f"--at: {error}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         extra_roots=tuple(args.extra_roots),
         revocation=args.revocation,
         revocation_data=tuple(args.revocation_data),
-        at=moment(args),
+        at=parse_at(args.at),
         jobs=args.jobs,
         packages_dirs=tuple(args.packages_dir),
         cache_dir=args.cache_dir,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from trustpolicy import __version__, clock
+from trustpolicy.cli.options import add_trust_options, parse_at
 from trustpolicy.errors import UsageError
 from trustpolicy.verify.allowlist import normalize_sha256
 from trustpolicy.verify.models import PackageVerdict, format_moment
@@ -37,27 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--certificate-fingerprint", action="append", default=[], metavar="FP",
         help="SHA-256 fingerprint (hex, any case) of an allowed primary signer certificate; repeatable",
     )
-    parser.add_argument("--configfile", metavar="FILE", help="NuGet.Config whose trustedSigners and mode apply")
-    parser.add_argument("--trust-store", action="append", default=[], metavar="PEM",
-                        help="PEM bundle replacing the bundled roots (repeatable)")
-    parser.add_argument("--extra-roots", action="append", default=[], metavar="PEM",
-                        help="PEM file of roots to trust in addition (repeatable)")
-    parser.add_argument("--revocation", choices=("online", "offline", "off"), default="online",
-                        help="revocation checking (default: online, as NuGet)")
-    parser.add_argument("--revocation-data", action="append", default=[], metavar="DIR",
-                        help="directory of CRLs / OCSP responses to use (repeatable)")
-    parser.add_argument("--at", metavar="TIME", help="judge at this ISO 8601 moment instead of now (e.g. 2024-01-01T00:00:00Z)")
+    add_trust_options(parser)
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     parser.set_defaults(func=run)
-
-
-def _moment(text: str | None) -> Any:
-    if text is None:
-        return clock.now()
-    try:
-        return clock.parse_moment(text)
-    except ValueError as error:
-        raise UsageError(f"--at: {error}") from None
 
 
 def _expand(patterns: list[str]) -> list[str]:
@@ -78,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         fingerprints = [normalize_sha256(value) for value in args.certificate_fingerprint]
     except ValueError as error:
         raise UsageError(f"--certificate-fingerprint: {error}") from None
-    at = _moment(args.at)
+    at = parse_at(args.at) or clock.now()
     for directory in args.revocation_data:
         if not Path(directory).is_dir():
             raise UsageError(f"--revocation-data: {directory} is not a directory")
