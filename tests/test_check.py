@@ -213,3 +213,75 @@ def test_init_pins_the_graph_signers(demo: Path, tmp_path: Path, capsys: pytest.
     assert capsys.readouterr().out.startswith("<trustedSigners>")
     assert main(["init", str(demo), "--configfile", str(config)]) == 0
     assert config.read_bytes() == before
+
+
+EXPECTED_DEMO = {"Contoso.Logging": "valid", "Fabrikam.Json": "valid", "Northwind.Utils": "invalid",
+                 "Legacy.Unsigned": "invalid", "Contoso.Tampered": "invalid"}
+
+
+def _demo_libraries() -> dict[str, dict]:
+    assets = json.loads((DEMO / "obj" / "project.assets.json").read_text())
+    return assets["libraries"]
+
+
+def test_every_source_format_gives_the_same_verdicts(demo: Path, tmp_path: Path) -> None:
+    """The demo graph as a lock file, a global packages folder and a packages.config solution."""
+    config = str(demo / "NuGet.Config")
+    packages = demo / "packages"
+
+    # packages.lock.json (v1) beside a project, packages found through --packages-dir
+    lock_project = tmp_path / "lockproj"
+    lock_project.mkdir()
+    dependencies = {}
+    for key, library in _demo_libraries().items():
+        package_id, version = key.split("/")
+        dependencies[package_id] = {"type": "Direct", "requested": f"[{version}, )", "resolved": version,
+                                    "contentHash": library["sha512"]}
+    (lock_project / "packages.lock.json").write_text(json.dumps({"version": 1, "dependencies": {"net8.0": dependencies}}))
+    lock = run([lock_project / "packages.lock.json"], tmp_path, configfile=config, packages_dirs=(str(packages),))
+
+    # the global packages folder itself
+    folder = run([packages], tmp_path, configfile=config)
+
+    # packages.config with the solution's packages/ folder (<Id>.<Version>/<Id>.<Version>.nupkg)
+    solution = tmp_path / "solution"
+    (solution / "App").mkdir(parents=True)
+    (solution / "App.sln").write_text("")
+    lines = []
+    for key, library in _demo_libraries().items():
+        package_id, version = key.split("/")
+        target = solution / "packages" / f"{package_id}.{version}"
+        target.mkdir(parents=True)
+        shutil.copy(packages / library["path"] / f"{library['path'].replace('/', '.')}.nupkg",
+                    target / f"{package_id}.{version}.nupkg")
+        lines.append(f'  <package id="{package_id}" version="{version}" targetFramework="net48" />')
+    (solution / "App" / "packages.config").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<packages>\n' + "\n".join(lines) + "\n</packages>\n")
+    legacy = run([solution / "App" / "packages.config"], tmp_path, configfile=config)
+
+    for report, kind in ((lock, "lock"), (folder, "global-folder"), (legacy, "packages.config")):
+        assert report_problems(report) == []
+        assert {p["id"]: p["verdict"] for p in report["packages"]} == EXPECTED_DEMO, kind
+        assert {p["source"]["kind"] for p in report["packages"]} == {kind}
+        tampered = by_id(report)["Contoso.Tampered"]
+        assert "NU3008" in codes(tampered, "error")
+    # The lock file and the folder's .nupkg.metadata record the content hash; packages.config records none.
+    assert "TP0002" in codes(by_id(lock)["Contoso.Tampered"])
+    assert "TP0002" in codes(by_id(folder)["Contoso.Tampered"])
+    assert "TP0002" not in codes(by_id(legacy)["Contoso.Tampered"])
+    assert by_id(lock)["Contoso.Logging"]["source"]["line"] is not None
+
+
+def test_sarif_from_check_is_valid_sarif(demo: Path, tmp_path: Path) -> None:
+    import jsonschema
+
+    from trustpolicy.report import render_sarif
+
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    sarif = render_sarif(run([demo], tmp_path), base_dir=demo)
+    jsonschema.validate(sarif, schema)
+    results = sarif["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} >= {"NU3004", "NU3008", "NU3034", "TP0002"}
+    located = [r for r in results if r["ruleId"] == "NU3034"][0]["locations"][0]["physicalLocation"]
+    assert located["artifactLocation"]["uri"].endswith("project.assets.json")
+    assert located["region"]["startLine"] > 1
