@@ -285,3 +285,17 @@ def test_sarif_from_check_is_valid_sarif(demo: Path, tmp_path: Path) -> None:
     located = [r for r in results if r["ruleId"] == "NU3034"][0]["locations"][0]["physicalLocation"]
     assert located["artifactLocation"]["uri"].endswith("project.assets.json")
     assert located["region"]["startLine"] > 1
+
+
+def test_graph_problems_reach_the_report(demo: Path, tmp_path: Path) -> None:
+    assets_path = demo / "obj" / "project.assets.json"
+    assets = json.loads(assets_path.read_text())
+    assets["packageFolders"] = {"/nonexistent/restore/machine/packages/": {}}
+    assets_path.write_text(json.dumps(assets))
+    report = run([demo], tmp_path)
+    assert report_problems(report) == []
+    problems = report["graphProblems"]
+    assert any("/nonexistent/restore/machine/packages/" in p["message"] and p["source"]["kind"] == "assets"
+               for p in problems)
+    # The demo's own globalPackagesFolder still finds every package.
+    assert {p["id"]: p["verdict"] for p in report["packages"]} == EXPECTED_DEMO

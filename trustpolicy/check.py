@@ -115,6 +115,7 @@ def check_graph(
         settings=job.settings.to_json(),
         trust_store=store.description,
         config_files=trust.files,
+        graph_problems=[_problem(finding) for finding in graph.problems],
         version=__version__,
     )
 
@@ -214,9 +215,9 @@ def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
         entry["trustedSigner"] = verdict.trusted_signer.to_json() if verdict.trusted_signer else None
         entry["trustedSignerReason"] = verdict.trusted_signer_reason
     for finding in graph_findings:
-        level = {"note": "info"}.get(finding.level, finding.level)
-        entry["issues"].append({"code": finding.code, "level": level, "message": finding.message, "signature": None})
-        if level == "error":
+        issue = _problem(finding)
+        entry["issues"].append({"code": issue["code"], "level": issue["level"], "message": finding.message, "signature": None})
+        if issue["level"] == "error":
             entry["verdict"] = "invalid"  # the graph's own integrity record disagrees: fail closed
     return entry
 
@@ -300,5 +301,14 @@ def _cache_key(package: GraphPackage, policy: str) -> str | None:
 
 
 def _source(package: GraphPackage) -> dict[str, Any]:
-    origin = package.origin
+    return _origin(package.origin)
+
+
+def _origin(origin: Any) -> dict[str, Any]:
     return {"path": str(origin.path), "kind": origin.kind, "pointer": origin.pointer, "line": origin.line}
+
+
+def _problem(finding: Finding) -> dict[str, Any]:
+    level = {"note": "info"}.get(finding.level, finding.level)
+    source = _origin(finding.origin) if finding.origin else None
+    return {"code": finding.code, "level": level, "message": finding.message, "source": source}

@@ -645,7 +645,8 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             chunks, size = [], 0
-            while chunk := response.read(65536):
+            # read1: whatever has arrived (read() would wait for 64 KiB, past the deadline, from a trickling server)
+            while chunk := response.read1(65536):
                 size += len(chunk)
                 if size > MAX_TIMESTAMP_RESPONSE:
                     raise SigningError("NU3000", f"the timestamp response from {url} exceeds {MAX_TIMESTAMP_RESPONSE} bytes")

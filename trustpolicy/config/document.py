@@ -18,10 +18,16 @@ from lxml import etree
 from trustpolicy.errors import ConfigError
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a NuGet.Config is a few KB; refuse absurd files early
+# At most this many "<" (elements, comments, PIs) and as many "=" (attributes), counted before
+# parsing. A real NuGet.Config has hundreds; each costs ~1 KB once parsed and mapped, so without a
+# bound a 16 MB file of "<a/>" took a minute and GBs of memory.
+MAX_CONFIG_MARKUP = 50_000  # as graph._io.XML_MAX_MARKUP
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 _DECLARED_ENCODING = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_DOCTYPE = re.compile(r"<!--.*?-->|<!DOCTYPE", re.IGNORECASE | re.DOTALL)  # comments skipped
+# Comments are skipped; an unclosed one runs to the end (lxml then refuses the file), which keeps
+# the scan linear: with a bare "<!--.*?-->" a file of "<!--<!--..." took quadratic time.
+_DOCTYPE = re.compile(r"<!--.*?(?:-->|\Z)|<!DOCTYPE", re.IGNORECASE | re.DOTALL)
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 # Markup in a well-formed document (lxml has checked that): comments, CDATA, PIs, end tags, start tags.
 _MARKUP = re.compile(
@@ -91,6 +97,10 @@ class ConfigDocument:
     @classmethod
     def parse(cls, raw: bytes, path: str) -> ConfigDocument:
         text, encoding, bom = _decode(raw, path)
+        if max(text.count("<"), text.count("=")) > MAX_CONFIG_MARKUP:
+            raise ConfigError(
+                f"more than {MAX_CONFIG_MARKUP} tags or attributes; not a NuGet.Config (refused unparsed)", path=path
+            )
         line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
         doctype = next((m for m in _DOCTYPE.finditer(text) if not m.group().startswith("<!--")), None)
         if doctype:
@@ -105,7 +115,8 @@ class ConfigDocument:
         try:
             root = etree.fromstring(raw, _hardened_parser())
         except etree.XMLSyntaxError as exc:
-            raise ConfigError(f"not well-formed XML: {exc.msg}", path=path, line=exc.lineno or None) from None
+            reason = " ".join(exc.msg.split())  # libxml2 messages may hold newlines; errors are one line
+            raise ConfigError(f"not well-formed XML: {reason}", path=path, line=exc.lineno or None) from None
         tree = root.getroottree()
         if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:  # backstop for odd encodings
             raise ConfigError("a DOCTYPE is not allowed in a NuGet.Config", path=path)

@@ -102,7 +102,8 @@ def fetch_json(url: str, what: str, *, timeout: float = DEFAULT_TIMEOUT, max_byt
             if length and length.isdigit() and int(length) > max_bytes:
                 raise SourceError(f"{what} is larger than {max_bytes} bytes", path=url)
             chunks, size = [], 0
-            while chunk := response.read(65536):
+            # read1: whatever has arrived (read() would wait for 64 KiB, past the deadline, from a trickling server)
+            while chunk := response.read1(65536):
                 size += len(chunk)
                 if size > max_bytes:
                     raise SourceError(f"{what} is larger than {max_bytes} bytes", path=url)

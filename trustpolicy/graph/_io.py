@@ -15,6 +15,10 @@ from trustpolicy.errors import TrustPolicyError
 JSON_MAX_BYTES = 256 * 1024 * 1024  # assets files of big solutions reach tens of MB; cap far above
 XML_MAX_BYTES = 16 * 1024 * 1024  # packages.config / nuspec are small
 SMALL_MAX_BYTES = 1024 * 1024  # .nupkg.metadata, .nupkg.sha512
+# At most this many "<" (elements) and as many "=" (attributes) in an XML file, counted before
+# parsing. packages.config lists hundreds of packages, a nuspec a few thousand elements; without a
+# bound a 16 MB packages.config of tiny elements cost GBs, and 100,000 packages 20 s of lookups.
+XML_MAX_MARKUP = 50_000
 
 
 def read_bytes(path: Path, limit: int, what: str) -> bytes:
@@ -101,11 +105,14 @@ def parse_xml(data: bytes, path: Path, what: str) -> etree._Element:
     """Parse XML with a hardened parser; refuse any DOCTYPE. Errors name the file and line."""
     if b"<!DOCTYPE" in data or b"<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E" in data:
         raise TrustPolicyError(f"{what} has a DOCTYPE (refused: DTDs and entities are not allowed)", path=str(path))
+    if max(data.count(b"<"), data.count(b"=")) > XML_MAX_MARKUP:
+        raise TrustPolicyError(f"{what} has more than {XML_MAX_MARKUP} tags or attributes (refused unparsed)", path=str(path))
     try:
         root = etree.fromstring(data, _xml_parser())
     except etree.XMLSyntaxError as error:
         line = f" at line {error.lineno}" if error.lineno else ""
-        raise TrustPolicyError(f"{what} is not valid XML{line}: {error.msg}", path=str(path)) from None
+        reason = " ".join(error.msg.split())  # libxml2 messages may hold newlines; errors are one line
+        raise TrustPolicyError(f"{what} is not valid XML{line}: {reason}", path=str(path)) from None
     except ValueError as error:  # e.g. unicode strings with encoding declarations
         raise TrustPolicyError(f"{what} is not valid XML: {error}", path=str(path)) from None
     if root is None:

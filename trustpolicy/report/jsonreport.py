@@ -60,6 +60,7 @@ def build_report(
     settings: Mapping[str, Any] | None = None,
     trust_store: str = "",
     config_files: Sequence[str] = (),
+    graph_problems: Sequence[Mapping[str, Any]] = (),
     version: str = __version__,
 ) -> Report:
     """Assemble the report dict, computing summary and exitCode from the packages.
@@ -78,6 +79,7 @@ def build_report(
         "configFiles": [str(path) for path in config_files],
         "generatedAt": format_moment(generated_at),
         "packages": package_list,
+        "graphProblems": [dict(problem) for problem in graph_problems],
         "summary": summary,
         "exitCode": exit_code_for(mode, summary),
     }

@@ -112,6 +112,9 @@ def render_table(report: Mapping[str, Any], console: Console) -> None:
     console.print(header, soft_wrap=True)
     if report.get("configFiles"):
         console.print(Text("config: " + ", ".join(report["configFiles"]), style="dim"), soft_wrap=True)
+    for problem in report.get("graphProblems", []):
+        style = "red" if problem["level"] == "error" else "yellow"
+        console.print(Text(f"graph {problem['level']} {problem['code']}: {problem['message']}", style=style), soft_wrap=True)
     if report["packages"]:
         console.print(build_table(report))
     else:

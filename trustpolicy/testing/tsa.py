@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -50,6 +52,10 @@ class _Responder:
     def __init__(self) -> None:
         self.http_status = 200  # anything else: answer with that status and no token
         self.hang = 0.0  # seconds to wait before answering (longer than the client timeout = hang)
+        # None | "reset" (TCP RST, no answer) | "redirect-loop" (302 back and forth) | "huge" (200
+        # streaming `huge_bytes` without a length) | "trickle" (one byte every 0.2 s, for minutes)
+        self.fault: str | None = None
+        self.huge_bytes = 64 * 1024 * 1024
         self.request_count = 0
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -75,6 +81,9 @@ class _Responder:
                 owner.request_count += 1
                 if owner.hang and owner._stop.wait(owner.hang):
                     return  # server stopping: drop the connection
+                if owner.fault:
+                    self._fault(owner.fault)
+                    return
                 if owner.http_status != 200:
                     self._answer(owner.http_status, "text/plain", b"timestamp service unavailable")
                     return
@@ -83,6 +92,45 @@ class _Responder:
                 except Exception as exc:  # noqa: BLE001 - a test server reports, never dies
                     answer = (500, "text/plain", f"{type(exc).__name__}: {exc}".encode())
                 self._answer(*answer)
+
+            def do_GET(self) -> None:  # noqa: N802 - where a redirect loop sends urllib
+                if owner.fault:
+                    self._fault(owner.fault)
+                else:
+                    self._answer(405, "text/plain", b"POST a TimeStampReq")
+
+            def _fault(self, fault: str) -> None:
+                if fault == "reset":  # SO_LINGER 0: close() sends RST instead of FIN
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                elif fault == "redirect-loop":
+                    target = "/loop-b" if self.path != "/loop-b" else "/loop-a"
+                    try:
+                        self.send_response(302)
+                        self.send_header("Location", target)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                    except OSError:
+                        pass
+                elif fault in ("huge", "trickle"):
+                    if fault == "huge":
+                        chunk, count, pause = b"\0" * 65536, owner.huge_bytes // 65536, 0.0
+                    else:
+                        chunk, count, pause = b"\x30", 1000, 0.2
+                    try:
+                        self.send_response(200)
+                        self.send_header("Content-Type", REPLY_TYPE)
+                        self.end_headers()
+                        for _ in range(count):
+                            if owner._stop.is_set() or (pause and owner._stop.wait(pause)):
+                                return
+                            self.wfile.write(chunk)
+                            self.wfile.flush()
+                    except OSError:
+                        pass  # the client hung up (size cap or timeout): expected
+                else:
+                    raise ValueError(f"unknown fault {fault!r}")
 
             def _answer(self, status: int, content_type: str, payload: bytes) -> None:
                 try:
@@ -145,7 +193,8 @@ class TimestampServer(_Responder):
     Knobs (attributes): policy, accuracy (timedelta or None), gen_time (fixed datetime or None for
     the clock), hash_algorithm (token digest), wrong_imprint, wrong_nonce, omit_nonce, garbage
     (True, or the exact bytes of a body that is not a TimeStampResp), status ("granted",
-    "rejection", "waiting"...), http_status, hang (seconds),
+    "rejection", "waiting"...), http_status, hang (seconds), fault ("reset", "redirect-loop",
+    "huge", "trickle"; see _Responder),
     include_certificates (None: honour certReq), include_chain, signing_certificate
     ("v2" | "v1" | "both" | "none"), signer_key (sign with another key: a bad token signature).
     Received requests are kept in `requests` (parsed TimeStampReq).
@@ -166,6 +215,7 @@ class TimestampServer(_Responder):
         status: str = "granted",
         http_status: int = 200,
         hang: float = 0.0,
+        fault: str | None = None,
         include_certificates: bool | None = None,
         include_chain: bool = True,
         signing_certificate: str = "v2",
@@ -184,6 +234,7 @@ class TimestampServer(_Responder):
         self.status = status
         self.http_status = http_status
         self.hang = hang
+        self.fault = fault
         self.include_certificates = include_certificates
         self.include_chain = include_chain
         self.signing_certificate = signing_certificate

@@ -1,0 +1,131 @@
+"""Signed packages and verifiers for the hardening tests and harnesses, built once per process.
+
+Everything is real: a TestPKI, timestamps from a TimestampServer on 127.0.0.1, signatures from
+trustpolicy.sign.sign_package, and Verifiers (ACCEPT, REQUIRE, VERIFY) that trust the test roots in
+addition to the bundled ones, with revocation off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from trustpolicy import clock
+from trustpolicy.archive import hash_file, insert_signature
+from trustpolicy.chain import ChainValidator
+from trustpolicy.revocation import RevocationOptions
+from trustpolicy.sign import RepositoryOptions, SigningIdentity, build_signature, sign_package, signature_content
+from trustpolicy.testing.pki import Issued, TestPKI
+from trustpolicy.testing.tsa import TimestampServer
+from trustpolicy.truststore import TrustStore
+from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, PackageVerdict, Verifier
+
+try:  # imported as fuzz.signed by pytest, as signed by the harnesses
+    from fuzz import zipkit
+except ImportError:  # pragma: no cover
+    import zipkit  # type: ignore[no-redef]
+
+SERVICE_INDEX = "https://hardening.test/v3/index.json"
+PRESETS = {"accept": ACCEPT, "require": REQUIRE, "verify": VERIFY}
+
+
+def identity_of(issued: Issued) -> SigningIdentity:
+    return SigningIdentity(issued.certificate, issued.private_key, issued.chain[1:])
+
+
+@dataclass
+class World:
+    directory: Path
+    pki: TestPKI
+    store: TrustStore
+    chains: ChainValidator
+    at: datetime
+    verifiers: dict[str, Verifier]
+    unsigned: Path  # the small package (zipkit.small_package)
+    author: Path
+    repository: Path
+    countersigned: Path
+    large_unsigned: Path
+    large: Path  # author signed
+    no_timestamp: Path  # author signed, no timestamp (a smaller signature)
+    other_signer: Path  # the small package author signed by another certificate
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+    def write(self, name: str, data: bytes) -> Path:
+        path = self.directory / name
+        path.write_bytes(data)
+        return path
+
+    def verify(self, path: Path, preset: str = "verify") -> PackageVerdict:
+        return self.verifiers[preset].verify_package(path)
+
+    def signature_for(self, unsigned: bytes, *, hash_algorithm: str = "sha256") -> bytes:
+        """A real author signature (no timestamp) whose content hash is SHA-2 of `unsigned` as a file.
+
+        For layouts our signer refuses: the caller places the entry by hand.
+        """
+        content = signature_content(hash_algorithm, hashlib.new(hash_algorithm, unsigned).digest())
+        return build_signature(content, identity=identity_of(self.pki.leaf), hash_algorithm=hash_algorithm)
+
+    def sign_bytes(self, name: str, unsigned: bytes, **options: object) -> Path:
+        """sign_package on `unsigned` written to disk (our signer's own refusals propagate)."""
+        source = self.write(name + ".unsigned.nupkg", unsigned)
+        return sign_package(source, identity=identity_of(self.pki.leaf), output=self.path(name + ".nupkg"),
+                            on_warning=lambda w: None, **options)  # type: ignore[arg-type]
+
+
+_WORLD: World | None = None
+
+
+def world(base: Path | None = None) -> World:
+    """The process-wide world (built on first use; `base` is where its files go)."""
+    global _WORLD
+    if _WORLD is None:
+        _WORLD = _build(Path(base) if base is not None else Path(tempfile.mkdtemp(prefix="trustpolicy-hardening-")))
+    return _WORLD
+
+
+def _build(base: Path) -> World:
+    directory = base / "packages"
+    directory.mkdir(parents=True, exist_ok=True)
+    pki = TestPKI(base / "pki", tag="hardening")
+    roots = [pki.root.asn1, pki.tsa_root.asn1]
+    store = TrustStore.bundled().with_extra_roots(roots)
+    chains = ChainValidator(store, RevocationOptions("off"))
+    at = clock.now()
+    verifiers = {name: Verifier(settings, chain_validator=chains, trust_store=store, at=at)
+                 for name, settings in PRESETS.items()}
+    leaf = identity_of(pki.leaf)
+    unsigned = directory / "small.unsigned.nupkg"
+    unsigned.write_bytes(zipkit.small_package())
+    large_unsigned = directory / "large.unsigned.nupkg"
+    large_unsigned.write_bytes(zipkit.large_package())
+    repo = RepositoryOptions(SERVICE_INDEX, ("hardening-owner",))
+    repo_leaf = identity_of(pki.issue_code_signing("Hardening Repository Signing"))
+    quiet = dict(on_warning=lambda w: None)
+    with TimestampServer(pki.tsa) as tsa:
+        author = sign_package(unsigned, identity=leaf, output=directory / "small.author.nupkg", timestamper=tsa.url)
+        repository = sign_package(unsigned, identity=repo_leaf, output=directory / "small.repository.nupkg",
+                                  timestamper=tsa.url, repository=repo)
+        countersigned = sign_package(author, identity=repo_leaf, output=directory / "small.countersigned.nupkg",
+                                     timestamper=tsa.url, repository=repo)
+        large = sign_package(large_unsigned, identity=leaf, output=directory / "large.author.nupkg",
+                             timestamper=tsa.url)
+    no_timestamp = sign_package(unsigned, identity=leaf, output=directory / "small.nots.nupkg", **quiet)
+    other_signer = sign_package(unsigned, identity=repo_leaf, output=directory / "small.other.nupkg", **quiet)
+    return World(directory, pki, store, chains, at, verifiers, unsigned, author, repository, countersigned,
+                 large_unsigned, large, no_timestamp, other_signer)
+
+
+def copy(path: Path, dest: Path) -> Path:
+    shutil.copyfile(path, dest)
+    return dest
+
+
+__all__ = ["PRESETS", "SERVICE_INDEX", "World", "copy", "hash_file", "identity_of", "insert_signature", "world"]
