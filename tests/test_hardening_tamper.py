@@ -30,12 +30,12 @@ import pytest
 from asn1crypto import cms
 
 from fuzz import signed, zipkit
+from fuzz.signed import judge
 from trustpolicy.archive import PackageArchive
-from trustpolicy.verify import PackageVerdict, Status
+from trustpolicy.verify import PackageVerdict
 
 PRESETS = tuple(signed.PRESETS)
-CODE = re.compile(r"(NU3\d\d\d|TP\d\d\d\d)")
-ILLEGAL = {"NU3000", "NU3003", "NU3005", "NU3007", "NU3009", "NU3010", "NU3011", "NU3031", "NU3032", "NU3033"}
+
 # Signature-entry header fields NuGet never reads when verifying (format.md 2.2: the CRC is not checked).
 UNCHECKED = {"sig.lfh.version", "sig.lfh.time", "sig.lfh.date", "sig.lfh.crc", "sig.cd.made_by", "sig.cd.version",
              "sig.cd.time", "sig.cd.date", "sig.cd.crc", "sig.cd.disk", "sig.cd.internal"}
@@ -55,47 +55,6 @@ def mutated(world: signed.World, data: bytes, pos: int, delta: int) -> Path:
 
 def codes(verdict: PackageVerdict, level: str = "error") -> set[str]:
     return set(verdict.codes(level))
-
-
-def report_key(report):  # type: ignore[no-untyped-def]
-    return (report.subject, tuple(sorted(report.fingerprints.items())))
-
-
-def judge(original: PackageVerdict, verdict: PackageVerdict, preset: str) -> str:
-    """"invalid" | "same" | "no-timestamp" | "countersignature-dropped" | "illegal-accepted" | "weaker" |
-    "claims-changed-unverified" | "BAD: why".
-
-    Unsigned attributes (timestamps, the countersignature) can be dropped by anyone, so losing one is
-    not a false verdict; another signer, another time or a valid verdict without integrity is.
-    """
-    if verdict.verdict == "invalid":
-        if not verdict.errors or not all(CODE.fullmatch(issue.code) for issue in verdict.errors):
-            return f"BAD: invalid without a coded error {verdict.issues}"
-        return "invalid"
-    if verdict.signatures == original.signatures and verdict.issues == original.issues:
-        return "same"
-    if not verdict.signatures:  # the signature is not vouched for at all
-        ok = preset == "accept" and all(i.level != "error" and i.code in ILLEGAL for i in verdict.issues)
-        return "illegal-accepted" if ok and verdict.issues else f"BAD: valid without signatures {verdict.issues}"
-    integrity = next((s for s in verdict.steps if s.step == "integrity"), None)
-    if integrity is None or integrity.status != Status.VALID:
-        return "BAD: valid without a passing integrity step"
-    keys, before = [report_key(r) for r in verdict.signatures], [report_key(r) for r in original.signatures]
-    if keys != before[: len(keys)]:  # the primary first; a countersignature (unsigned to it) may be gone
-        return f"BAD: another signer {verdict.signatures}"
-    for new, old in zip(verdict.signatures, original.signatures):
-        if new.timestamp not in (None, old.timestamp):
-            return f"BAD: another timestamp time {new.timestamp} != {old.timestamp}"
-        if (new.kind, new.service_index, new.owners) != (old.kind, old.service_index, old.owners):
-            # only for a signature reported as not verifying, or one the mode did not evaluate
-            if "NU3012" not in verdict.codes() and new.status is not None:
-                return f"BAD: another kind / service index / owners {new}"
-            return "claims-changed-unverified"
-    if len(keys) < len(before):
-        return "countersignature-dropped"
-    if all(n.timestamp == o.timestamp for n, o in zip(verdict.signatures, original.signatures)):
-        return "weaker"  # same signer and time, with added warnings (accept: NU3012 and the like)
-    return "no-timestamp"
 
 
 # --- outside the signature data: every byte ---------------------------------------------------------

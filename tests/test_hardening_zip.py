@@ -20,6 +20,7 @@ from fuzz import signed, zipkit
 from fuzz.zipkit import Entry
 from trustpolicy.archive import PackageArchive
 from trustpolicy.errors import SigningError
+from trustpolicy.sign import build_signature, signature_content
 from trustpolicy.verify import PackageVerdict
 
 PRESETS = tuple(signed.PRESETS)
@@ -149,7 +150,6 @@ def test_local_and_central_headers_that_disagree_are_hashed(world: signed.World,
     ({"descriptor": True}, ("NU3005",)),
     ({"external": 0x81A40000}, ("NU3005",)),
     ({"lfh_sizes": (100, 100)}, ("NU3003", "NU3005", "NU3008")),
-    ({"cd_sizes": (5, 5)}, ("NU3005",)),
 ])
 def test_signature_entry_header_problems(world: signed.World, change: dict, codes: tuple[str, ...]) -> None:
     unsigned = zipkit.build_zip(entries())
@@ -162,6 +162,17 @@ def test_signature_entry_header_problems(world: signed.World, change: dict, code
     for preset in ("require", "verify"):
         assert verdicts[preset].verdict == "invalid" and errors(verdicts[preset]) <= set(codes), verdicts[preset].issues
     assert verdicts["accept"].verdict == "invalid" or not verdicts["accept"].signatures
+
+
+def test_signature_central_sizes_are_not_read(world: signed.World) -> None:
+    """NuGet reads the signature by its local header; the central record's (equal) sizes are only checked
+    against each other, so a record claiming 5 bytes changes nothing (and hides nothing: an unzip
+    reading 5 bytes of the signature gets signature bytes)."""
+    unsigned = zipkit.build_zip(entries())
+    sig = zipkit.signature_entry(world.signature_for(unsigned))
+    sig.cd_sizes = (5, 5)
+    data = zipkit.build_zip(entries() + [sig])
+    assert_valid_and_faithful(judge_all(world, "sig-cd-size.nupkg", data), unsigned, data)
 
 
 def test_entries_sharing_a_local_header_are_hashed(world: signed.World) -> None:
@@ -197,9 +208,19 @@ def test_entry_data_running_into_the_signature_is_refused(world: signed.World) -
     assert zipkit.nuget_hash(data) == hashlib.sha256(unsigned).digest()  # NuGet would say valid
     assert zipkit.cd_raw(data)[b"lib/a.dll"] != zipkit.cd_raw(unsigned)[b"lib/a.dll"]  # but a.dll differs
     assert_invalid_everywhere(judge_all(world, "runs-into-sig.nupkg", data), "NU3008")
-    # Signed the ordinary way (signature last) the same record now reads into the signature entry too.
-    with_sig_last = world.sign_bytes("runs-into-sig-last", unsigned).read_bytes()
-    assert_invalid_everywhere(judge_all(world, "runs-last.nupkg", with_sig_last), "NU3008")
+    # Signed the ordinary way (signature last) a.dll still reads lib/b.dll's bytes: nothing changed, valid.
+    as_signed = world.sign_bytes("runs-into-b", unsigned).read_bytes()
+    assert_valid_and_faithful(judge_all(world, "runs-into-b.nupkg", as_signed), unsigned, as_signed)
+    assert zipkit.cd_raw(as_signed)[b"lib/a.dll"] == zipkit.cd_raw(unsigned)[b"lib/a.dll"]
+    # But the last entry claiming more than its data reads the central directory when unsigned and
+    # the signature entry once signed (even by our own signer, signature last): NU3008.
+    items = entries()
+    items[2].cd_sizes = (len(items[2].payload) + 16, len(items[2].data))
+    unsigned = zipkit.build_zip(zipkit.copy_entries(items))
+    as_signed = world.sign_bytes("runs-into-sig-last", unsigned).read_bytes()
+    assert zipkit.nuget_hash(as_signed) == hashlib.sha256(unsigned).digest()
+    assert zipkit.cd_raw(as_signed)[b"lib/b.dll"] != zipkit.cd_raw(unsigned)[b"lib/b.dll"]
+    assert_invalid_everywhere(judge_all(world, "runs-last.nupkg", as_signed), "NU3008")
 
 
 def test_hidden_entry_after_the_signature_data_is_refused(world: signed.World) -> None:
@@ -248,10 +269,7 @@ def test_bytes_before_the_first_entry(world: signed.World) -> None:
     assert_invalid_everywhere(judge_all(world, "prefix.nupkg", data), "NU3008")
     # Signed over NuGet's own reconstruction instead, it verifies: the stub is hashed, files are the same.
     _, probe = hand_signed(world, entries(), prefix=b"MZ stub " * 8, der=b"\x30\x00")
-    der = world.signature_for(b"") if False else None  # noqa: F841 - keep the flow obvious
     content = zipkit.nuget_hash(probe)
-    from trustpolicy.sign import build_signature, signature_content
-
     der = build_signature(signature_content("sha256", content), identity=signed.identity_of(world.pki.leaf))
     _, data = hand_signed(world, entries(), prefix=b"MZ stub " * 8, der=der)
     assert_valid_and_faithful(judge_all(world, "prefix-nuget.nupkg", data), unsigned, data)
@@ -290,7 +308,7 @@ def test_data_descriptors(world: signed.World) -> None:
                                               ((3, 4), "disks disagree"), ((0xFFFF, 0xFFFF), "ZIP64 marker")])
 def test_entry_count_mismatch_is_unreadable(world: signed.World, counts: tuple[int, int], what: str) -> None:
     """.NET's ZipArchive refuses these archives, so no NuGet verdict exists: ours is TP0003 everywhere."""
-    _, data = hand_signed(world, entries(), eocd_counts=(counts[0] + 1, counts[1] + 1))
+    _, data = hand_signed(world, entries(), eocd_counts=(min(counts[0] + 1, 0xFFFF), min(counts[1] + 1, 0xFFFF)))
     assert_invalid_everywhere(judge_all(world, "count.nupkg", data), "TP0003")
     unsigned = zipkit.build_zip(entries(), eocd_counts=counts)
     assert_invalid_everywhere(judge_all(world, "count-unsigned.nupkg", unsigned), "TP0003")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from asn1crypto import cms, core, tsp, x509
+from asn1crypto import algos, cms, core, tsp, x509
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -65,26 +65,6 @@ def corpus_signature(name: str) -> bytes:
         return z.read(".signature.p7s")
 
 
-def fresh(value):
-    """A detached copy decoded from bytes.
-
-    asn1crypto re-encodes an in-place edit deep inside a big parsed tree very slowly; editing detached
-    copies and putting them back keeps every re-encode cheap.
-    """
-    return type(value).load(value.dump())
-
-
-def mutate(der: bytes, edit: Callable[[cms.SignedData], object]) -> bytes:
-    """Edit the parsed SignedData in place and re-encode (asn1crypto re-encodes only what changed)."""
-    info = cms.ContentInfo.load(der)
-    edit(info["content"])
-    return info.dump()
-
-
-def attribute(name: str, values: list) -> cms.CMSAttribute:
-    return cms.CMSAttribute({"type": name, "values": values})
-
-
 def _tlv(tag: int, content: bytes) -> bytes:
     length = len(content)
     if length < 0x80:
@@ -93,14 +73,92 @@ def _tlv(tag: int, content: bytes) -> bytes:
     return bytes([tag, 0x80 | len(size)]) + size + content
 
 
+def encode(value) -> bytes:
+    """DER of an edited asn1crypto tree, re-encoding only the edited path.
+
+    asn1crypto's own dump() takes any length whose last byte is 0x80 for an indefinite length and
+    then re-encodes everything below it, which can take minutes on a signature. Here unchanged parsed
+    values keep their exact bytes and only mutated SEQUENCEs / SETs are rebuilt.
+    """
+    if isinstance(value, core.Choice):
+        return encode(value.chosen)
+    mutated = isinstance(value, (core.Sequence, core.SequenceOf)) and value._is_mutated()
+    if not mutated:
+        if value._header is not None:  # parsed: _header includes any EXPLICIT wrapper
+            contents = value._contents if hasattr(value, "_contents") else value.contents
+            return value._header + contents + value._trailer
+        return value.dump()  # a small value built in the test
+    if isinstance(value, core.Sequence):
+        parts = []
+        for name, _, _ in value._fields:
+            child = value[name]
+            if isinstance(child, core.Void):
+                continue
+            parts.append(encode(child))
+        body = b"".join(parts)
+    else:
+        body = b"".join(encode(child) for child in value)
+    if value.implicit:
+        out = _tlv(0xA0 | value.tag, body)
+    else:
+        out = _tlv(0x31 if isinstance(value, (core.SetOf, core.Set)) else 0x30, body)
+    for _class, tag in value.explicit or ():
+        out = _tlv(0xA0 | tag, out)
+    return out
+
+
+def fresh(value):
+    """A detached copy decoded from bytes (of an untagged value)."""
+    return type(value).load(encode(value))
+
+
+def mutate(der: bytes, edit: Callable[[cms.SignedData], object]) -> bytes:
+    """Edit the parsed SignedData in place (at any depth) and re-encode."""
+    info = cms.ContentInfo.load(der)
+    edit(info["content"])
+    return encode(info)
+
+
+def mutate_primary(der: bytes, edit: Callable[[cms.SignerInfo], object]) -> bytes:
+    return mutate(der, lambda sd: edit(sd["signer_infos"][0]))
+
+
+def unsigned_value(signer_info: cms.SignerInfo, oid: str):
+    """The first value of the first `oid` unsigned attribute (edit it in place)."""
+    for attr in signer_info["unsigned_attrs"]:
+        if attr["type"].dotted == oid:
+            return attr["values"][0]
+    raise AssertionError(f"no {oid} attribute")
+
+
+def mutate_counter(der: bytes, edit: Callable[[cms.SignerInfo], object]) -> bytes:
+    return mutate_primary(der, lambda si: edit(unsigned_value(si, oids.ATTR_COUNTERSIGNATURE)))
+
+
+def mutate_token(der: bytes, edit: Callable[[cms.ContentInfo], object]) -> bytes:
+    """Edit the primary's first timestamp token in place."""
+    return mutate_primary(der, lambda si: edit(unsigned_value(si, oids.ATTR_TIMESTAMP_TOKEN)))
+
+
+def edit_token_signer(token: cms.ContentInfo, edit: Callable[[cms.SignerInfo], object]) -> None:
+    edit(token["content"]["signer_infos"][0])
+
+
+def attribute(name: str, values: list) -> cms.CMSAttribute:
+    return cms.CMSAttribute({"type": name, "values": values})
+
+
 def raw_attribute(oid: str, values: list[bytes]) -> cms.CMSAttribute:
-    """An attribute assembled from value DER bytes (building one from big parsed values is very slow)."""
+    """An attribute assembled from value DER bytes."""
     return cms.CMSAttribute.load(_tlv(0x30, core.ObjectIdentifier(oid).dump() + _tlv(0x31, b"".join(values))))
 
 
 def edit_attrs(signer_info: cms.SignerInfo, change: Callable[[list], list], field: str = "signed_attrs") -> None:
-    current = list(signer_info[field]) if signer_info[field].native is not None else []
-    signer_info[field] = cms.CMSAttributes([fresh(a) for a in change(current)])
+    # never touch `.native` here: it decodes the whole subtree
+    current = [] if isinstance(signer_info[field], core.Void) else list(signer_info[field])
+    tag = {"signed_attrs": 0, "unsigned_attrs": 1}[field]
+    body = b"".join(encode(attr) for attr in change(current))
+    signer_info[field] = cms.CMSAttributes.load(_tlv(0xA0 | tag, body), implicit=tag)
 
 
 def without(oid: str) -> Callable[[list], list]:
@@ -121,13 +179,6 @@ def directory_name(name: dict) -> x509.GeneralName:
 
 def primary_info(sd: cms.SignedData) -> cms.SignerInfo:
     return sd["signer_infos"][0]
-
-
-def counter_info(sd: cms.SignedData) -> cms.SignerInfo:
-    for attr in primary_info(sd)["unsigned_attrs"]:
-        if attr["type"].dotted == oids.ATTR_COUNTERSIGNATURE:
-            return attr["values"][0]
-    raise AssertionError("no countersignature")
 
 
 def code_of(der: bytes) -> str:
@@ -199,6 +250,20 @@ def test_corpus_signature_parses(name: str) -> None:
     for ts in cs.timestamps:
         assert ts.problem is None
         assert ts.message_imprint == hashlib.new(ts.hash_algorithm, cs.signature_value).digest()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_parsing_leaves_exposed_objects_untouched(name: str) -> None:
+    # reading DEFAULT fields marks asn1crypto values mutated; dump() would then re-encode them
+    der = corpus_signature(name)
+    sig = parse_signature(der)
+    objects = [sig.signer_info, sig.signer_info["signed_attrs"], *sig.certificates]
+    for signature in (sig, sig.countersignature):
+        if signature is not None:
+            objects += [signature.signer_info, *(ts.token for ts in signature.timestamps)]
+    for obj in objects:
+        assert not obj._is_mutated() if hasattr(obj, "_is_mutated") else True
+        assert obj.dump() in der
 
 
 def test_signer_identifier_forms() -> None:
@@ -314,7 +379,7 @@ def test_detached_content_nu3000() -> None:
 
 
 def _primary_attrs(der: bytes, change: Callable[[list], list]) -> bytes:
-    return mutate(der, lambda sd: edit_attrs(primary_info(sd), change))
+    return mutate_primary(der, lambda si: edit_attrs(si, change))
 
 
 def _commitment(*oids_: str) -> cms.CMSAttribute:
@@ -365,24 +430,32 @@ def test_unknown_plus_author_commitment_is_author() -> None:
 
 
 def _scv2(der: bytes, edit_value: Callable[[tsp.SigningCertificateV2], object], counter: bool = False) -> bytes:
-    def edit(sd):
-        info = counter_info(sd) if counter else primary_info(sd)
+    def edit(info):
         for attr in info["signed_attrs"]:
             if attr["type"].dotted == oids.ATTR_SIGNING_CERTIFICATE_V2:
                 value = fresh(attr["values"][0])
                 edit_value(value)
                 attr["values"] = [fresh(value)]
 
-    return mutate(der, edit)
+    return (mutate_counter if counter else mutate_primary)(der, edit)
 
 
 def test_scv2_hash_algorithm_omitted_means_sha256() -> None:
     def omit(value):
-        value["certs"][0]["hash_algorithm"] = None  # DEFAULT sha256 is then not encoded
+        first = value["certs"][0]
+        without_algorithm = _tlv(0x30, encode(first["cert_hash"]) + encode(first["issuer_serial"]))
+        value["certs"] = tsp.ESSCertIDv2s.load(_tlv(0x30, without_algorithm))
 
     der = _scv2(VERSIONING, omit)
-    assert der != VERSIONING
+    assert _first_ess_cert_id(der)[3] == 0x04  # the SEQUENCE (3-byte header) now starts with certHash
     assert parse_signature(der).kind == "author"
+
+
+def _first_ess_cert_id(der: bytes) -> bytes:
+    """Raw bytes of certs[0] of the primary signing-certificate-v2 attribute."""
+    sig = parse_signature(der)
+    attr = next(a for a in sig.signer_info["signed_attrs"] if a["type"].dotted == oids.ATTR_SIGNING_CERTIFICATE_V2)
+    return encode(attr["values"][0]["certs"][0])
 
 
 def test_scv2_hash_algorithm_parameters_null_or_absent() -> None:
@@ -390,10 +463,15 @@ def test_scv2_hash_algorithm_parameters_null_or_absent() -> None:
         value["certs"][0]["hash_algorithm"] = {"algorithm": "sha256", "parameters": core.Null()}
 
     def absent(value):
-        value["certs"][0]["hash_algorithm"] = {"algorithm": "sha256"}
+        # built from bytes: asn1crypto adds a NULL parameter to SHA-2 identifiers it constructs
+        sha256 = core.ObjectIdentifier(oids.HASH_OIDS["sha256"]).dump()
+        value["certs"][0]["hash_algorithm"] = algos.DigestAlgorithm.load(_tlv(0x30, sha256))
 
-    assert parse_signature(_scv2(VERSIONING, null_params)).kind == "author"
-    assert parse_signature(_scv2(VERSIONING, absent)).kind == "author"
+    with_null, without_params = _scv2(VERSIONING, null_params), _scv2(VERSIONING, absent)
+    assert b"\x05\x00" in _first_ess_cert_id(with_null)[:20]
+    assert b"\x05\x00" not in _first_ess_cert_id(without_params)[:20]
+    assert parse_signature(with_null).kind == "author"
+    assert parse_signature(without_params).kind == "author"
 
 
 @pytest.mark.parametrize(
@@ -493,43 +571,43 @@ def _countersignature_attr(der: bytes) -> cms.CMSAttribute:
 
 def test_two_repository_countersignatures_nu3032() -> None:
     copy = _countersignature_attr(VERSIONING)
-    der = mutate(VERSIONING, lambda sd: edit_attrs(primary_info(sd), added(copy), "unsigned_attrs"))
+    der = mutate_primary(VERSIONING, lambda si: edit_attrs(si, added(copy), "unsigned_attrs"))
     assert code_of(der) == "NU3032"
     # two values in one attribute instance count too
     counter = copy["values"][0].dump()
     both = raw_attribute(oids.ATTR_COUNTERSIGNATURE, [counter, counter])
-    der = mutate(VERSIONING, lambda sd: edit_attrs(primary_info(sd), replaced(oids.ATTR_COUNTERSIGNATURE, both), "unsigned_attrs"))
+    der = mutate_primary(VERSIONING, lambda si: edit_attrs(si, replaced(oids.ATTR_COUNTERSIGNATURE, both), "unsigned_attrs"))
     assert code_of(der) == "NU3032"
 
 
 def test_countersignature_on_repository_primary_nu3033() -> None:
     copy = _countersignature_attr(VERSIONING)
-    der = mutate(REPOSIGNED, lambda sd: edit_attrs(primary_info(sd), added(copy), "unsigned_attrs"))
+    der = mutate_primary(REPOSIGNED, lambda si: edit_attrs(si, added(copy), "unsigned_attrs"))
     assert code_of(der) == "NU3033"
 
 
 def test_non_repository_countersignature_is_ignored() -> None:
-    def edit(sd):
-        edit_attrs(counter_info(sd), replaced(oids.ATTR_COMMITMENT_TYPE, _commitment(oids.COMMITMENT_AUTHOR)))
+    def edit(csi):
+        edit_attrs(csi, replaced(oids.ATTR_COMMITMENT_TYPE, _commitment(oids.COMMITMENT_AUTHOR)))
 
-    assert parse_signature(mutate(VERSIONING, edit)).countersignature is None
+    assert parse_signature(mutate_counter(VERSIONING, edit)).countersignature is None
 
 
 def test_countersignature_with_both_commitments_invalid() -> None:
     both = _commitment(oids.COMMITMENT_AUTHOR, oids.COMMITMENT_REPOSITORY)
-    der = mutate(VERSIONING, lambda sd: edit_attrs(counter_info(sd), replaced(oids.ATTR_COMMITMENT_TYPE, both)))
+    der = mutate_counter(VERSIONING, lambda csi: edit_attrs(csi, replaced(oids.ATTR_COMMITMENT_TYPE, both)))
     assert code_of(der) == "NU3000"
 
 
 def test_countersignature_missing_signing_time_nu3031() -> None:
-    der = mutate(VERSIONING, lambda sd: edit_attrs(counter_info(sd), without(oids.ATTR_SIGNING_TIME)))
+    der = mutate_counter(VERSIONING, lambda csi: edit_attrs(csi, without(oids.ATTR_SIGNING_TIME)))
     assert code_of(der) == "NU3031"
 
 
 def test_countersignature_scv2_violation_nu3031() -> None:
     der = _scv2(VERSIONING, lambda v: v["certs"][0].__setitem__("cert_hash", b"\x01" * 32), counter=True)
     assert code_of(der) == "NU3031"
-    der = mutate(VERSIONING, lambda sd: edit_attrs(counter_info(sd), without(oids.ATTR_SIGNING_CERTIFICATE_V2)))
+    der = mutate_counter(VERSIONING, lambda csi: edit_attrs(csi, without(oids.ATTR_SIGNING_CERTIFICATE_V2)))
     assert code_of(der) == "NU3031"
 
 
@@ -543,10 +621,10 @@ def test_countersignature_without_certificate_nu3031() -> None:
 
 
 def test_countersignature_service_index_invalid_nu3000() -> None:
-    der = mutate(VERSIONING, lambda sd: edit_attrs(counter_info(sd), without(oids.ATTR_NUGET_SERVICE_INDEX)))
+    der = mutate_counter(VERSIONING, lambda csi: edit_attrs(csi, without(oids.ATTR_NUGET_SERVICE_INDEX)))
     assert code_of(der) == "NU3000"
     http = replaced(oids.ATTR_NUGET_SERVICE_INDEX, _service_index("http://api.nuget.org/v3/index.json"))
-    assert code_of(mutate(VERSIONING, lambda sd: edit_attrs(counter_info(sd), http))) == "NU3000"
+    assert code_of(mutate_counter(VERSIONING, lambda csi: edit_attrs(csi, http))) == "NU3000"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -554,15 +632,6 @@ def test_countersignature_service_index_invalid_nu3000() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _edit_token(der: bytes, edit: Callable[[cms.ContentInfo], object]) -> bytes:
-    def change(sd):
-        for attr in primary_info(sd)["unsigned_attrs"]:
-            if attr["type"].dotted == oids.ATTR_TIMESTAMP_TOKEN:
-                token = fresh(attr["values"][0])
-                edit(token)
-                attr["values"] = [fresh(token)]
-
-    return mutate(der, change)
 
 
 def _edit_tst(der: bytes, edit: Callable[[tsp.TSTInfo], object]) -> bytes:
@@ -572,7 +641,7 @@ def _edit_tst(der: bytes, edit: Callable[[tsp.TSTInfo], object]) -> bytes:
         edit(tst)
         encap["content"] = core.ParsableOctetString(tst.dump())
 
-    return _edit_token(der, change)
+    return mutate_token(der, change)
 
 
 def _timestamp_problem(der: bytes) -> str | None:
@@ -582,7 +651,7 @@ def _timestamp_problem(der: bytes) -> str | None:
 
 
 def test_timestamp_without_certificates_nu3029() -> None:
-    der = _edit_token(VERSIONING, lambda t: t["content"].__setitem__("certificates", None))
+    der = mutate_token(VERSIONING, lambda t: t["content"].__setitem__("certificates", None))
     assert _timestamp_problem(der) == "NU3029"
     ts = parse_signature(der).timestamps[0]
     assert ts.gen_time is not None and ts.tsa_certificate is None  # what could be read is kept
@@ -595,14 +664,14 @@ def test_timestamp_without_signer_certificate_nu3020() -> None:
         sd = token["content"]
         sd["certificates"] = cms.CertificateSet([c for c in sd["certificates"] if c.chosen.dump() != tsa])
 
-    assert _timestamp_problem(_edit_token(VERSIONING, edit)) == "NU3020"
+    assert _timestamp_problem(mutate_token(VERSIONING, edit)) == "NU3020"
 
 
 def test_timestamp_wrong_content_type_nu3021() -> None:
     def edit(token):
         token["content"]["encap_content_info"]["content_type"] = "data"
 
-    assert _timestamp_problem(_edit_token(VERSIONING, edit)) == "NU3021"
+    assert _timestamp_problem(mutate_token(VERSIONING, edit)) == "NU3021"
 
 
 def test_timestamp_two_signers_nu3021() -> None:
@@ -610,35 +679,36 @@ def test_timestamp_two_signers_nu3021() -> None:
         infos = token["content"]["signer_infos"]
         token["content"]["signer_infos"] = cms.SignerInfos([infos[0], cms.SignerInfo.load(infos[0].dump())])
 
-    assert _timestamp_problem(_edit_token(VERSIONING, edit)) == "NU3021"
+    assert _timestamp_problem(mutate_token(VERSIONING, edit)) == "NU3021"
+
+
+def _break_ess(signer_info: cms.SignerInfo, oid: str) -> None:
+    """Give certs[0] of the signing-certificate(-v2) attribute a 32-byte hash of zeros."""
+    for attr in signer_info["signed_attrs"]:
+        if attr["type"].dotted == oid:
+            value = fresh(attr["values"][0])
+            value["certs"][0]["cert_hash"] = b"\x00" * 32
+            attr["values"] = [fresh(value)]
+            return
+    raise AssertionError(f"no {oid} attribute")
 
 
 def test_timestamp_signing_certificate_problems_nu3021() -> None:
     def drop(token):
-        edit_attrs(token["content"]["signer_infos"][0], without(oids.ATTR_SIGNING_CERTIFICATE_V2))
+        edit_token_signer(token, lambda tsi: edit_attrs(tsi, without(oids.ATTR_SIGNING_CERTIFICATE_V2)))
 
-    assert _timestamp_problem(_edit_token(VERSIONING, drop)) == "NU3021"
+    assert _timestamp_problem(mutate_token(VERSIONING, drop)) == "NU3021"
 
     def wrong_hash(token):
-        info = token["content"]["signer_infos"][0]
-        for attr in info["signed_attrs"]:
-            if attr["type"].dotted == oids.ATTR_SIGNING_CERTIFICATE_V2:
-                value = fresh(attr["values"][0])
-                value["certs"][0]["cert_hash"] = b"\x00" * 32
-                attr["values"] = [fresh(value)]
+        edit_token_signer(token, lambda info: _break_ess(info, oids.ATTR_SIGNING_CERTIFICATE_V2))
 
-    assert _timestamp_problem(_edit_token(VERSIONING, wrong_hash)) == "NU3021"
+    assert _timestamp_problem(mutate_token(VERSIONING, wrong_hash)) == "NU3021"
 
     # a v1 ESSCertID must carry a 20-byte SHA-1 (the loose file's TSA uses v1)
     def short_v1(token):
-        info = token["content"]["signer_infos"][0]
-        for attr in info["signed_attrs"]:
-            if attr["type"].dotted == oids.ATTR_SIGNING_CERTIFICATE:
-                value = fresh(attr["values"][0])
-                value["certs"][0]["cert_hash"] = b"\x00" * 32
-                attr["values"] = [fresh(value)]
+        edit_token_signer(token, lambda info: _break_ess(info, oids.ATTR_SIGNING_CERTIFICATE))
 
-    assert _timestamp_problem(_edit_token(LOOSE, short_v1)) == "NU3021"
+    assert _timestamp_problem(mutate_token(LOOSE, short_v1)) == "NU3021"
 
 
 def test_timestamp_sha1_imprint_nu3030() -> None:
@@ -666,23 +736,21 @@ def test_timestamp_accuracy_variants() -> None:
 
 
 def test_undecodable_timestamp_token_is_a_problem() -> None:
-    def change(sd):
-        for attr in primary_info(sd)["unsigned_attrs"]:
-            if attr["type"].dotted == oids.ATTR_TIMESTAMP_TOKEN:
-                attr["values"] = cms.SetOfContentInfo.load(b"\x31\x05\x30\x03\x06\x01\x2a")
+    def change(si):
+        edit_attrs(si, replaced(oids.ATTR_TIMESTAMP_TOKEN, raw_attribute(oids.ATTR_TIMESTAMP_TOKEN, [b"\x30\x03\x06\x01\x2a"])), "unsigned_attrs")
 
-    sig = parse_signature(mutate(VERSIONING, change))
+    sig = parse_signature(mutate_primary(VERSIONING, change))
     assert len(sig.timestamps) == 1 and sig.timestamps[0].problem is not None
 
 
 def test_all_values_of_all_timestamp_instances() -> None:
-    def change(sd):
-        attr = next(a for a in primary_info(sd)["unsigned_attrs"] if a["type"].dotted == oids.ATTR_TIMESTAMP_TOKEN)
-        token = attr["values"][0].dump()
-        two = raw_attribute(oids.ATTR_TIMESTAMP_TOKEN, [token, token])
-        edit_attrs(primary_info(sd), added(two), "unsigned_attrs")
+    token = parse_signature(VERSIONING).timestamps[0].der
+    two = raw_attribute(oids.ATTR_TIMESTAMP_TOKEN, [token, token])
 
-    assert len(parse_signature(mutate(VERSIONING, change)).timestamps) == 3
+    def change(si):
+        edit_attrs(si, added(two), "unsigned_attrs")
+
+    assert len(parse_signature(mutate_primary(VERSIONING, change)).timestamps) == 3
 
 
 # ---------------------------------------------------------------------------------------------

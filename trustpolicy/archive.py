@@ -6,13 +6,16 @@ streamed in chunks: no entry data is held in memory except the (capped) signatur
 
 Limits (hostile input is refused quickly, with a message naming the file):
 - MAX_SIGNATURE_SIZE (1 MiB): the .signature.p7s entry; NuGet has none, jsign uses the same cap (NU3005).
-- MAX_ENTRIES (1,000,000): central-directory records read. Without ZIP64 an end record counts at most
-  0xFFFE entries, and a count the central directory has no room for is refused before any record is read.
+- MAX_ENTRIES (1,000,000): central-directory records read (about 3 s and 150 MB at the cap). Before
+  any record is read, the end record's claims must fit the file: the central directory between its
+  offset and the end record, at least 46 bytes per announced entry, equal per-disk and total counts;
+  the 0xFFFF / 0xFFFFFFFF ZIP64 markers count only when a ZIP64 locator precedes the end record.
 - MAX_NUSPEC_SIZE (4 MiB): the inflated .nuspec, enforced while inflating (decompression bombs).
-Integrity (format.md 4.2, plus one rule of ours): the signature entry must be exactly its local header
-and data, and no other entry may reach into it. NuGet's hash skips the whole region up to the next
-local header, so anything hidden there (an entry a streaming unzip would extract, or bytes another
-entry's data runs into) would otherwise be unsigned; such a package fails with NU3008.
+Integrity (format.md 4.2, plus rules of ours, NU3008): the signature entry must be exactly its local
+header and data, no other record may point at it, and no entry's header + data may run into it or
+into the central directory. NuGet's hash skips the whole region up to the next local header, so
+anything there (an entry a streaming unzip would extract, bytes another entry's data runs into)
+would otherwise be unsigned, and NuGet would call the package intact.
 """
 
 from __future__ import annotations
@@ -34,13 +37,14 @@ from lxml import etree
 from . import clock
 from .errors import SignatureFormatError, SigningError, TrustPolicyError
 
-__all__ = ["ALGORITHMS", "MAX_ENTRIES", "MAX_NUSPEC_SIZE", "MAX_SIGNATURE_SIZE", "ZipEntry", "PackageArchive", "hash_file", "insert_signature", "strip_signature"]
+__all__ = ["ALGORITHMS", "MAX_ENTRIES", "MAX_NUSPEC_SIZE", "MAX_SIGNATURE_SIZE", "ZipEntry", "PackageArchive",
+           "hash_file", "insert_signature", "strip_signature"]
 
 ALGORITHMS = ("sha256", "sha384", "sha512")
 SIGNATURE_NAME = b".signature.p7s"
 MAX_SIGNATURE_SIZE = 1 << 20  # NuGet has no cap; 1 MiB (as jsign) keeps a hostile entry out of memory
-MAX_NUSPEC_SIZE = 4 << 20
-MAX_ENTRIES = 1_000_000  # central-directory records; ~100 bytes of memory each
+MAX_NUSPEC_SIZE = 4 << 20  # inflated; a real .nuspec is a few KB
+MAX_ENTRIES = 1_000_000  # central-directory records; ~150 bytes of memory each
 MAX_ENTRIES_TO_SIGN = 0xFFFE - 1  # NU3039: one more entry would need ZIP64 counts
 
 _LFH_SIG, _CD_SIG, _EOCD_SIG, _ZIP64_LOCATOR_SIG = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x07"

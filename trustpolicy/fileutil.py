@@ -13,7 +13,8 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, encoding: s
     """Write `data` to `path` so that readers see the old file or the whole new one, never a part.
 
     The temporary file sits in the same directory, so os.replace is a rename within one file system.
-    An existing file keeps its permission bits; a new one gets the usual 0o666 minus the umask.
+    An existing file keeps its permission bits (a read-only one is refused); a new one gets the usual
+    0o666 minus the umask.
     Text is written as given (no newline translation). Failures raise TrustPolicyError naming the file.
     """
     target = Path(path)
@@ -25,6 +26,11 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, encoding: s
         mode = 0o666 & ~_umask()
     except OSError as exc:
         raise TrustPolicyError(f"cannot write: {exc.strerror or exc}", path=str(target)) from exc
+    else:
+        # An in-place write (NuGet's, a shell redirection) fails on a read-only file; so does this,
+        # instead of replacing the file through its writable directory.
+        if not os.access(target, os.W_OK):
+            raise TrustPolicyError("cannot write: the file is read-only", path=str(target))
     tmp_name: str | None = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)

@@ -90,15 +90,15 @@ def _certificate(cert: x509.Certificate) -> dict[str, Any]:
 def _chain(leaf: x509.Certificate | None, pool: tuple[x509.Certificate, ...]) -> list[x509.Certificate]:
     """Leaf first, then issuers found by name in the signature's certificate set (display only)."""
     chain: list[x509.Certificate] = []
-    seen: set[bytes] = set()
+    seen: set[str] = set()
     current = leaf
-    while current is not None and current.dump() not in seen:
+    while current is not None and fingerprint(current) not in seen:
         chain.append(current)
-        seen.add(current.dump())
+        seen.add(fingerprint(current))
         if current.self_issued:
             break
         issuer = current.issuer.hashable
-        current = next((c for c in pool if c.subject.hashable == issuer and c.dump() not in seen), None)
+        current = next((c for c in pool if c.subject.hashable == issuer and fingerprint(c) not in seen), None)
     return chain
 
 

@@ -655,7 +655,8 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
                 chunks.append(chunk)
             return b"".join(chunks)
     except urllib.error.HTTPError as exc:
-        raise SigningError("NU3000", f"the timestamp server {url} answered HTTP {exc.code} {exc.reason}") from exc
+        reason = " ".join(str(exc.reason).split())  # urllib's redirect-loop reason spans lines; errors are one
+        raise SigningError("NU3000", f"the timestamp server {url} answered HTTP {exc.code} {reason}") from exc
     except TimeoutError as exc:  # socket.timeout is TimeoutError since 3.10
         raise SigningError("NU3000", f"the timestamp server {url} did not answer within {timeout:g} s") from exc
     except urllib.error.URLError as exc:

@@ -209,7 +209,26 @@ def fingerprint(cert: x509.Certificate, algorithm: str = "sha256") -> str:
     name = algorithm.lower().replace("-", "")
     if name not in oids.HASH_OIDS:
         raise ValueError(f"unsupported fingerprint algorithm {algorithm!r}")
-    return hashlib.new(name, cert.dump()).hexdigest().upper()
+    return hashlib.new(name, _raw(cert)).hexdigest().upper()
+
+
+def _raw(value: Any) -> bytes:
+    """The value's encoding exactly as parsed.
+
+    asn1crypto marks a value mutated as soon as a DEFAULT field below it is read (ESSCertIDv2
+    hashAlgorithm, Extension critical...); `dump()` then re-encodes the whole subtree, which is slow
+    and may drop explicitly encoded defaults, changing what a hash or a signature covers. The parsed
+    header, contents and trailer are the original bytes whatever happened since.
+    """
+    if value._header is None:  # built in memory, never parsed
+        return value.dump()
+    contents = value._contents if hasattr(value, "_contents") else value.contents  # primitives: plain attribute
+    return value._header + contents + value._trailer
+
+
+def _detached(value: Any) -> Any:
+    """A private re-parse of `value`, to read DEFAULT fields without marking the shared tree mutated."""
+    return type(value).load(_raw(value))
 
 
 def _present(value: Any) -> bool:
@@ -222,7 +241,7 @@ class LimitExceeded(ValueError):
 
 def _count(value: Any, limit: int) -> int:
     """Elements of a SET OF / SEQUENCE OF, from their DER headers only, counting no further than limit + 1."""
-    data = value.contents or b""
+    data = value._contents or b""  # the parsed bytes: `.contents` may re-encode (see _raw)
     pointer = count = 0
     while pointer < len(data) and count <= limit:
         _, pointer = der_parser._parse(data, len(data), pointer, lengths_only=True)
@@ -253,11 +272,11 @@ def _instances(attrs: list[tuple[str, Any]], oid: str) -> list[Any]:
 def _retagged_set(attrs: Any) -> bytes:
     """Original DER of `[0] IMPLICIT SignedAttributes` with its first byte set to SET (0x31).
 
-    `dump()` without force returns the parsed bytes unchanged; RFC 5652 5.4 hashes the SET form.
+    RFC 5652 5.4 hashes the SET form of exactly the bytes that were signed.
     """
     if not _present(attrs):
         return b""
-    raw = attrs.dump()
+    raw = _raw(attrs)
     return b"\x31" + raw[1:]
 
 
@@ -285,8 +304,9 @@ def _find_certificate(sid: cms.SignerIdentifier, certs: tuple[x509.Certificate, 
         return None
     key_id = sid.chosen.native
     for cert in certs:
+        copy = _detached(cert)  # reading extensions touches DEFAULT fields (see _raw)
         # .NET falls back to the SHA-1 of the public key when a certificate has no SKI extension.
-        ski = cert.key_identifier if cert.key_identifier is not None else cert.public_key.sha1
+        ski = copy.key_identifier if copy.key_identifier is not None else copy.public_key.sha1
         if ski == key_id:
             return cert
     return None
@@ -309,7 +329,7 @@ def _single_value(instances: list[Any], what: str) -> Any:
 
 def _check_cert_id(cert_id: Any, cert: x509.Certificate, hash_name: str, *, issuer_serial_required: bool) -> None:
     """ESSCertID(v2) certs[0] must name `cert`: hash, then serial and issuer (format.md 5.2, 7)."""
-    if cert_id["cert_hash"].native != hashlib.new(hash_name, cert.dump()).digest():
+    if cert_id["cert_hash"].native != hashlib.new(hash_name, _raw(cert)).digest():
         raise ValueError("the certificate hash does not match the signer certificate")
     issuer_serial = cert_id["issuer_serial"]
     if not _present(issuer_serial) or issuer_serial.native is None:
@@ -327,7 +347,7 @@ def _check_cert_id(cert_id: Any, cert: x509.Certificate, hash_name: str, *, issu
 
 
 def _check_signing_certificate_v2(value: Any, cert: x509.Certificate, *, issuer_serial_required: bool) -> None:
-    certs = value["certs"]
+    certs = _detached(value)["certs"]  # hashAlgorithm is a DEFAULT field (see _raw)
     if len(certs) == 0:
         raise ValueError("signing-certificate-v2 lists no certificate")
     for cert_id in certs:
@@ -339,7 +359,7 @@ def _check_signing_certificate_v2(value: Any, cert: x509.Certificate, *, issuer_
 
 
 def _check_signing_certificate_v1(value: Any, cert: x509.Certificate) -> None:
-    certs = value["certs"]
+    certs = _detached(value)["certs"]
     if len(certs) == 0:
         raise ValueError("signing-certificate lists no certificate")
     if len(certs[0]["cert_hash"].native) != 20:
@@ -423,7 +443,7 @@ def _parse_timestamp(token: cms.ContentInfo) -> Timestamp:
         signed_attrs_der=None, problem=None,
     )
     try:
-        fields["der"] = token.dump()
+        fields["der"] = _raw(token)
         _fill_timestamp(token, fields)
     except SignatureFormatError as problem:
         fields["problem"] = problem
@@ -513,7 +533,7 @@ def _timestamps(signer_info: cms.SignerInfo) -> tuple[Timestamp, ...]:
             try:
                 token = values[index]
             except Exception as error:  # noqa: BLE001 - undecodable token bytes: a timestamp defect
-                raw = values.contents if hasattr(values, "contents") else b""
+                raw = getattr(values, "_contents", None) or b""  # never .contents: it may re-encode
                 result.append(_broken_timestamp(raw, error))
                 continue
             result.append(_parse_timestamp(token))

@@ -8,6 +8,7 @@ addition to the bundled ones, with revocation off.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from trustpolicy.sign import RepositoryOptions, SigningIdentity, build_signature
 from trustpolicy.testing.pki import Issued, TestPKI
 from trustpolicy.testing.tsa import TimestampServer
 from trustpolicy.truststore import TrustStore
-from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, PackageVerdict, Verifier
+from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, PackageVerdict, Status, Verifier
 
 try:  # imported as fuzz.signed by pytest, as signed by the harnesses
     from fuzz import zipkit
@@ -123,9 +124,56 @@ def _build(base: Path) -> World:
                  large_unsigned, large, no_timestamp, other_signer)
 
 
+# --- the "no false valid" oracle for a package whose signature bytes were changed ---------------------
+
+CODE = re.compile(r"(NU3\d\d\d|TP\d\d\d\d)")
+ILLEGAL = {"NU3000", "NU3003", "NU3005", "NU3007", "NU3009", "NU3010", "NU3011", "NU3031", "NU3032", "NU3033"}
+
+
+def report_key(report):  # type: ignore[no-untyped-def]
+    return (report.subject, tuple(sorted(report.fingerprints.items())))
+
+
+def judge(original: PackageVerdict, verdict: PackageVerdict, preset: str) -> str:
+    """"invalid" | "same" | "no-timestamp" | "countersignature-dropped" | "illegal-accepted" | "weaker" |
+    "claims-changed-unverified" | "BAD: why".
+
+    Unsigned attributes (timestamps, the countersignature) can be dropped by anyone, so losing one is
+    not a false verdict; another signer, another time or a valid verdict without integrity is.
+    """
+    if verdict.verdict == "invalid":
+        if not verdict.errors or not all(CODE.fullmatch(issue.code) for issue in verdict.errors):
+            return f"BAD: invalid without a coded error {verdict.issues}"
+        return "invalid"
+    if verdict.signatures == original.signatures and verdict.issues == original.issues:
+        return "same"
+    if not verdict.signatures:  # the signature is not vouched for at all
+        ok = preset == "accept" and all(i.level != "error" and i.code in ILLEGAL for i in verdict.issues)
+        return "illegal-accepted" if ok and verdict.issues else f"BAD: valid without signatures {verdict.issues}"
+    integrity = next((s for s in verdict.steps if s.step == "integrity"), None)
+    if integrity is None or integrity.status != Status.VALID:
+        return "BAD: valid without a passing integrity step"
+    keys, before = [report_key(r) for r in verdict.signatures], [report_key(r) for r in original.signatures]
+    if keys != before[: len(keys)]:  # the primary first; a countersignature (unsigned to it) may be gone
+        return f"BAD: another signer {verdict.signatures}"
+    for new, old in zip(verdict.signatures, original.signatures):
+        if new.timestamp not in (None, old.timestamp):
+            return f"BAD: another timestamp time {new.timestamp} != {old.timestamp}"
+        if (new.kind, new.service_index, new.owners) != (old.kind, old.service_index, old.owners):
+            # only for a signature reported as not verifying, or one the mode did not evaluate
+            if "NU3012" not in verdict.codes() and new.status is not None:
+                return f"BAD: another kind / service index / owners {new}"
+            return "claims-changed-unverified"
+    if len(keys) < len(before):
+        return "countersignature-dropped"
+    if all(n.timestamp == o.timestamp for n, o in zip(verdict.signatures, original.signatures)):
+        return "weaker"  # same signer and time, with added warnings (accept: NU3012 and the like)
+    return "no-timestamp"
+
+
 def copy(path: Path, dest: Path) -> Path:
     shutil.copyfile(path, dest)
     return dest
 
 
-__all__ = ["PRESETS", "SERVICE_INDEX", "World", "copy", "hash_file", "identity_of", "insert_signature", "world"]
+__all__ = ["CODE", "ILLEGAL", "judge", "PRESETS", "SERVICE_INDEX", "World", "copy", "hash_file", "identity_of", "insert_signature", "world"]

@@ -223,6 +223,8 @@ def der_nodes(data: bytes) -> list[tuple[tuple[int, ...], bool]]:
             if length & 0x80:
                 n = length & 0x7F
                 length, p = int.from_bytes(data[p : p + n], "big"), p + n
+            if p + length > end:
+                raise ValueError(f"element at {pos} overruns its parent")
             node = path + (index,)
             out[pos:p] = [(node, True)] * (p - pos)
             if tag & 0x20:
@@ -399,7 +401,7 @@ def _looks_der(data: bytes) -> bool:
     try:
         der_nodes(data)
         return True
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, OverflowError, RecursionError):
         return False
 
 

@@ -232,7 +232,10 @@ class ConfigEditor:
         if not self.changed:
             return False
         self.check()
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a path through a regular file
+            raise ConfigError(f"cannot create its folder: {exc.strerror or exc}", path=self.path) from None
         write_atomic(self.path, self.doc.raw)
         return True
 

@@ -113,7 +113,8 @@ def fetch_json(url: str, what: str, *, timeout: float = DEFAULT_TIMEOUT, max_byt
     except SourceError:
         raise
     except urllib.error.HTTPError as exc:
-        raise SourceError(f"{what} could not be fetched: HTTP {exc.code} {exc.reason}", path=url) from None
+        reason = " ".join(str(exc.reason).split())  # urllib's redirect-loop reason spans lines; errors are one
+        raise SourceError(f"{what} could not be fetched: HTTP {exc.code} {reason}", path=url) from None
     except urllib.error.URLError as exc:
         raise SourceError(f"{what} could not be fetched: {exc.reason}", path=url) from None
     except (TimeoutError, OSError) as exc:
