@@ -299,3 +299,27 @@ def test_graph_problems_reach_the_report(demo: Path, tmp_path: Path) -> None:
                for p in problems)
     # The demo's own globalPackagesFolder still finds every package.
     assert {p["id"]: p["verdict"] for p in report["packages"]} == EXPECTED_DEMO
+
+
+def test_package_without_readable_manifest_fails_closed(demo: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    target = demo / "packages" / "legacy.unsigned" / "1.0.0" / "legacy.unsigned.1.0.0.nupkg"
+    with zipfile.ZipFile(target, "w") as archive:  # no .nuspec at all
+        archive.writestr("lib/net8.0/Legacy.Unsigned.dll", b"not the package the graph names")
+    package = by_id(run([demo], tmp_path, mode="accept"))["Legacy.Unsigned"]
+    assert package["verdict"] == "invalid" and "TP0003" in codes(package, "error")
+
+
+def test_a_fifo_in_the_cache_does_not_block(demo: Path, tmp_path: Path) -> None:
+    import os
+
+    cache = tmp_path / "cache"
+    run([demo], tmp_path, cache_dir=str(cache))
+    entries = list((cache / "verdicts").rglob("*.json"))
+    assert len(entries) == 5
+    for entry in entries:
+        entry.unlink()
+        os.mkfifo(entry)
+    report = run([demo], tmp_path, cache_dir=str(cache))  # would block forever on open() without O_NONBLOCK
+    assert {p["id"]: p["verdict"] for p in report["packages"]} == EXPECTED_DEMO

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
 FORMAT = 1  # bump when the entry shape changes
+_MAX_ENTRY = 4 * 1024 * 1024  # a verdict is a few KB; a larger file is not ours
 
 
 class VerdictCache:
@@ -26,8 +28,13 @@ class VerdictCache:
 
     def get(self, key: str) -> dict[str, Any] | None:
         try:
-            with open(self._path(key), encoding="utf-8") as handle:
-                stored = json.load(handle)
+            # O_NONBLOCK and a regular-file check: a FIFO planted in the cache must not block the run.
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
+                data = handle.read(_MAX_ENTRY + 1)
+            stored = json.loads(data) if len(data) <= _MAX_ENTRY else None
         except (OSError, ValueError):
             return None
         if not isinstance(stored, dict) or stored.get("format") != FORMAT or stored.get("key") != key:

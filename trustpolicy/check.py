@@ -225,8 +225,12 @@ def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
 def _identity_findings(package: GraphPackage, entry: dict[str, Any]) -> list[Finding]:
     """A file whose own nuspec names another package than the graph entry is a swapped file."""
     found_id, found_version = entry.get("id"), entry.get("version")
-    if found_id is None or package.origin.kind == "folder":
-        return []  # unreadable nuspec (already an issue) or a plain folder, whose rows come from the nuspec
+    if package.origin.kind == "folder":
+        return []  # a plain folder's rows come from the nuspec itself (the graph reports unreadable ones)
+    if found_id is None:
+        # Without its manifest the file cannot be shown to be the package the graph names: fail closed.
+        return [Finding("TP0003", f"{package.nupkg}: its .nuspec cannot be read, so it cannot be matched "
+                                  f"to {package.id} {package.version}")]
     parsed = try_parse_version(found_version) if found_version else None
     same_version = parsed is not None and parsed.normalized.lower() == package.version.lower()
     if found_id.lower() == package.id.lower() and same_version:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import queue
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -32,6 +30,7 @@ from asn1crypto import algos, crl, ocsp, pem, x509
 
 from trustpolicy import clock
 from trustpolicy.errors import TrustPolicyError, UsageError
+from trustpolicy.net import with_deadline
 
 __all__ = [
     "MODES",
@@ -301,24 +300,10 @@ def _exchange(url: str, body: bytes | None, deadline: float, max_bytes: int) -> 
 
 
 def _bounded(fn: Callable[[], bytes], timeout: float) -> bytes:
-    """Run fn in a daemon thread and give up after `timeout` seconds, whatever it is stuck in
-    (DNS resolution has no socket timeout). An abandoned thread ends on its own socket timeout."""
-    result: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-
-    def run() -> None:
-        try:
-            result.put((True, fn()))
-        except BaseException as exc:  # reported to the caller, never raised in the thread
-            result.put((False, exc))
-
-    threading.Thread(target=run, name="trustpolicy-revocation-fetch", daemon=True).start()
     try:
-        ok, value = result.get(timeout=timeout)
-    except queue.Empty:
-        raise _Unreachable(f"no answer within {timeout:g} s") from None
-    if not ok:
-        raise value
-    return value
+        return with_deadline(fn, timeout, name="trustpolicy-revocation-fetch")
+    except TimeoutError as exc:
+        raise _Unreachable(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- the fetcher

@@ -24,7 +24,6 @@ import http.client
 import secrets
 import shutil
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
@@ -46,6 +45,7 @@ from trustpolicy import asn1 as oids  # importing registers the NuGet attribute 
 from trustpolicy import clock
 from trustpolicy.archive import PackageArchive, hash_file, insert_signature, strip_signature
 from trustpolicy.errors import SigningError, TrustPolicyError
+from trustpolicy.net import with_deadline
 
 __all__ = [
     "DEFAULT_TIMESTAMP_TIMEOUT",
@@ -641,19 +641,20 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
         method="POST",
         headers={"Content-Type": "application/timestamp-query", "Accept": "application/timestamp-reply"},
     )
-    deadline = time.monotonic() + timeout
-    try:
+
+    def exchange() -> bytes:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             chunks, size = [], 0
-            # read1: whatever has arrived (read() would wait for 64 KiB, past the deadline, from a trickling server)
+            # read1: whatever has arrived (read() would wait for 64 KiB from a trickling server)
             while chunk := response.read1(65536):
                 size += len(chunk)
                 if size > MAX_TIMESTAMP_RESPONSE:
                     raise SigningError("NU3000", f"the timestamp response from {url} exceeds {MAX_TIMESTAMP_RESPONSE} bytes")
-                if time.monotonic() > deadline:
-                    raise TimeoutError()
                 chunks.append(chunk)
             return b"".join(chunks)
+
+    try:
+        return with_deadline(exchange, timeout, name="trustpolicy-timestamp")
     except urllib.error.HTTPError as exc:
         reason = " ".join(str(exc.reason).split())  # urllib's redirect-loop reason spans lines; errors are one
         raise SigningError("NU3000", f"the timestamp server {url} answered HTTP {exc.code} {reason}") from exc

@@ -17,7 +17,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustpolicy.errors import TrustPolicyError
+from trustpolicy.net import with_deadline
 
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
 RESOURCE_TYPES = ("RepositorySignatures/5.0.0", "RepositorySignatures/4.9.0", "RepositorySignatures/4.7.0")
@@ -95,23 +95,27 @@ def fetch_json(url: str, what: str, *, timeout: float = DEFAULT_TIMEOUT, max_byt
     proxies = urllib.request.ProxyHandler({} if is_loopback(host) else None)
     opener = urllib.request.build_opener(proxies, _CheckedRedirects())
     request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "trustpolicy"})
-    deadline = time.monotonic() + timeout  # a monotonic deadline, not a wall-clock reading
-    try:
+
+    def exchange() -> list[bytes]:
         with opener.open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > max_bytes:
                 raise SourceError(f"{what} is larger than {max_bytes} bytes", path=url)
             chunks, size = [], 0
-            # read1: whatever has arrived (read() would wait for 64 KiB, past the deadline, from a trickling server)
+            # read1: whatever has arrived (read() would wait for 64 KiB from a trickling server)
             while chunk := response.read1(65536):
                 size += len(chunk)
                 if size > max_bytes:
                     raise SourceError(f"{what} is larger than {max_bytes} bytes", path=url)
-                if time.monotonic() > deadline:
-                    raise SourceError(f"{what} took longer than {timeout:g} s", path=url)
                 chunks.append(chunk)
+            return chunks
+
+    try:
+        chunks = with_deadline(exchange, timeout, name="trustpolicy-service-index")
     except SourceError:
         raise
+    except TimeoutError:
+        raise SourceError(f"{what} could not be fetched: no answer within {timeout:g} s", path=url) from None
     except urllib.error.HTTPError as exc:
         reason = " ".join(str(exc.reason).split())  # urllib's redirect-loop reason spans lines; errors are one
         raise SourceError(f"{what} could not be fetched: HTTP {exc.code} {reason}", path=url) from None
