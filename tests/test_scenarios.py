@@ -834,6 +834,24 @@ def test_scenario_73_invalid_countersignature(world: World) -> None:
     assert evaluated.issues[0].signature == "countersignature"
 
 
+def test_scenario_73_broken_countersignature_cannot_be_the_trusted_signer(world: World, tmp_path: Path) -> None:
+    """Trusting only the repository: a countersignature that does not verify must not make the
+    package trusted, even where the settings would not evaluate it for its own sake (found by fuzzing)."""
+    package = world.countersign(world.sign(), timestamp=False)
+    broken = replace_signature(package, map_countersignature(read_signature(package), with_bad_signature),
+                               world.path("bad-countersignature-trusted"))
+    trust = config(tmp_path, repository_xml("repo", fp(world.repository_leaf)), mode="require")
+    for settings in (ACCEPT, REQUIRE):
+        intact = world.verifier(settings, trusted_signers=trust.signers, require_non_empty=True).verify_package(package)
+        assert intact.verdict == "valid" and intact.trusted_signer is not None
+        assert intact.trusted_signer.placement == "countersignature"
+        verdict = world.verifier(settings, trusted_signers=trust.signers, require_non_empty=True).verify_package(broken)
+        assert verdict.trusted_signer is None  # never reported as trusted through the broken signature
+        assert {"NU3034", "NU3012"} <= {i.code for i in verdict.issues}
+    # accept mode allows untrusted signers (a warning); require mode rejects the package
+    assert verdict.verdict == "invalid" and "NU3034" in errors(verdict)
+
+
 def repository_countersigner_info(world: World, primary_value: bytes, signer: Issued) -> object:
     attrs = [
         attribute("signing_time", signing_time_value(clock.now())),

@@ -197,8 +197,13 @@ class Verifier:
 
         steps = [self._integrity(archive, primary)]
         trusted, matched, reason = self.trusted_signers.check(primary, self.settings)
+        repository = self.repository_list.check(primary, self.settings) if self.repository_list else None
+        # An allow list may only rest on a countersignature that is itself valid: evaluate it then.
+        counter_matched = any(m is not None and m.placement == "countersignature"
+                              for m in (matched, repository[1] if repository else None))
+        trust_step, reports, counter_valid = self._trust(primary, counter_needed=counter_matched)
+        trusted, matched, reason = _unless_broken_counter(trusted, matched, reason, counter_valid)
         steps.append(trusted)
-        trust_step, reports = self._trust(primary)
         steps.append(trust_step)
         if self.fingerprints.entries:
             step, fp_match, fp_reason = self.fingerprints.check(primary, self.settings)
@@ -207,8 +212,8 @@ class Verifier:
                 matched, reason = fp_match, None
             elif matched is None and not self.trusted_signers.entries:
                 reason = fp_reason
-        if self.repository_list is not None:
-            steps.append(self.repository_list.check(primary, self.settings)[0])
+        if repository is not None:
+            steps.append(_unless_broken_counter(*repository, counter_valid)[0])
         return self._finish(path, package_id, version, True, steps, reports, matched, reason)
 
     def _illegal(self, error: SignatureFormatError) -> StepResult:
@@ -251,8 +256,12 @@ class Verifier:
             return StepResult("integrity", Status.SUSPECT, (issue,))
         return StepResult("integrity", Status.VALID)
 
-    def _trust(self, primary: PrimarySignature) -> tuple[StepResult, tuple[SignatureReport, ...]]:
-        """verify.md 4: evaluate the primary and, when called for, the repository countersignature."""
+    def _trust(
+        self, primary: PrimarySignature, *, counter_needed: bool = False
+    ) -> tuple[StepResult, tuple[SignatureReport, ...], bool]:
+        """verify.md 4: evaluate the primary and, when called for (by the settings, or because an allow
+        list matched it), the repository countersignature. The flag says whether the countersignature
+        was evaluated and found intact and valid (only then may an allow list rest on it)."""
         settings = self.settings
         entries: tuple[AllowListEntry, ...] = self.trusted_signers.entries
         evaluator = SignatureEvaluator(
@@ -290,6 +299,7 @@ class Verifier:
             evaluate_counter = requested
         else:
             evaluate_counter = False
+        evaluate_counter = evaluate_counter or (counter_needed and counter is not None)
 
         issues: list[Issue] = list(primary_summary.issues) if primary_summary else []
         status = primary_summary.status if primary_summary else Status.UNKNOWN
@@ -311,7 +321,13 @@ class Verifier:
         reports = [self._report(primary, primary_summary)]
         if counter is not None:
             reports.append(self._report(counter, counter_summary))
-        return StepResult("trust", status, tuple(issues)), tuple(reports)
+        counter_valid = (
+            counter_summary is not None
+            and counter_summary.status == Status.VALID
+            and not counter_summary.flags & _BROKEN
+            and counter_summary.fixed_status in (None, Status.VALID)
+        )
+        return StepResult("trust", status, tuple(issues)), tuple(reports), counter_valid
 
     @staticmethod
     def _fallback(primary: PrimarySignature, summary: Summary, counter: Summary) -> list[Issue]:
@@ -388,3 +404,25 @@ class Verifier:
             trusted_signer=matched,
             trusted_signer_reason=None if matched is not None else reason,
         )
+
+
+# A signature with any of these is not evidence of anything, whatever the mode tolerates.
+_BROKEN = (
+    Flag.SIGNATURE_CHECK_FAILED
+    | Flag.SIGNATURE_ALGORITHM_UNSUPPORTED
+    | Flag.PUBLIC_KEY_INVALID
+    | Flag.NO_CERTIFICATE
+    | Flag.CHAIN_BUILDING_FAILURE
+    | Flag.CERTIFICATE_REVOKED
+)
+
+
+def _unless_broken_counter(
+    step: StepResult, matched: MatchedSigner | None, reason: str | None, counter_valid: bool
+) -> tuple[StepResult, MatchedSigner | None, str | None]:
+    """An allow-list match through a repository countersignature that is not valid does not count."""
+    if matched is None or matched.placement != "countersignature" or counter_valid:
+        return step, matched, reason
+    why = "the repository countersignature matches a trusted certificate but is not itself valid"
+    issue = Issue("NU3034", "error", f"This package is not signed by a trusted signer: {why}.", "countersignature")
+    return StepResult(step.step, Status.DISALLOWED, step.issues + (issue,)), None, why
