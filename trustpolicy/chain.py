@@ -55,6 +55,7 @@ from pyhanko_certvalidator.validate import async_validate_path
 
 from trustpolicy.asn1 import EKU_CODE_SIGNING, EKU_TIME_STAMPING
 from trustpolicy.revocation import RevocationFetcher, RevocationOptions, revinfo_times
+from trustpolicy.signature import distinguished_name
 from trustpolicy.truststore import PURPOSES, TrustStore
 
 __all__ = ["REVOCATION_VALUES", "STATUSES", "ChainResult", "ChainValidator"]
@@ -177,7 +178,7 @@ def _aware(moment: datetime) -> datetime:
 
 def _describe(cert: x509.Certificate) -> str:
     try:
-        return cert.subject.human_friendly
+        return distinguished_name(cert.subject)
     except Exception:  # a subject asn1crypto cannot render must not hide the real finding
         return f"serial {cert.serial_number}"
 

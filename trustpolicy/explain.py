@@ -9,8 +9,8 @@ import re
 import shlex
 from typing import Any
 
-# "CN=Contoso, O=..." (RFC 4514 style) or "Common Name: Contoso, ..." (asn1crypto's human form)
-_CN = re.compile(r"(?:^|,\s*)(?:CN=|Common Name: )((?:\\.|[^,])+)")
+# signature.distinguished_name: "CN=Contoso Ltd, O=Contoso, C=US" (a quoted value may hold commas)
+_CN = re.compile(r'(?:^|,\s*)CN=("(?:[^"]|"")*"|[^,]+)')
 
 
 def explain(entry: dict[str, Any], *, mode: str, configfile: str | None = None) -> tuple[str | None, str | None]:
@@ -62,5 +62,6 @@ def signer_name(signature: dict[str, Any]) -> str:
     """A readable trustedSigners name: the certificate's common name, else the service index host."""
     match = _CN.search(signature.get("subject") or "")
     if match:
-        return match.group(1).strip().replace("\\", "")
+        value = match.group(1).strip()
+        return value[1:-1].replace('""', '"') if value.startswith('"') else value
     return signature.get("serviceIndex") or "signer"

@@ -24,38 +24,14 @@ from trustpolicy.signature import (
     PrimarySignature,
     Signature,
     Timestamp,
+    distinguished_name,
     fingerprint,
     parse_signature,
 )
 
-__all__ = ["inspect_package", "signature_failed", "dn_string"]
+__all__ = ["inspect_package", "signature_failed"]
 
 FINGERPRINT_ALGORITHMS = ("sha256", "sha384", "sha512")
-
-# Short attribute names as .NET's X500DistinguishedName.Name prints them.
-_DN_NAMES = {
-    "2.5.4.3": "CN", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.7": "L", "2.5.4.8": "S",
-    "2.5.4.6": "C", "2.5.4.9": "STREET", "2.5.4.5": "SERIALNUMBER", "2.5.4.12": "T",
-    "2.5.4.42": "G", "2.5.4.4": "SN", "2.5.4.43": "I", "1.2.840.113549.1.9.1": "E",
-    "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
-}
-
-
-def dn_string(name: x509.Name) -> str:
-    """"CN=..., O=..., C=US": most specific first, values quoted when they hold separators."""
-    parts = []
-    for rdn in reversed(list(name.chosen)):
-        avas = []
-        for ava in rdn:
-            oid = ava["type"].dotted
-            value = ava["value"].native
-            text = value if isinstance(value, str) else repr(value)
-            if any(ch in text for ch in ',+=<>#;"\n') or text != text.strip():
-                text = '"' + text.replace('"', '""') + '"'
-            avas.append(f"{_DN_NAMES.get(oid, 'OID.' + oid)}={text}")
-        parts.append(" + ".join(avas))
-    return ", ".join(parts)
-
 
 def _time(moment: datetime | None) -> str | None:
     if moment is None:
@@ -77,8 +53,8 @@ def _problem(error: SignatureFormatError | TrustPolicyError, where: str | None =
 def _certificate(cert: x509.Certificate) -> dict[str, Any]:
     validity = cert["tbs_certificate"]["validity"]
     return {
-        "subject": dn_string(cert.subject),
-        "issuer": dn_string(cert.issuer),
+        "subject": distinguished_name(cert.subject),
+        "issuer": distinguished_name(cert.issuer),
         # the serial's own big-endian bytes, as .NET shows X509Certificate2.SerialNumber
         "serialNumber": cert["tbs_certificate"]["serial_number"].contents.hex().upper(),
         "notBefore": _time(validity["not_before"].native),
@@ -107,7 +83,7 @@ def _timestamp(ts: Timestamp) -> dict[str, Any]:
     return {
         "time": _time(ts.gen_time),
         "accuracy": ts.accuracy.total_seconds(),
-        "tsaSubject": dn_string(tsa.subject) if tsa is not None else None,
+        "tsaSubject": distinguished_name(tsa.subject) if tsa is not None else None,
         "tsaFingerprint": fingerprint(tsa) if tsa is not None else None,
         "hashAlgorithm": _algorithm(ts.hash_algorithm),
         "policy": ts.policy,

@@ -18,7 +18,7 @@ from trustpolicy.config.nugetconfig import TrustedSigner, parse_document
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.explain import signer_name
 from trustpolicy.graph import collect_graph
-from trustpolicy.signature import Signature, fingerprint, parse_signature
+from trustpolicy.signature import Signature, distinguished_name, fingerprint, parse_signature
 
 
 @dataclass
@@ -77,7 +77,7 @@ def collect_pins(paths: Iterable[str | os.PathLike[str]], *, packages_dirs=(), c
             continue
         repository = primary if primary.kind == "repository" else primary.countersignature
         if primary.kind == "author":
-            name = signer_name({"subject": primary.signer_certificate.subject.human_friendly})
+            name = signer_name({"subject": distinguished_name(primary.signer_certificate.subject)})
             authors.setdefault(name, _Signer("author", name)).add(primary)
         if repository is not None and repository.kind == "repository" and repository.service_index:
             index = repository.service_index

@@ -41,6 +41,7 @@ __all__ = [
     "Signature",
     "SignatureContent",
     "Timestamp",
+    "distinguished_name",
     "fingerprint",
     "parse_signature",
 ]
@@ -202,6 +203,31 @@ class PrimarySignature(Signature):
 # ---------------------------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------------------------
+
+
+# Short attribute names as .NET's X500DistinguishedName.Name prints them.
+_DN_NAMES = {
+    "2.5.4.3": "CN", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.7": "L", "2.5.4.8": "S",
+    "2.5.4.6": "C", "2.5.4.9": "STREET", "2.5.4.5": "SERIALNUMBER", "2.5.4.12": "T",
+    "2.5.4.42": "G", "2.5.4.4": "SN", "2.5.4.43": "I", "1.2.840.113549.1.9.1": "E",
+    "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
+}
+
+
+def distinguished_name(name: x509.Name) -> str:
+    """"CN=..., O=..., C=US": most specific first, values quoted when they hold separators."""
+    parts = []
+    for rdn in reversed(list(name.chosen)):
+        avas = []
+        for ava in rdn:
+            oid = ava["type"].dotted
+            value = ava["value"].native
+            text = value if isinstance(value, str) else repr(value)
+            if any(ch in text for ch in ',+=<>#;"\n') or text != text.strip():
+                text = '"' + text.replace('"', '""') + '"'
+            avas.append(f"{_DN_NAMES.get(oid, 'OID.' + oid)}={text}")
+        parts.append(" + ".join(avas))
+    return ", ".join(parts)
 
 
 def fingerprint(cert: x509.Certificate, algorithm: str = "sha256") -> str:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from trustpolicy import asn1 as oids
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.signature import PrimarySignature, Signature, Timestamp, fingerprint
+from trustpolicy.signature import PrimarySignature, Signature, Timestamp, distinguished_name, fingerprint
 from trustpolicy.verify.models import Issue, Status, format_moment
 from trustpolicy.verify.settings import VerificationSettings
 
@@ -198,7 +198,7 @@ def _not_after(cert: x509.Certificate) -> datetime:
 
 
 def subject_of(cert: x509.Certificate | None) -> str | None:
-    return None if cert is None else cert.subject.human_friendly
+    return None if cert is None else distinguished_name(cert.subject)
 
 
 # --- the evaluator -------------------------------------------------------------------------------------
@@ -362,7 +362,7 @@ class SignatureEvaluator:
         root = path[-1]
         issues.append(Issue(
             "NU3042", "warning",
-            f"The root certificate {root.subject.human_friendly} (SHA256 {fingerprint(root)}) is not in the "
+            f"The root certificate {distinguished_name(root.subject)} (SHA256 {fingerprint(root)}) is not in the "
             f"{bundle} trust store ({self._store}); add it with --extra-roots if you trust it.",
             label,
         ))
