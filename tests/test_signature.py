@@ -877,3 +877,18 @@ def test_deep_nesting_is_refused() -> None:
     # indefinite-length constructed OCTET STRINGs nested far beyond any real signature
     deep = b"\x30\x80" * 20000 + b"\x00\x00" * 20000
     assert code_of(deep) == "NU3003"
+
+
+def test_content_type_must_be_data_and_match_the_signed_attribute() -> None:
+    """The outer eContentType is not signed; the content-type attribute is (RFC 5652 11.1)."""
+
+    def other_content_type(sd):
+        sd["encap_content_info"]["content_type"] = "1.3.6.1.4.1.55555.1"  # not id-data
+
+    def mismatched_attribute(sd):
+        edit_attrs(primary_info(sd), lambda attrs: [
+            attribute("content_type", ["signed_data"]) if a["type"].native == "content_type" else a for a in attrs
+        ])
+
+    assert code_of(mutate(VERSIONING, other_content_type)) == "NU3000"
+    assert code_of(mutate(VERSIONING, mismatched_attribute)) == "NU3011"

@@ -595,6 +595,17 @@ def _check_signer_certificate(
         raise SignatureFormatError(code, f"The {name} is invalid: {error}") from None
 
 
+def _check_content_type(e_content_type: str, attrs: list[tuple[str, Any]]) -> None:
+    """The content is a properties document (id-data), and a signed content-type attribute must name
+    the same type (RFC 5652 11.1): the outer eContentType is not signed, the attribute is."""
+    if e_content_type != oids.ID_DATA:
+        raise SignatureFormatError("NU3000", f"The package signature content type is {e_content_type}, not id-data")
+    for values in _instances(attrs, oids.ATTR_CONTENT_TYPE):
+        if len(values) != 1 or values[0].dotted != e_content_type:
+            raise SignatureFormatError("NU3011", "The primary signature is invalid: its signed content-type "
+                                       "attribute does not match the content")
+
+
 def _signature_fields(
     signer_info: cms.SignerInfo, kind: str, placement: str, certs: tuple[x509.Certificate, ...]
 ) -> dict[str, Any]:
@@ -700,6 +711,7 @@ def _parse(der: bytes) -> PrimarySignature:
     encap = signed_data["encap_content_info"]
     if not _present(encap["content"]):
         raise SignatureFormatError("NU3000", "The package signature has no content (detached signature)")
+    _check_content_type(encap["content_type"].dotted, _attributes(signer_info["signed_attrs"]))
     content_bytes = bytes(encap["content"])
     content = SignatureContent.parse(content_bytes)
     fields = _with_repository_attributes(fields)  # verify.md 2.8: after the content
