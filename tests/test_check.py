@@ -323,3 +323,16 @@ def test_a_fifo_in_the_cache_does_not_block(demo: Path, tmp_path: Path) -> None:
         os.mkfifo(entry)
     report = run([demo], tmp_path, cache_dir=str(cache))  # would block forever on open() without O_NONBLOCK
     assert {p["id"]: p["verdict"] for p in report["packages"]} == EXPECTED_DEMO
+
+
+def test_cache_key_is_what_the_policy_means_not_where_it_is_written(demo: Path, tmp_path: Path) -> None:
+    """The same trustedSigners reached through another spelling of the path, or moved a line down by a
+    comment, is the same policy: the cache still answers (found by the benchmarks)."""
+    config = demo / "NuGet.Config"
+    run([demo], tmp_path, configfile=str(config))
+    config.write_text(config.read_text().replace("<configuration>", "<configuration>\n  <!-- moved -->", 1))
+    spelled = demo / "obj" / ".." / "NuGet.Config"
+    seen: list[tuple[int, int]] = []
+    check_graph([str(demo)], CheckOptions(cache_dir=str(tmp_path / "cache"), revocation="off", configfile=str(spelled)),
+                progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (5, 5)

@@ -154,7 +154,7 @@ def _judge_all(
                 done += 1
                 if progress:
                     progress(done, len(packages))
-    else:
+    elif todo:
         _init_worker(job)
         for index in todo:
             results[index] = _judge_in_worker(packages[index])
@@ -274,12 +274,18 @@ def _policy_digest(job: _Job, store: TrustStore, *, explicit_time: bool) -> str:
         "tool": __version__,
         "settings": job.settings.to_json(),
         "requireNonEmpty": job.require_non_empty,
-        "signers": [repr(signer) for signer in job.trust.signers],
+        "signers": [_signer_meaning(signer) for signer in job.trust.signers],
         "roots": sorted(c.hex() for part in store.key for c in part),
         "revocation": [job.revocation.mode, [str(d) for d in job.revocation.data_dirs]],
         "moment": moment,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _signer_meaning(signer: Any) -> list[Any]:
+    """What a trusted signer means for a verdict: not where it was written (file, line)."""
+    certificates = sorted((c.fingerprint, c.hash_algorithm, c.allow_untrusted_root) for c in signer.certificates)
+    return [signer.kind, signer.name, signer.service_index, sorted(signer.owners), certificates]
 
 
 def _cache_key(package: GraphPackage, policy: str) -> str | None:
@@ -291,7 +297,7 @@ def _cache_key(package: GraphPackage, policy: str) -> str | None:
     except OSError:
         return None
     identity = [
-        str(Path(package.nupkg).resolve()),
+        os.path.abspath(package.nupkg),
         st.st_dev,
         st.st_ino,
         st.st_size,
