@@ -135,6 +135,7 @@ class PackageArchive:
         self._size = size
         self._eocd_pos = eocd_pos
         self._eocd = eocd  # the 22 fixed bytes
+        self._digests: dict[str, bytes] = {}  # package hashes already computed through this object
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> PackageArchive:
@@ -266,8 +267,25 @@ class PackageArchive:
 
     def package_hash(self, algorithm: str) -> bytes:
         """H of the unsigned package rebuilt virtually from this signed one (format.md 4.2), streamed."""
-        _check_algorithm(algorithm)
-        h = hashlib.new(algorithm)
+        return self.package_hashes((algorithm,))[algorithm]
+
+    def package_hashes(self, algorithms: tuple[str, ...]) -> dict[str, bytes]:
+        """Several package hashes from one read of the file (the signature's SHA-256 and restore's
+        SHA-512 records cover the same bytes); remembered by this object for later calls."""
+        for algorithm in algorithms:
+            _check_algorithm(algorithm)
+        missing = [a for a in dict.fromkeys(algorithms) if a not in self._digests]
+        if missing:
+            self._digests.update(self._hash_unsigned(missing))
+        return {a: self._digests[a] for a in algorithms}
+
+    def _hash_unsigned(self, algorithms: list[str]) -> dict[str, bytes]:
+        hashers = [hashlib.new(a) for a in algorithms]
+
+        def update(data: bytes) -> None:
+            for hasher in hashers:
+                hasher.update(data)
+
         with self._reading() as f:
             sig, data_start, length = self._signature_entry(f)
             entries = self.entries
@@ -277,7 +295,7 @@ class PackageArchive:
             others = sorted((i for i in range(len(entries)) if i != s), key=lambda i: entries[i].lfh_offset)
 
             def feed(start: int, end: int) -> None:
-                _feed(f, start, end, self._size, h.update)
+                _feed(f, start, end, self._size, update)
 
             feed(0, min(e.lfh_offset for e in entries))
             change, new_offset = {}, 0
@@ -288,15 +306,15 @@ class PackageArchive:
             for i in sorted(others):  # CD headers in CD order, relative offset rewritten
                 e = entries[i]
                 feed(e.cd_offset, e.cd_offset + 42)
-                h.update(struct.pack("<I", (e.lfh_offset + change[i]) & _M32))
+                update(struct.pack("<I", (e.lfh_offset + change[i]) & _M32))
                 feed(e.cd_offset + 46, e.cd_offset + e.cd_size)
             last = entries[-1]
             feed(last.cd_offset + last.cd_size, self._eocd_pos + 8)  # NuGet assumes the EOCD follows the CD
             on_disk, total, cd_size, cd_offset = struct.unpack_from("<HHII", self._eocd, 8)
-            h.update(struct.pack("<HHII", (on_disk - 1) & _M16, (total - 1) & _M16,
+            update(struct.pack("<HHII", (on_disk - 1) & _M16, (total - 1) & _M16,
                                  (cd_size - sig.cd_size) & _M32, (cd_offset - sizes[s]) & _M32))
             feed(self._eocd_pos + 20, self._size)  # comment and any trailing bytes
-        return h.digest()
+        return {a: hasher.digest() for a, hasher in zip(algorithms, hashers)}
 
     def _check_signature_region(self, f: BinaryIO, s: int, sizes: list[int], sig_end: int, cd_start: int) -> None:
         """Our rule on top of format.md 4.2: nothing unsigned can hide in, or leak into, what a reader extracts.

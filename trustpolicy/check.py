@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from trustpolicy import __version__, clock
+from trustpolicy.archive import PackageArchive
 from trustpolicy.cache import VerdictCache
 from trustpolicy.config import TrustSettings, load_trust_settings
-from trustpolicy.errors import UsageError
+from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.explain import explain
 from trustpolicy.graph import Finding, Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
 from trustpolicy.report import Report, build_report
@@ -195,7 +196,8 @@ def _init_worker(job: _Job) -> None:
 def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
     """The report entry of one graph package, without `source` (added by the parent)."""
     assert _verifier is not None
-    graph_findings = list(package.problems) + list(verify_graph_hashes(package, cache=_hashes))
+    archive = _open_hashed(package.nupkg)
+    graph_findings = list(package.problems) + list(verify_graph_hashes(package, cache=_hashes, archive=archive))
     if package.nupkg is None:
         entry: dict[str, Any] = {
             "path": None,
@@ -208,7 +210,7 @@ def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
             "trustedSigner": None,
         }
     else:
-        verdict = _verifier.verify_package(package.nupkg)
+        verdict = _verifier.verify_package(package.nupkg, archive=archive)
         entry = verdict.to_json()
         graph_findings += _identity_findings(package, entry)
         entry["id"], entry["version"] = package.id, package.version  # the report speaks of what the graph uses
@@ -220,6 +222,20 @@ def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
         if issue["level"] == "error":
             entry["verdict"] = "invalid"  # the graph's own integrity record disagrees: fail closed
     return entry
+
+
+def _open_hashed(nupkg: Path | None) -> PackageArchive | None:
+    """The package opened once, with the signature's SHA-256 and restore's SHA-512 content hashes taken
+    in one read. None when it cannot be read: the verifier and the graph check then say why."""
+    if nupkg is None:
+        return None
+    try:
+        archive = PackageArchive.open(nupkg)
+        if archive.is_signed:
+            archive.package_hashes(("sha256", "sha512"))
+        return archive
+    except (TrustPolicyError, OSError):
+        return None
 
 
 def _identity_findings(package: GraphPackage, entry: dict[str, Any]) -> list[Finding]:

@@ -58,11 +58,12 @@ class HashCache:
                 slot.content = slot.whole
         return slot.whole
 
-    def content(self, path: Path) -> tuple[bool, bytes]:
-        """(signed, contentHash digest). Raises TrustPolicyError (SignatureFormatError when the walk fails)."""
+    def content(self, path: Path, archive: PackageArchive | None = None) -> tuple[bool, bytes]:
+        """(signed, contentHash digest). Raises TrustPolicyError (SignatureFormatError when the walk fails).
+        `archive`: the file already opened by the caller (its remembered package hashes are reused)."""
         slot = self._slot(path)
         if slot.content is None:
-            archive = PackageArchive.open(path)
+            archive = archive or PackageArchive.open(path)
             slot.signed = archive.is_signed
             if archive.is_signed:
                 slot.content = archive.package_hash("sha512")
@@ -90,7 +91,9 @@ def _describe(claim: Claim) -> str:
     return f"{RECORDS.get(claim.record, claim.record)} in {claim.source}"
 
 
-def verify_graph_hashes(pkg: GraphPackage, *, cache: HashCache | None = None) -> tuple[Finding, ...]:
+def verify_graph_hashes(
+    pkg: GraphPackage, *, cache: HashCache | None = None, archive: PackageArchive | None = None
+) -> tuple[Finding, ...]:
     """Re-hash `pkg.nupkg` and compare with each claim; one TP0002 per disagreeing record.
 
     Returns TP0003 when the file cannot be read, TP0002 when the unsigned-content walk fails
@@ -102,7 +105,7 @@ def verify_graph_hashes(pkg: GraphPackage, *, cache: HashCache | None = None) ->
         return _claims_disagree(pkg)
     findings: list[Finding] = []
     try:
-        signed, content = cache.content(pkg.nupkg)
+        signed, content = cache.content(pkg.nupkg, archive)
     except SignatureFormatError as error:
         if pkg.claims:
             return (Finding("TP0002", f"{pkg.nupkg}: cannot compute the package content hash (integrity failure): {error.message}"),)

@@ -152,11 +152,13 @@ class Verifier:
 
     # -- entry point --------------------------------------------------------------------------------
 
-    def verify_package(self, path: str | os.PathLike[str]) -> PackageVerdict:
-        """Judge one package file. Never raises for findings; fails closed on anything unexpected."""
+    def verify_package(self, path: str | os.PathLike[str], *, archive: PackageArchive | None = None) -> PackageVerdict:
+        """Judge one package file. Never raises for findings; fails closed on anything unexpected.
+
+        `archive`: the file already opened by the caller (its remembered package hashes are reused)."""
         name = os.fspath(path)
         try:
-            return self._verify(name)
+            return self._verify(name, archive)
         except Exception as error:  # noqa: BLE001 - a verdict, never a traceback
             issue = Issue(INTERNAL_ERROR, "error", f"Verification could not be completed, so the package is "
                           f"rejected: {type(error).__name__}: {error}")
@@ -168,9 +170,9 @@ class Verifier:
 
     # -- steps --------------------------------------------------------------------------------------
 
-    def _verify(self, path: str) -> PackageVerdict:
+    def _verify(self, path: str, opened: PackageArchive | None = None) -> PackageVerdict:
         try:
-            archive = PackageArchive.open(path)
+            archive = opened or PackageArchive.open(path)
         except (TrustPolicyError, OSError) as error:
             message = getattr(error, "message", None) or str(error)
             issue = Issue(UNREADABLE, "error", f"The package file cannot be read: {message}")
