@@ -28,7 +28,6 @@ from trustpolicy.chain import ChainValidator
 from trustpolicy.revocation import RevocationOptions
 from trustpolicy.sign import (
     RepositoryOptions,
-    SigningIdentity,
     attribute,
     build_signature,
     countersign_signature,
@@ -46,34 +45,13 @@ from trustpolicy.testing.tsa import TimestampServer
 from trustpolicy.truststore import TrustStore
 from trustpolicy.verify import Verifier, VerificationSettings
 
+from conftest import identity_of, make_package  # shared with the other suites
+
 SERVICE_INDEX = "https://api.test.example/v3/index.json"
 _names = itertools.count(1)
 
 
 # --- packages ------------------------------------------------------------------------------------
-
-
-def make_package(path: Path, package_id: str = "Test.Package", version: str = "1.0.0",
-                 files: dict[str, bytes] | None = None) -> Path:
-    """A small unsigned .nupkg (deflated entries)."""
-    import zipfile
-
-    nuspec = (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        '<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">'
-        f"<metadata><id>{package_id}</id><version>{version}</version>"
-        "<authors>trustpolicy</authors><description>test package</description></metadata></package>"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(f"{package_id}.nuspec", nuspec)
-        for name, data in (files or {"lib/net8.0/Test.dll": b"MZ" + bytes(range(256)) * 8}).items():
-            z.writestr(name, data)
-    return path
-
-
-def identity_of(issued: Issued) -> SigningIdentity:
-    return SigningIdentity(issued.certificate, issued.private_key, issued.chain[1:])
 
 
 def read_signature(path: Path) -> bytes:
