@@ -182,7 +182,8 @@ _hashes = HashCache()
 
 
 def _init_worker(job: _Job) -> None:
-    global _verifier
+    global _verifier, _hashes
+    _hashes = HashCache()  # digests are remembered for one run only: files may change between runs
     _verifier = Verifier.from_trust_settings(
         job.trust,
         job.settings,
