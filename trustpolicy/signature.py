@@ -315,8 +315,25 @@ def _certificates(signed_data: cms.SignedData) -> tuple[x509.Certificate, ...]:
     certs = signed_data["certificates"]
     if not _present(certs):
         return ()
-    return tuple(choice.chosen for choice in _bounded(certs, MAX_CERTIFICATES, "certificates")
+    return tuple(_shared(choice.chosen) for choice in _bounded(certs, MAX_CERTIFICATES, "certificates")
                  if choice.name == "certificate")
+
+
+# A graph repeats the same few signer, intermediate and root certificates in every package: parse each
+# distinct encoding once per process, so its derived values (names, key identifiers) and the chain
+# validator's per-certificate caches are computed once. Keyed by the exact bytes, so never confused.
+_SHARED: dict[bytes, x509.Certificate] = {}
+_SHARED_LIMIT = 4096
+
+
+def _shared(cert: x509.Certificate) -> x509.Certificate:
+    der = _raw(cert)
+    known = _SHARED.get(der)
+    if known is None:
+        if len(_SHARED) >= _SHARED_LIMIT:
+            _SHARED.clear()
+        known = _SHARED[der] = x509.Certificate.load(der)
+    return known
 
 
 def _find_certificate(sid: cms.SignerIdentifier, certs: tuple[x509.Certificate, ...]) -> x509.Certificate | None:
@@ -329,13 +346,21 @@ def _find_certificate(sid: cms.SignerIdentifier, certs: tuple[x509.Certificate, 
                 return cert
         return None
     key_id = sid.chosen.native
-    for cert in certs:
+    return next((cert for cert in certs if _key_identifier(cert) == key_id), None)
+
+
+_KEY_IDS: dict[bytes, bytes] = {}
+
+
+def _key_identifier(cert: x509.Certificate) -> bytes:
+    """The SKI, or as .NET does without one, the SHA-1 of the public key (remembered per encoding)."""
+    der = _raw(cert)
+    if der not in _KEY_IDS:
+        if len(_KEY_IDS) >= _SHARED_LIMIT:
+            _KEY_IDS.clear()
         copy = _detached(cert)  # reading extensions touches DEFAULT fields (see _raw)
-        # .NET falls back to the SHA-1 of the public key when a certificate has no SKI extension.
-        ski = copy.key_identifier if copy.key_identifier is not None else copy.public_key.sha1
-        if ski == key_id:
-            return cert
-    return None
+        _KEY_IDS[der] = copy.key_identifier if copy.key_identifier is not None else copy.public_key.sha1
+    return _KEY_IDS[der]
 
 
 def _dn_key(name: x509.Name) -> tuple[tuple[tuple[str, str], ...], ...]:
