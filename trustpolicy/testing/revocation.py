@@ -25,13 +25,14 @@ import struct
 import threading
 import urllib.parse
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from cryptography import x509
 from cryptography.x509 import ocsp
 
 from trustpolicy.testing.pki import Issued, make_ocsp_error, make_ocsp_response
+from trustpolicy.testing.server import LoopbackServer
 
 __all__ = ["FAILURES", "CRLServer", "OCSPResponder", "closed_port_url"]
 
@@ -47,21 +48,19 @@ def closed_port_url(path: str = "/x.crl") -> str:
     return f"http://127.0.0.1:{port}{path}"
 
 
-class _RevocationServer:
+class _RevocationServer(LoopbackServer):
     """The HTTP side shared by both servers; subclasses implement `answer(method, path, body)`."""
 
     content_type = "application/octet-stream"
 
     def __init__(self) -> None:
+        super().__init__()
         self.failure: str | None = None
         self.hang_seconds = 30.0
         self.huge_bytes = 64 * 1024 * 1024
         self.requests = 0
         self.paths: list[str] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle --
 
@@ -87,39 +86,7 @@ class _RevocationServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet test output
                 pass
 
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 64  # parallel clients in tests must not hit a full listen backlog
-
-        httpd = Server(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        httpd.block_on_close = False  # a hanging handler must not block stop()
-        self._httpd = httpd
-        self._stop.clear()
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()  # releases hanging and trickling handlers
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._serve_with(Handler)
 
     # -- request handling --
 

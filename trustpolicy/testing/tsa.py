@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import threading
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from trustpolicy.sign import (
     signing_time_value,
 )
 from trustpolicy.testing.pki import Issued
+from trustpolicy.testing.server import LoopbackServer
 
 __all__ = ["OpenSSLTimestampServer", "TimestampServer", "DEFAULT_POLICY"]
 
@@ -46,10 +47,11 @@ REPLY_TYPE = "application/timestamp-reply"
 MAX_REQUEST = 64 * 1024
 
 
-class _Responder:
+class _Responder(LoopbackServer):
     """The HTTP side shared by both servers: a POST body in, (status, content type, body) out."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.http_status = 200  # anything else: answer with that status and no token
         self.hang = 0.0  # seconds to wait before answering (longer than the client timeout = hang)
         # None | "reset" (TCP RST, no answer) | "redirect-loop" (302 back and forth) | "huge" (200
@@ -57,9 +59,6 @@ class _Responder:
         self.fault: str | None = None
         self.huge_bytes = 64 * 1024 * 1024
         self.request_count = 0
-        self._stop = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle --
 
@@ -145,36 +144,11 @@ class _Responder:
             def log_message(self, format: str, *args: Any) -> None:  # quiet test output
                 pass
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        httpd.block_on_close = False  # a hanging handler must not block stop()
-        self._httpd = httpd
-        self._stop.clear()
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self._serve_with(Handler)
 
     @property
     def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the server is not running")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/tsa"
+        return self.base_url + "/tsa"
 
     def respond(self, body: bytes) -> tuple[int, str, bytes]:
         raise NotImplementedError
