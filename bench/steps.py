@@ -5,9 +5,9 @@
 GRAPH_DIR is a folder made by bench/make_graph.py (default bench/out/realistic-1000). Times, per
 package and without a profiler's overhead, each piece of work `check` does for it, calling the
 same functions in the same order as check.py's worker (CPU time, so a busy machine does not skew it): open the archive, read the nuspec, read and
-parse the signature, the integrity hash (SHA-256 of the unsigned content), the trust evaluation
-(CMS signatures, timestamps, chains), the graph's integrity records (content SHA-512 and the whole
-file SHA-512 of .nupkg.sha512), the report entry, the verdict cache write and read. The first
+parse the signature, the one read that hashes the file (SHA-256 and SHA-512 of the unsigned content,
+SHA-512 of the whole file for .nupkg.sha512), the trust evaluation (CMS signatures, timestamps,
+chains), the graph's integrity records, the report entry, the verdict cache. The first
 package is reported apart: it builds the trust managers and validates each chain once.
 Also prints this machine's single-core hashlib throughput.
 """
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     project = args.project or max((p.name for p in (graph_dir / "projects").iterdir()), key=int)
 
     t0 = time.perf_counter()
-    from trustpolicy.archive import PackageArchive, hash_file
+    from trustpolicy.archive import PackageArchive
     from trustpolicy.cache import VerdictCache
     from trustpolicy.config import load_trust_settings
     from trustpolicy.explain import explain
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     setup = time.perf_counter() - t0
 
     hashes = HashCache()
-    cache = VerdictCache(Path(tempfile.mkdtemp(prefix="steps-cache-", dir=BENCH / "out")))
+    cache = VerdictCache(Path(tempfile.mkdtemp(prefix="steps-cache-", dir=BENCH / "out")), "steps")
     first: dict[str, float] = {}
     total_bytes = 0
     for index, package in enumerate(graph.packages):
@@ -93,24 +93,26 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(package.nupkg)
         total_bytes += path.stat().st_size
         archive = step("archive open (central directory)", lambda: PackageArchive.open(path))
+        step("one read: content SHA-256 + SHA-512, file SHA-512",
+             lambda: archive.package_hashes(("sha256", "sha512"), file_algorithms=("sha512",)))
         step("read nuspec", archive.read_nuspec)
         der = step("read .signature.p7s", archive.read_signature)
         primary = step("parse_signature (asn1crypto CMS)", lambda: parse_signature(der))
-        step("integrity: package_hash(sha256) of content", lambda: archive.package_hash(primary.content.hash_algorithm))
         step("is_zip64", archive.is_zip64)
         step("trust: evaluate signatures + chains", lambda: verifier._trust(primary))
         step("trusted-signers allow list", lambda: verifier.trusted_signers.check(primary, verifier.settings))
-        verdict = step("= Verifier.verify_package (all of the above, again)", lambda: verifier.verify_package(path))
-        step("graph: content SHA-512 (assets/metadata)", lambda: hashes.content(path))
-        step("graph: whole-file SHA-512 (.nupkg.sha512)", lambda: hashes.whole(path))
-        step("graph: verify_graph_hashes (cached digests)", lambda: verify_graph_hashes(package, cache=hashes))
+        verdict = step("= Verifier.verify_package (all but hashing, again)",
+                       lambda: verifier.verify_package(path, archive=archive))
+        step("graph: verify_graph_hashes (digests from the read)",
+             lambda: verify_graph_hashes(package, cache=hashes, archive=archive))
         entry = step("report entry: verdict.to_json", verdict.to_json)
         step("explain", lambda: explain(entry, mode="require"))
         key = hashlib.sha256(str(path).encode()).hexdigest()
-        step("verdict cache put", lambda: cache.put(key, entry))
-        step("verdict cache get", lambda: cache.get(key))
+        step("verdict cache put (in memory)", lambda: cache.put(key, entry))
         if index == 0:
             first = {name: values.pop() for name, values in timings.items()}
+    timings["verdict cache save (all entries, once)"].append(_timed(cache.save))
+    first["verdict cache save (all entries, once)"] = 0.0
 
     n = len(graph.packages) - 1
     print(f"{graph_dir.name}/projects/{project}: {n + 1} packages, {total_bytes / 1e6:.0f} MB")

@@ -247,6 +247,28 @@ def test_signature_not_last_hashes_to_the_unsigned_layout(tmp_path: Path) -> Non
                     strip_signature(path, tmp_path / "x.zip")
 
 
+def test_one_read_gives_package_and_whole_file_hashes_wherever_the_signature_sits(tmp_path: Path) -> None:
+    unsigned = make_zip(FILES, comment=b"a comment")
+    for local_at in range(len(FILES) + 1):
+        for cd_at in range(len(FILES) + 1):
+            signed = make_zip(FILES, signature=b"SIG" * 50, sig_local_at=local_at, sig_cd_at=cd_at,
+                              comment=b"a comment")
+            archive = PackageArchive.open(write(tmp_path / f"s{local_at}{cd_at}.zip", signed))
+            content = archive.package_hashes(("sha256", "sha512"), file_algorithms=("sha512", "sha384"))
+            assert content == {a: hashlib.new(a, unsigned).digest() for a in ("sha256", "sha512")}
+            for algorithm in ("sha512", "sha384"):
+                assert archive.file_hash(algorithm) == hashlib.new(algorithm, signed).digest()
+            assert archive.file_hash("sha256") == hashlib.sha256(signed).digest()  # not taken: read on demand
+
+
+@pytest.mark.parametrize("package", SIGNED, ids=lambda p: p.name)
+def test_corpus_whole_file_hash_taken_with_the_package_hash(package: Path) -> None:
+    algorithm, expected = expected_hash(package)
+    archive = PackageArchive.open(package)
+    assert archive.package_hashes((algorithm,), file_algorithms=("sha512",)) == {algorithm: expected}
+    assert archive.file_hash("sha512") == hashlib.sha512(package.read_bytes()).digest()
+
+
 def test_bytes_between_central_directory_and_eocd_are_hashed(tmp_path: Path) -> None:
     def with_gap(data: bytes) -> bytes:  # NuGet hashes from the end of the last CD header, gap included
         eocd = data.rindex(b"PK\x05\x06")

@@ -123,6 +123,19 @@ def test_swapped_file_in_cache_is_caught(demo: Path, tmp_path: Path) -> None:
     assert "TP0002" in codes(package, "error")
 
 
+def test_whole_file_record_is_checked_in_the_same_read(demo: Path, tmp_path: Path) -> None:
+    """The content hash and the whole-file SHA-512 come from one pass; each record is still judged alone."""
+    folder = demo / "packages" / "fabrikam.json" / "13.0.3"
+    record = folder / "fabrikam.json.13.0.3.nupkg.sha512"
+    assert by_id(run([demo], tmp_path, use_cache=False))["Fabrikam.Json"]["verdict"] == "valid"
+    other = (demo / "packages" / "contoso.logging" / "2.1.0" / "contoso.logging.2.1.0.nupkg.sha512").read_text()
+    record.write_text(other)  # a well-formed SHA-512 of another file
+    package = by_id(run([demo], tmp_path, use_cache=False))["Fabrikam.Json"]
+    assert package["verdict"] == "invalid"
+    (issue,) = [i for i in package["issues"] if i["code"] == "TP0002"]
+    assert ".nupkg.sha512" in issue["message"] and other.strip() in issue["message"]
+
+
 def test_cache_reuses_and_invalidates(demo: Path, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     first = run([demo], tmp_path)
@@ -316,11 +329,9 @@ def test_a_fifo_in_the_cache_does_not_block(demo: Path, tmp_path: Path) -> None:
 
     cache = tmp_path / "cache"
     run([demo], tmp_path, cache_dir=str(cache))
-    entries = list((cache / "verdicts").rglob("*.json"))
-    assert len(entries) == 5
-    for entry in entries:
-        entry.unlink()
-        os.mkfifo(entry)
+    (entries,) = (cache / "verdicts").glob("*.json")  # one file holds the policy's entries
+    entries.unlink()
+    os.mkfifo(entries)
     report = run([demo], tmp_path, cache_dir=str(cache))  # would block forever on open() without O_NONBLOCK
     assert {p["id"]: p["verdict"] for p in report["packages"]} == EXPECTED_DEMO
 
@@ -336,3 +347,22 @@ def test_cache_key_is_what_the_policy_means_not_where_it_is_written(demo: Path, 
     check_graph([str(demo)], CheckOptions(cache_dir=str(tmp_path / "cache"), revocation="off", configfile=str(spelled)),
                 progress=lambda done, total: seen.append((done, total)))
     assert seen[0] == (5, 5)
+
+
+def test_bad_revocation_options_are_unusable_input(demo: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrustPolicyError, match="revocation"):
+        run([demo], tmp_path, revocation="sometimes")
+    with pytest.raises(TrustPolicyError, match="timeout"):
+        run([demo], tmp_path, revocation_timeout=0)
+
+
+def test_work_goes_out_largest_first_in_bounded_batches() -> None:
+    from trustpolicy.check import _BATCH_BYTES, _BATCH_COUNT, _batches
+
+    sizes = [1_000] * 40 + [90 << 20, 3 << 20, 2 << 20, 12 << 20]
+    batches = _batches(list(range(len(sizes))), sizes)
+    assert batches[0] == [40] and batches[1] == [43]  # each big file alone, the biggest first
+    assert sorted(i for batch in batches for i in batch) == list(range(len(sizes)))
+    order = [i for batch in batches for i in batch]
+    assert [sizes[i] for i in order] == sorted(sizes, reverse=True)
+    assert all(len(b) <= _BATCH_COUNT and sum(sizes[i] for i in b[:-1]) < _BATCH_BYTES for b in batches)

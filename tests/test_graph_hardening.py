@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -149,6 +150,27 @@ def test_bad_integrity_files(tmp_path: Path) -> None:
     (bad,) = verify_graph_hashes(ext)
     assert bad.code == "TP0002" and "not a base64 SHA-512" in bad.message
     assert pre.expected["metadata"] == content_hash("prerelease") and verify_graph_hashes(pre) == ()
+
+
+def test_integrity_files_that_are_fifos_or_folders_are_not_read(tmp_path: Path) -> None:
+    """Opened once without waiting for a writer; what is not a regular file counts as absent."""
+    gpf = tmp_path / "gpf"
+    install(gpf, "textfile")
+    install(gpf, "external")
+    folder = gpf / "packagewithtextfile" / "1.0.0"
+    (folder / ".nupkg.metadata").unlink()
+    os.mkfifo(folder / ".nupkg.metadata")
+    (folder / "packagewithtextfile.1.0.0.nupkg.sha512").unlink()
+    os.mkfifo(folder / "packagewithtextfile.1.0.0.nupkg.sha512")
+    other = gpf / "packagewithexternaldependency" / "1.0.0"
+    (other / "packagewithexternaldependency.1.0.0.nupkg.sha512").unlink()
+    (other / "packagewithexternaldependency.1.0.0.nupkg.sha512").mkdir()
+    write_lock(tmp_path / "p" / "packages.lock.json", ["textfile", "external"])
+    graph = collect_graph([tmp_path / "p"], packages_dirs=[gpf], environ={})  # would block on open() otherwise
+    ext, text = sorted(graph.packages, key=lambda p: p.id)
+    assert text.nupkg is not None and {c.record for c in text.claims} == {"contentHash"}
+    assert {c.record for c in ext.claims} == {"contentHash", "metadata"}
+    assert verify_graph_hashes(text) == () and verify_graph_hashes(ext) == ()
 
 
 def test_package_file_that_is_not_a_zip(tmp_path: Path) -> None:

@@ -326,34 +326,38 @@ class Vandal(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            entries = list(self.folder.glob("*/*.json")) if self.folder.exists() else []
-            for entry in self.rng.sample(entries, min(len(entries), 3)):
-                self.hit(entry)
+            files = list(self.folder.glob("*.json")) if self.folder.exists() else []
+            for policy_file in files:
+                self.hit(policy_file)
             self.stop.wait(0.01)
 
-    def hit(self, entry: Path) -> None:
-        kind = self.rng.choice(["truncate", "garbage", "empty", "wrong-key", "wrong-format", "not-an-object", "delete"])
+    def hit(self, policy_file: Path) -> None:
+        kind = self.rng.choice(["truncate", "garbage", "empty", "wrong-policy", "wrong-format", "not-an-entry",
+                                "not-an-object", "delete"])
         try:
-            data = entry.read_bytes()
+            data = policy_file.read_bytes()
             if kind == "truncate":
-                entry.write_bytes(data[: self.rng.randrange(max(len(data), 1))])
+                policy_file.write_bytes(data[: self.rng.randrange(max(len(data), 1))])
             elif kind == "garbage":
-                entry.write_bytes(self.rng.randbytes(self.rng.randrange(1, 4096)))
+                policy_file.write_bytes(self.rng.randbytes(self.rng.randrange(1, 4096)))
             elif kind == "empty":
-                entry.write_bytes(b"")
-            elif kind in ("wrong-key", "wrong-format", "not-an-object"):
+                policy_file.write_bytes(b"")
+            elif kind in ("wrong-policy", "wrong-format", "not-an-entry", "not-an-object"):
                 stored = json.loads(data)
-                if kind == "wrong-key":
-                    stored["key"] = "0" * 64
+                if kind == "wrong-policy":
+                    stored["policy"] = "0" * 64
                 elif kind == "wrong-format":
                     stored["format"] = 999
+                elif kind == "not-an-entry":
+                    key = self.rng.choice(sorted(stored["entries"]))
+                    stored["entries"][key] = ["not", "an", "entry"]
                 else:
-                    stored["entry"] = ["not", "an", "entry"]
-                entry.write_text(json.dumps(stored))
+                    stored["entries"] = ["not", "an", "object"]
+                policy_file.write_text(json.dumps(stored))
             else:
-                entry.unlink()
-        except (OSError, ValueError):
-            return  # the entry was replaced or damaged meanwhile: fine
+                policy_file.unlink()
+        except (OSError, ValueError, LookupError, TypeError):
+            return  # the file was replaced or already damaged meanwhile: fine
         self.damage[kind] = self.damage.get(kind, 0) + 1
 
 

@@ -151,6 +151,11 @@ def test_json_report_validates_and_round_trips(report: dict[str, Any]) -> None:
     assert text.endswith("\n")
     assert json.loads(text) == report
     validate_report(json.loads(text))
+    # one line per top-level field and per package, for diffs and grep
+    lines = text.splitlines()
+    for package in report["packages"]:
+        assert "    " + json.dumps(package, ensure_ascii=False) + ("," if package is not report["packages"][-1] else "") in lines
+    assert sum(line.startswith('  "') for line in lines) == len(report)
     empty = build_report(mode="accept", packages=[], generated_at=MOMENT)
     validate_report(empty)
     # optional: why the trustedSigner entry matched, or why none did

@@ -109,3 +109,16 @@ def test_missing_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(TrustPolicyError, match="cannot read") as info:
         TrustStore.from_files([path])
     assert info.value.path == str(path)
+
+
+def test_bundled_roots_are_parsed_only_when_a_purpose_is_used() -> None:
+    """A check answered from the cache needs the store's identity, not its parsed roots."""
+    from trustpolicy import truststore
+
+    fresh = truststore._bundled.__wrapped__()  # not the per-process instance other tests have used
+    assert fresh._certificates == {}
+    assert "305 code signing" in fresh.description and "327 time stamping" in fresh.description
+    assert fresh.key == TrustStore.bundled().key
+    parsed = fresh.roots("time_stamping")
+    assert fresh.key[1] == frozenset(c.sha256 for c in parsed)
+    assert len(fresh._certificates) == 327  # the other purpose is still unparsed

@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from lxml import etree
 
@@ -109,6 +109,14 @@ def _feed(f: BinaryIO, start: int, end: int, size: int, sink: Callable[[bytes], 
         start += len(chunk)
 
 
+def _fan_out(hashers: list[Any]) -> Callable[[bytes], None]:
+    def update(data: bytes) -> None:
+        for hasher in hashers:
+            hasher.update(data)
+
+    return update
+
+
 def _has_zip64_extra(extra: bytes) -> bool:
     """Walk (id, length, data) extra blocks; stop at the first malformed one."""
     pos = 0
@@ -136,6 +144,7 @@ class PackageArchive:
         self._eocd_pos = eocd_pos
         self._eocd = eocd  # the 22 fixed bytes
         self._digests: dict[str, bytes] = {}  # package hashes already computed through this object
+        self._file_digests: dict[str, bytes] = {}  # whole-file hashes taken in the same read
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> PackageArchive:
@@ -269,23 +278,34 @@ class PackageArchive:
         """H of the unsigned package rebuilt virtually from this signed one (format.md 4.2), streamed."""
         return self.package_hashes((algorithm,))[algorithm]
 
-    def package_hashes(self, algorithms: tuple[str, ...]) -> dict[str, bytes]:
+    def package_hashes(self, algorithms: tuple[str, ...], *, file_algorithms: tuple[str, ...] = ()) -> dict[str, bytes]:
         """Several package hashes from one read of the file (the signature's SHA-256 and restore's
-        SHA-512 records cover the same bytes); remembered by this object for later calls."""
-        for algorithm in algorithms:
+        SHA-512 records cover the same bytes); remembered by this object for later calls.
+
+        `file_algorithms`: whole-file hashes (what `.nupkg.sha512` records) to take in the same read,
+        for `file_hash`. The unsigned content starts with every byte before the signature entry, so
+        the two streams share that prefix: one pass over the bulk of the file serves both.
+        """
+        for algorithm in (*algorithms, *file_algorithms):
             _check_algorithm(algorithm)
         missing = [a for a in dict.fromkeys(algorithms) if a not in self._digests]
-        if missing:
-            self._digests.update(self._hash_unsigned(missing))
+        missing_file = [a for a in dict.fromkeys(file_algorithms) if a not in self._file_digests]
+        if missing or missing_file:
+            content, whole = self._hash_unsigned(missing, missing_file)
+            self._digests.update(content)
+            self._file_digests.update(whole)
         return {a: self._digests[a] for a in algorithms}
 
-    def _hash_unsigned(self, algorithms: list[str]) -> dict[str, bytes]:
-        hashers = [hashlib.new(a) for a in algorithms]
+    def file_hash(self, algorithm: str) -> bytes:
+        """H of the whole file as it is on disk; reuses a digest taken with `package_hashes`."""
+        if algorithm not in self._file_digests:
+            self._file_digests[algorithm] = hash_file(self.path, algorithm)
+        return self._file_digests[algorithm]
 
-        def update(data: bytes) -> None:
-            for hasher in hashers:
-                hasher.update(data)
-
+    def _hash_unsigned(self, algorithms: list[str], file_algorithms: list[str]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        shared = {a: hashlib.new(a) for a in dict.fromkeys([*algorithms, *file_algorithms])}
+        hashers = [shared[a] for a in algorithms]
+        update = _fan_out(hashers)
         with self._reading() as f:
             sig, data_start, length = self._signature_entry(f)
             entries = self.entries
@@ -297,12 +317,16 @@ class PackageArchive:
             def feed(start: int, end: int) -> None:
                 _feed(f, start, end, self._size, update)
 
-            feed(0, min(e.lfh_offset for e in entries))
+            # Bytes before the signature entry: the entries before it tile them, so one read of the
+            # prefix is the same stream the per-entry walk below gives, and the whole-file hashes share it.
+            _feed(f, 0, sig.lfh_offset, self._size, _fan_out(list(shared.values())))
+            files = {a: shared[a].copy() if a in algorithms else shared[a] for a in file_algorithms}
             change, new_offset = {}, 0
             for i in others:  # local entries by offset, closing the gap the signature leaves
                 change[i] = new_offset - entries[i].lfh_offset
                 new_offset += sizes[i]
-                feed(entries[i].lfh_offset, entries[i].lfh_offset + sizes[i])
+                if entries[i].lfh_offset > sig.lfh_offset:
+                    feed(entries[i].lfh_offset, entries[i].lfh_offset + sizes[i])
             for i in sorted(others):  # CD headers in CD order, relative offset rewritten
                 e = entries[i]
                 feed(e.cd_offset, e.cd_offset + 42)
@@ -314,7 +338,9 @@ class PackageArchive:
             update(struct.pack("<HHII", (on_disk - 1) & _M16, (total - 1) & _M16,
                                  (cd_size - sig.cd_size) & _M32, (cd_offset - sizes[s]) & _M32))
             feed(self._eocd_pos + 20, self._size)  # comment and any trailing bytes
-        return {a: hasher.digest() for a, hasher in zip(algorithms, hashers)}
+            _feed(f, sig.lfh_offset, self._size, self._size, _fan_out(list(files.values())))
+        return ({a: hasher.digest() for a, hasher in zip(algorithms, hashers)},
+                {a: hasher.digest() for a, hasher in files.items()})
 
     def _check_signature_region(self, f: BinaryIO, s: int, sizes: list[int], sig_end: int, cd_start: int) -> None:
         """Our rule on top of format.md 4.2: nothing unsigned can hide in, or leak into, what a reader extracts.

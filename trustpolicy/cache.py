@@ -1,9 +1,13 @@
 """On-disk cache of per-package results, so re-checking an unchanged graph is near instant.
 
-Entries are small JSON files named by a key that already holds everything that can change the
-result (check.py builds it). Writes go to a temporary file renamed into place, so concurrent runs
-see a whole entry or none; a damaged or unreadable entry is a miss, never an error. No fsync: a
-lost entry after a power cut only costs a re-verification.
+One file per policy: `check` names the file after a digest of everything besides the package that
+can change a verdict (settings, trusted signers, roots, revocation, the day), and keys each entry by
+the package file's identity and the graph's records of it. A warm run reads that one file; a run
+that verified something rewrites it whole through a temporary file renamed into place, so
+concurrent runs see an old or a new file, never a torn one (the last writer wins: the other run's
+new entries only cost a re-verification next time). A damaged, unreadable or foreign file is an
+empty cache, never an error; no fsync, since a lost file only costs a re-verification. Files not
+written for a week are removed.
 """
 
 from __future__ import annotations
@@ -12,47 +16,97 @@ import json
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1  # bump when the entry shape changes
-_MAX_ENTRY = 4 * 1024 * 1024  # a verdict is a few KB; a larger file is not ours
+FORMAT = 2  # bump when the file or entry shape changes
+MAX_ENTRIES = 100_000  # per policy file; the oldest entries go first
+_MAX_FILE = 256 * 1024 * 1024  # a larger file is not ours
+_MAX_AGE = 7 * 24 * 3600  # seconds since a policy file was last written
 
 
 class VerdictCache:
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
+    """The entries of one policy: `get` during the run, `put` new results, `save` once at the end."""
 
-    def _path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.json"
+    def __init__(self, directory: str | os.PathLike[str], policy: str) -> None:
+        self.directory = Path(directory)
+        self.policy = policy
+        self.path = self.directory / f"{policy}.json"
+        self._entries: dict[str, dict[str, Any]] | None = None
+        self._dirty = False
 
     def get(self, key: str) -> dict[str, Any] | None:
-        try:
-            # O_NONBLOCK and a regular-file check: a FIFO planted in the cache must not block the run.
-            fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK)
-            with os.fdopen(fd, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    return None
-                data = handle.read(_MAX_ENTRY + 1)
-            stored = json.loads(data) if len(data) <= _MAX_ENTRY else None
-        except (OSError, ValueError):
-            return None
-        if not isinstance(stored, dict) or stored.get("format") != FORMAT or stored.get("key") != key:
-            return None
-        entry = stored.get("entry")
-        return entry if isinstance(entry, dict) else None
+        if self._entries is None:
+            self._entries = self._load()
+        return self._entries.get(key)
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
-        target = self._path(key)
+        if self._entries is None:
+            self._entries = self._load()
+        self._entries.pop(key, None)  # re-inserted last: the newest entries survive the cap
+        self._entries[key] = entry
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the entries if anything changed; a read-only or full cache folder is not an error."""
+        if not self._dirty or self._entries is None:
+            return
+        entries = self._entries
+        if len(entries) > MAX_ENTRIES:
+            entries = dict(list(entries.items())[-MAX_ENTRIES:])
+        data = json.dumps({"format": FORMAT, "policy": self.policy, "entries": entries}, separators=(",", ":"))
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump({"format": FORMAT, "key": key, "entry": entry}, handle)
-                os.replace(tmp, target)
+                    handle.write(data)
+                os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)
                 raise
         except OSError:
-            pass  # a read-only or full cache folder must not fail the check
+            return
+        self._dirty = False
+        self._remove_stale()
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        try:
+            # O_NONBLOCK and a regular-file check: a FIFO planted in the cache must not block the run.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    return {}
+                data = handle.read(min(info.st_size, _MAX_FILE) + 1)  # read() allocates what it is asked for
+            stored = json.loads(data) if len(data) <= _MAX_FILE else None
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(stored, dict) or stored.get("format") != FORMAT or stored.get("policy") != self.policy:
+            return {}
+        entries = stored.get("entries")
+        if not isinstance(entries, dict):
+            return {}
+        return {key: entry for key, entry in entries.items() if _is_entry(entry)}
+
+    def _remove_stale(self) -> None:
+        """Policy files of other days or settings, unused for a week (best effort)."""
+        limit = time.time() - _MAX_AGE
+        try:
+            with os.scandir(self.directory) as listing:
+                for item in listing:
+                    if item.name.endswith(".json") and item.is_file(follow_symlinks=False) and item.stat().st_mtime < limit:
+                        os.unlink(item.path)
+        except OSError:
+            pass
+
+
+def _is_entry(entry: Any) -> bool:
+    """The shape a report entry needs to be rendered; anything else is a miss."""
+    return (
+        isinstance(entry, dict)
+        and entry.get("verdict") in ("valid", "invalid")
+        and isinstance(entry.get("issues"), list)
+        and isinstance(entry.get("signatures"), list)
+    )

@@ -19,6 +19,8 @@ revoked? It mirrors what NuGet reads from the platform chain engine:
 Cost (perf-notes.md): the trust managers and the root registries are built once per validator; each
 call layers the package's own certificates over them without re-registering the roots, and results
 are cached per (leaf, intermediates, purpose, extra anchors) for the time window in which they hold.
+The roots are indexed by cheap exact keys (`_Roots`, `_RootRegistry`) instead of pyhanko's normalised
+names (~0.25 ms a root): RFC 4518 preparation runs only on the few roots a lookup can match.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ import bisect
 import concurrent.futures
 import re
 from collections import ChainMap
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from asn1crypto import x509
-from pyhanko_certvalidator.authority import Authority, AuthorityWithCert, TrustAnchor
+from pyhanko_certvalidator.authority import Authority, AuthorityWithCert, CertTrustAnchor, TrustAnchor, TrustedServiceType
 from pyhanko_certvalidator.context import ValidationContext
 from pyhanko_certvalidator.errors import (
     ExpiredError,
@@ -119,7 +121,7 @@ class _Anchors(TrustManager):
     """Union of trust managers. Not a SimpleTrustManager on purpose: ValidationContext re-registers
     every root of a SimpleTrustManager into the registry on each construction (83% of the cost)."""
 
-    def __init__(self, *managers: SimpleTrustManager) -> None:
+    def __init__(self, *managers: TrustManager) -> None:
         self.managers = managers
 
     def is_root(self, cert: x509.Certificate) -> bool:
@@ -137,15 +139,131 @@ class _Anchors(TrustManager):
             yield from manager.find_potential_issuers(cert)
 
 
+# Names. pyhanko compares names by `Name.hashable` ("type: prepared value" per RDN, RFC 4518), which
+# costs ~0.25 ms a root. The roots are bucketed by `_skeleton(hashable)`, the hashable's ASCII letters
+# and digits in order: equal hashables have equal skeletons, so a lookup compares the real hashables
+# of one bucket only. For a value that reads as printable ASCII, preparation only lowercases letters
+# and changes spaces, so its skeleton is that of value.lower(): no preparation needed (a test checks
+# this against asn1crypto for every printable character). Other values, and RDNs of several
+# attributes, are prepared the exact way.
+
+_NOT_ALNUM = re.compile("[^a-z0-9]+")
+
+
+def _skeleton(text: str) -> str:
+    return _NOT_ALNUM.sub("", text)
+
+
+def _name_skeleton(name: x509.Name) -> str:
+    """`_skeleton(name.hashable)`, preparing only what is not plain ASCII (raises as hashable would)."""
+    parts = []
+    for rdn in name.chosen:
+        value = rdn[0]["value"].native if len(rdn) == 1 else None
+        if isinstance(value, str) and value.isascii() and value.isprintable():
+            parts.append(rdn[0]["type"].native + value.lower())
+        else:
+            parts.append(rdn.hashable)
+    return _skeleton("".join(parts))
+
+
+_ISSUING = (TrustedServiceType.UNSPECIFIED, TrustedServiceType.CERTIFICATE_AUTHORITY)
+
+
+class _Roots(TrustManager):
+    """The same answers as `SimpleTrustManager.build(roots)`, without normalising every root's name.
+
+    pyhanko's anchor identity is (subject hashable, public key DER): the roots are indexed by their
+    key bytes (is_root, as_trust_anchor) and by name skeleton (find_potential_issuers), and only the
+    roots a lookup can match have their names compared, the pyhanko way. Of several roots with the
+    same name and key, pyhanko keeps the first: so do these lookups.
+    """
+
+    def __init__(self, roots: Iterable[x509.Certificate]) -> None:
+        self.anchors = tuple(CertTrustAnchor(cert) for cert in roots)
+        self._by_key: dict[bytes, list[CertTrustAnchor]] = {}
+        self._by_name: dict[str, list[CertTrustAnchor]] = {}
+        for anchor in self.anchors:
+            cert = anchor.certificate
+            self._by_key.setdefault(cert.public_key.dump(), []).append(anchor)
+            self._by_name.setdefault(_name_skeleton(cert.subject), []).append(anchor)
+
+    def named(self, hashable: str) -> list[CertTrustAnchor]:
+        """The roots whose subject's hashable is `hashable`, in the store's order."""
+        return [a for a in self._by_name.get(_skeleton(hashable), ()) if a.certificate.subject.hashable == hashable]
+
+    def is_root(self, cert: x509.Certificate) -> bool:
+        subject = cert.subject.hashable
+        return any(a.certificate.subject.hashable == subject for a in self._by_key.get(cert.public_key.dump(), ()))
+
+    def as_trust_anchor(self, authority: Authority) -> TrustAnchor | None:
+        authority.name.hashable  # pyhanko's lookup starts with it: a name it cannot prepare fails alike
+        for anchor in self._by_key.get(authority.public_key.dump(), ()):
+            if anchor.authority == authority:
+                return anchor
+        return None
+
+    def find_potential_issuers(self, cert: x509.Certificate) -> Iterator[TrustAnchor]:
+        seen: set[bytes] = set()
+        for anchor in self.named(cert.issuer.hashable):
+            key = anchor.certificate.public_key.dump()
+            if key in seen:  # same name and key as an earlier root: one anchor
+                continue
+            seen.add(key)
+            if anchor.trust_qualifiers.trusted_service_type in _ISSUING and anchor.authority.is_potential_issuer_of(cert):
+                yield anchor
+
+    def iter_certs(self) -> Iterator[x509.Certificate]:
+        return (anchor.certificate for anchor in dict.fromkeys(self.anchors))  # one per identity
+
+
+class _RootRegistry:
+    """What `CertificateRegistry.build(roots)` holds, for `_CallRegistry` to read through.
+
+    `certs` (issuer+serial -> root; the first of equal ones wins, and only it is indexed further) is
+    built at once; names go through `_Roots`; key hashes and key identifiers, which only OCSP
+    responder lookups ask for, are computed for every root on the first such lookup.
+    """
+
+    def __init__(self, roots: _Roots) -> None:
+        self._roots = roots
+        self.certs: dict[bytes, x509.Certificate] = {}
+        for anchor in roots.anchors:
+            self.certs.setdefault(anchor.certificate.issuer_serial, anchor.certificate)
+        self._key_hashes: dict[bytes, list[x509.Certificate]] | None = None
+        self._key_ids: dict[bytes, list[x509.Certificate]] | None = None
+
+    def _registered(self) -> list[x509.Certificate]:
+        return [a.certificate for a in self._roots.anchors if self.certs[a.certificate.issuer_serial] is a.certificate]
+
+    def by_name(self, hashable: str) -> list[x509.Certificate]:
+        return [a.certificate for a in self._roots.named(hashable) if self.certs[a.certificate.issuer_serial] is a.certificate]
+
+    def by_key_hash(self, key_hash: bytes) -> list[x509.Certificate]:
+        if self._key_hashes is None:
+            index: dict[bytes, list[x509.Certificate]] = {}
+            for cert in self._registered():
+                index.setdefault(cert.public_key.sha1, []).append(cert)
+            self._key_hashes = index
+        return self._key_hashes.get(key_hash, [])
+
+    def by_key_identifier(self, key_identifier: bytes) -> list[x509.Certificate]:
+        if self._key_ids is None:
+            index: dict[bytes, list[x509.Certificate]] = {}
+            for cert in self._registered():  # pyhanko files a root without one under its key hash
+                index.setdefault(cert.key_identifier or cert.public_key.sha1, []).append(cert)
+            self._key_ids = index
+        return self._key_ids.get(key_identifier, [])
+
+
 class _Layer(dict):  # type: ignore[type-arg]
     """A per-call index over a shared one: reads fall through, writes stay local."""
 
-    def __init__(self, base: dict[Any, list[x509.Certificate]]) -> None:
+    def __init__(self, base: Callable[[Any], list[x509.Certificate]]) -> None:
         super().__init__()
         self._base = base
 
     def __missing__(self, key: Any) -> list[x509.Certificate]:
-        value = list(self._base.get(key, ()))
+        value = list(self._base(key))
         self[key] = value
         return value
 
@@ -154,17 +272,25 @@ class _CallRegistry(CertificateRegistry):
     """The shared root registry plus one package's certificates, without copying the roots.
 
     Each call sees only its own certificates (and whatever pyhanko registers from its OCSP
-    responses), so one package's intermediates never complete another package's chain.
+    responses), so one package's intermediates never complete another package's chain. Lookups
+    answer the roots first, then the call's certificates, as a registry holding both would.
     """
 
-    def __init__(self, base: CertificateRegistry, certs: Iterable[x509.Certificate]) -> None:
+    def __init__(self, base: _RootRegistry, certs: Iterable[x509.Certificate]) -> None:
         super().__init__()
+        self._base = base
         self.certs = ChainMap({}, base.certs)  # type: ignore[assignment]
-        self._subject_map = _Layer(base._subject_map)
-        self._key_identifier_map = _Layer(base._key_identifier_map)
-        self._key_hash_map = _Layer(base._key_hash_map)
+        self._subject_map = _Layer(base.by_name)
+        # register() files every certificate under its key hash and key identifier too: keep those
+        # maps local so that registering never makes the base hash all the roots' keys.
         for cert in certs:
             self.register(cert)
+
+    def retrieve_many_by_key_identifier(self, key_identifier: bytes) -> list[x509.Certificate]:
+        return [*self._base.by_key_identifier(key_identifier), *self._key_identifier_map.get(key_identifier, ())]
+
+    def retrieve_many_by_key_hash(self, key_hash: bytes) -> list[x509.Certificate]:
+        return [*self._base.by_key_hash(key_hash), *self._key_hash_map.get(key_hash, ())]
 
 
 # --------------------------------------------------------------------------- validator
@@ -241,8 +367,8 @@ class ChainValidator:
         self.trust_store = trust_store
         self.revocation = revocation or RevocationOptions("off")
         self.fetcher = fetcher or RevocationFetcher(self.revocation)
-        self._managers: dict[str, SimpleTrustManager] = {}
-        self._registries: dict[str, CertificateRegistry] = {}
+        self._managers: dict[str, _Roots] = {}
+        self._registries: dict[str, _RootRegistry] = {}
         self._cache: dict[tuple[Any, ...], list[tuple[datetime, datetime, ChainResult]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = {"validations": 0, "cache_hits": 0}
@@ -328,11 +454,11 @@ class ChainValidator:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coroutine)
 
-    def _manager(self, purpose: str) -> SimpleTrustManager:
+    def _manager(self, purpose: str) -> _Roots:
         if purpose not in self._managers:
-            roots = self.trust_store.roots(purpose)
-            self._managers[purpose] = SimpleTrustManager.build(roots)
-            self._registries[purpose] = CertificateRegistry.build(roots)
+            roots = _Roots(self.trust_store.roots(purpose))
+            self._registries[purpose] = _RootRegistry(roots)
+            self._managers[purpose] = roots
         return self._managers[purpose]
 
     async def _validate(

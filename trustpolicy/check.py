@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trustpolicy import __version__, clock
 from trustpolicy.archive import PackageArchive
@@ -27,13 +26,20 @@ from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.explain import explain
 from trustpolicy.graph import Finding, Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
 from trustpolicy.report import Report, build_report
-from trustpolicy.revocation import RevocationOptions
 from trustpolicy.truststore import TrustStore
-from trustpolicy.verify import ACCEPT, REQUIRE, VerificationSettings, Verifier
+from trustpolicy.verify.settings import ACCEPT, REQUIRE, VerificationSettings
+
+if TYPE_CHECKING:
+    from trustpolicy.revocation import RevocationOptions
+    from trustpolicy.verify import Verifier
 
 MODES = ("accept", "require", "audit")
 # Below this many packages a process pool costs more (imports, trust manager) than it saves.
 _POOL_THRESHOLD = 8
+# Work is handed to the workers in batches, largest packages first: a big file started last would
+# leave the other workers idle at the end, and small files travel in groups (fewer messages).
+_BATCH_BYTES = 4 << 20
+_BATCH_COUNT = 16
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,11 @@ class CheckOptions:
 
 @dataclass(frozen=True)
 class _Job:
-    """What a worker needs to build its Verifier once (picklable)."""
+    """What a worker needs to build its Verifier once (inherited by forked workers, else pickled)."""
 
     settings: VerificationSettings
-    trust_store: tuple[str, ...]
-    extra_roots: tuple[str, ...]
-    revocation: RevocationOptions
+    options: CheckOptions
+    cache_root: Path
     at: datetime
     trust: TrustSettings
     require_non_empty: bool
@@ -90,23 +95,17 @@ def check_graph(
         raise UsageError(f"--mode must be one of {', '.join(MODES)}")
     job = _Job(
         settings=ACCEPT if mode == "accept" else REQUIRE,
-        trust_store=options.trust_store,
-        extra_roots=options.extra_roots,
-        revocation=RevocationOptions(
-            mode=options.revocation,
-            data_dirs=tuple(Path(d) for d in options.revocation_data),
-            cache_dir=_cache_root(options) / "revocation",
-            timeout=options.revocation_timeout,
-        ),
+        options=options,
+        cache_root=_cache_root(options),
         at=at,
         trust=trust,
         require_non_empty=mode != "accept",
     )
     store = _trust_store(job)  # load once here too: a bad PEM is exit 2 before any work
-    cache = VerdictCache(_cache_root(options) / "verdicts") if options.use_cache else None
     policy = _policy_digest(job, store, explicit_time=options.at is not None)
+    cache = VerdictCache(job.cache_root / "verdicts", policy) if options.use_cache else None
 
-    entries = _judge_all(graph, job, cache, policy, options.jobs, progress)
+    entries = _judge_all(graph, job, cache, options.jobs, progress)
     for entry in entries:
         entry["cause"], entry["fix"] = explain(entry, mode=mode, configfile=options.configfile)
     return build_report(
@@ -125,47 +124,57 @@ def _judge_all(
     graph: Graph,
     job: _Job,
     cache: VerdictCache | None,
-    policy: str,
     jobs: int | None,
     progress: Callable[[int, int], None] | None,
 ) -> list[dict[str, Any]]:
     packages = graph.packages
     results: list[dict[str, Any] | None] = [None] * len(packages)
+    keys: list[str | None] = [None] * len(packages)
+    sizes = [0] * len(packages)
     todo: list[int] = []
-    keys: dict[int, str] = {}
     for index, package in enumerate(packages):
-        key = _cache_key(package, policy) if cache else None
-        hit = cache.get(key) if cache and key else None
+        keys[index], sizes[index] = _identity(package)
+        hit = cache.get(keys[index]) if cache and keys[index] else None
         if hit is not None:
             results[index] = hit
         else:
             todo.append(index)
-            if key:
-                keys[index] = key
     done = len(packages) - len(todo)
     if progress:
         progress(done, len(packages))
 
-    workers = min(jobs or os.cpu_count() or 1, len(todo))
-    if workers > 1 and len(todo) >= _POOL_THRESHOLD:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(job,)) as pool:
-            outcomes: Iterable[dict[str, Any]] = pool.map(_judge_in_worker, [packages[i] for i in todo], chunksize=4)
-            for index, entry in zip(todo, outcomes):
-                results[index] = entry
-                done += 1
-                if progress:
-                    progress(done, len(packages))
-    elif todo:
-        _init_worker(job)
-        for index in todo:
-            results[index] = _judge_in_worker(packages[index])
-            done += 1
-            if progress:
-                progress(done, len(packages))
+    def finished(index: int, entry: dict[str, Any]) -> None:
+        nonlocal done
+        results[index] = entry
+        key = keys[index]
+        if cache and key:
+            cache.put(key, entry)
+        done += 1
+        if progress:
+            progress(done, len(packages))
+
+    if todo:
+        # Built here, not by every worker: bad revocation options are exit 2 before any work. Only now:
+        # a check whose verdicts all come from the cache never loads the revocation or verification stack.
+        revocation = _revocation_options(job)
+        workers = min(jobs or os.cpu_count() or 1, len(todo))
+        if workers > 1 and len(todo) >= _POOL_THRESHOLD:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, revocation)) as pool:
+                batches = {
+                    pool.submit(_judge_batch, [packages[i] for i in batch]): batch for batch in _batches(todo, sizes)
+                }
+                for future in as_completed(batches):
+                    for index, entry in zip(batches[future], future.result()):
+                        finished(index, entry)
+        else:
+            _init_worker(job, revocation)
+            for index in todo:
+                finished(index, _judge_in_worker(packages[index]))
 
     if cache:
-        for index, key in keys.items():
-            cache.put(key, results[index])
+        cache.save()
     entries = []
     for package, entry in zip(packages, results):
         assert entry is not None
@@ -175,29 +184,51 @@ def _judge_all(
     return entries
 
 
+def _batches(todo: list[int], sizes: list[int]) -> list[list[int]]:
+    """The packages to verify in batches of about _BATCH_BYTES (or _BATCH_COUNT packages), largest first."""
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    weight = 0
+    for index in sorted(todo, key=lambda i: -sizes[i]):
+        batch.append(index)
+        weight += sizes[index]
+        if weight >= _BATCH_BYTES or len(batch) >= _BATCH_COUNT:
+            batches.append(batch)
+            batch, weight = [], 0
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 # -- one package (runs in a worker process) -----------------------------------------------------------
 
 _verifier: Verifier | None = None
 _hashes = HashCache()
 
 
-def _init_worker(job: _Job) -> None:
+def _init_worker(job: _Job, revocation: RevocationOptions) -> None:
     global _verifier, _hashes
+    from trustpolicy.verify import Verifier  # imported here: see _revocation_options
+
     _hashes = HashCache()  # digests are remembered for one run only: files may change between runs
     _verifier = Verifier.from_trust_settings(
         job.trust,
         job.settings,
         trust_store=_trust_store(job),
-        revocation=job.revocation,
+        revocation=revocation,
         at=job.at,
         require_non_empty=job.require_non_empty,
     )
 
 
+def _judge_batch(packages: list[GraphPackage]) -> list[dict[str, Any]]:
+    return [_judge_in_worker(package) for package in packages]
+
+
 def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
     """The report entry of one graph package, without `source` (added by the parent)."""
     assert _verifier is not None
-    archive = _open_hashed(package.nupkg)
+    archive = _open_hashed(package)
     graph_findings = list(package.problems) + list(verify_graph_hashes(package, cache=_hashes, archive=archive))
     if package.nupkg is None:
         entry: dict[str, Any] = {
@@ -225,15 +256,17 @@ def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
     return entry
 
 
-def _open_hashed(nupkg: Path | None) -> PackageArchive | None:
-    """The package opened once, with the signature's SHA-256 and restore's SHA-512 content hashes taken
-    in one read. None when it cannot be read: the verifier and the graph check then say why."""
-    if nupkg is None:
+def _open_hashed(package: GraphPackage) -> PackageArchive | None:
+    """The package opened once, with the signature's SHA-256, restore's SHA-512 content hash and, when a
+    `.nupkg.sha512` records it, the whole-file SHA-512 taken in one read. None when it cannot be read:
+    the verifier and the graph check then say why."""
+    if package.nupkg is None:
         return None
     try:
-        archive = PackageArchive.open(nupkg)
+        archive = PackageArchive.open(package.nupkg)
         if archive.is_signed:
-            archive.package_hashes(("sha256", "sha512"))
+            whole = ("sha512",) if any(c.record == "sha512file" for c in package.claims) else ()
+            archive.package_hashes(("sha256", "sha512"), file_algorithms=whole)
         return archive
     except (TrustPolicyError, OSError):
         return None
@@ -265,7 +298,19 @@ def _identity_findings(package: GraphPackage, entry: dict[str, Any]) -> list[Fin
 
 
 def _trust_store(job: _Job) -> TrustStore:
-    return TrustStore.from_files(job.trust_store, extra=job.extra_roots)
+    return TrustStore.from_files(job.options.trust_store, extra=job.options.extra_roots)
+
+
+def _revocation_options(job: _Job) -> RevocationOptions:
+    from trustpolicy.revocation import RevocationOptions
+
+    options = job.options
+    return RevocationOptions(
+        mode=options.revocation,
+        data_dirs=tuple(Path(d) for d in options.revocation_data),
+        cache_dir=job.cache_root / "revocation",
+        timeout=options.revocation_timeout,
+    )
 
 
 def _config_directory(path: Path) -> Path:
@@ -287,13 +332,14 @@ def _policy_digest(job: _Job, store: TrustStore, *, explicit_time: bool) -> str:
     fresh revocation data are picked up by the next day's run at the latest.
     """
     moment = job.at.isoformat() if explicit_time else job.at.date().isoformat()
+    options = job.options
     material = {
         "tool": __version__,
         "settings": job.settings.to_json(),
         "requireNonEmpty": job.require_non_empty,
         "signers": [_signer_meaning(signer) for signer in job.trust.signers],
         "roots": sorted(c.hex() for part in store.key for c in part),
-        "revocation": [job.revocation.mode, [str(d) for d in job.revocation.data_dirs]],
+        "revocation": [options.revocation, [str(Path(d)) for d in options.revocation_data]],
         "moment": moment,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
@@ -305,14 +351,15 @@ def _signer_meaning(signer: Any) -> list[Any]:
     return [signer.kind, signer.name, signer.service_index, sorted(signer.owners), certificates]
 
 
-def _cache_key(package: GraphPackage, policy: str) -> str | None:
-    """The package file's identity (path and stat, which any write changes) + its graph claims + policy."""
+def _identity(package: GraphPackage) -> tuple[str | None, int]:
+    """(cache key, size): the package file's identity (path and stat, which any write changes) and its
+    graph claims, as one digest. No key when there is no file to identify."""
     if package.nupkg is None:
-        return None
+        return None, 0
     try:
         st = os.stat(package.nupkg)
     except OSError:
-        return None
+        return None, 0
     identity = [
         os.path.abspath(package.nupkg),
         st.st_dev,
@@ -322,9 +369,8 @@ def _cache_key(package: GraphPackage, policy: str) -> str | None:
         st.st_ctime_ns,
         sorted((c.record, c.value) for c in package.claims),
         [(f.code, f.message) for f in package.problems],
-        policy,
     ]
-    return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest(), st.st_size
 
 
 def _source(package: GraphPackage) -> dict[str, Any]:

@@ -214,8 +214,22 @@ _DN_NAMES = {
 }
 
 
+_DN_TEXTS: dict[bytes, str] = {}
+_FINGERPRINTS: dict[tuple[bytes, str], str] = {}
+
+
 def distinguished_name(name: x509.Name) -> str:
     """"CN=..., O=..., C=US": most specific first, values quoted when they hold separators."""
+    if name._header is None or name.chosen._is_mutated():  # built or edited in memory: its bytes say nothing
+        return _format_name(name)
+    der = _raw(name)  # reports name the same few certificates in every package: format each once
+    text = _DN_TEXTS.get(der)
+    if text is None:
+        text = _remember(_DN_TEXTS, der, _format_name(name))
+    return text
+
+
+def _format_name(name: x509.Name) -> str:
     parts = []
     for rdn in reversed(list(name.chosen)):
         avas = []
@@ -235,7 +249,11 @@ def fingerprint(cert: x509.Certificate, algorithm: str = "sha256") -> str:
     name = algorithm.lower().replace("-", "")
     if name not in oids.HASH_OIDS:
         raise ValueError(f"unsupported fingerprint algorithm {algorithm!r}")
-    return hashlib.new(name, _raw(cert)).hexdigest().upper()
+    key = (_raw(cert), name)  # allow lists ask for the same few certificates' fingerprints per package
+    value = _FINGERPRINTS.get(key)
+    if value is None:
+        value = _remember(_FINGERPRINTS, key, hashlib.new(name, key[0]).hexdigest().upper())
+    return value
 
 
 def _raw(value: Any) -> bytes:
@@ -250,6 +268,20 @@ def _raw(value: Any) -> bytes:
         return value.dump()
     contents = value._contents if hasattr(value, "_contents") else value.contents  # primitives: plain attribute
     return value._header + contents + value._trailer
+
+
+# Per-process caches (_SHARED and the ones next to their users) hold values derived from exact
+# encodings that every package of a graph repeats: each is keyed by all the bytes its value is computed
+# from, so it never answers for anything else. Failures are never stored: they happen again.
+_SHARED_LIMIT = 4096
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Store in a per-process cache, bounded (cleared when full)."""
+    if len(cache) >= _SHARED_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _detached(value: Any) -> Any:
@@ -306,43 +338,89 @@ def _retagged_set(attrs: Any) -> bytes:
     return b"\x31" + raw[1:]
 
 
+_ALGORITHM_NAMES: dict[bytes, str] = {}
+
+
 def _algorithm_name(algorithm: Any) -> str:
-    """hashlib-style name ("sha256", "sha1"...), or the dotted OID when asn1crypto knows no name."""
-    return str(algorithm["algorithm"].native)
+    """hashlib-style name ("sha256", "sha1"...), or the dotted OID when asn1crypto knows no name.
+
+    Remembered per exact encoding (every caller passes a DigestAlgorithm; a graph has a handful of
+    encodings): parsing the identifier costs more than everything else done with it."""
+    der = _raw(algorithm)
+    name = _ALGORITHM_NAMES.get(der)
+    if name is None:
+        name = _remember(_ALGORITHM_NAMES, der, str(algorithm["algorithm"].native))
+    return name
 
 
 def _certificates(signed_data: cms.SignedData) -> tuple[x509.Certificate, ...]:
     certs = signed_data["certificates"]
     if not _present(certs):
         return ()
-    return tuple(_shared(choice.chosen) for choice in _bounded(certs, MAX_CERTIFICATES, "certificates")
-                 if choice.name == "certificate")
+    _bounded(certs, MAX_CERTIFICATES, "certificates")
+    known = _known_certificates(certs)
+    if known is not None:
+        return known
+    return tuple(_shared(choice.chosen) for choice in certs if choice.name == "certificate")
+
+
+def _known_certificates(certs: cms.CertificateSet) -> tuple[x509.Certificate, ...] | None:
+    """The set's certificates when every element's exact bytes are already in _SHARED, else None.
+
+    Found from the DER headers alone, without building a CertificateChoices per element. Exact: each
+    _SHARED key is the whole encoding of an element that iterating a set resolved to a certificate,
+    and that resolution depends on the element's bytes only.
+    """
+    data = certs._contents or b""  # the parsed bytes (see _raw); _bounded has walked these headers
+    found = []
+    pointer = 0
+    while pointer < len(data):
+        start = pointer
+        _, pointer = der_parser._parse(data, len(data), pointer, lengths_only=True)
+        cert = _SHARED.get(data[start:pointer])
+        if cert is None:
+            return None
+        found.append(cert)
+    return tuple(found)
 
 
 # A graph repeats the same few signer, intermediate and root certificates in every package: parse each
 # distinct encoding once per process, so its derived values (names, key identifiers) and the chain
 # validator's per-certificate caches are computed once. Keyed by the exact bytes, so never confused.
 _SHARED: dict[bytes, x509.Certificate] = {}
-_SHARED_LIMIT = 4096
 
 
 def _shared(cert: x509.Certificate) -> x509.Certificate:
     der = _raw(cert)
     known = _SHARED.get(der)
     if known is None:
-        if len(_SHARED) >= _SHARED_LIMIT:
-            _SHARED.clear()
-        known = _SHARED[der] = x509.Certificate.load(der)
+        known = _remember(_SHARED, der, x509.Certificate.load(der))
     return known
 
 
+_NAME_KEYS: dict[bytes, str] = {}
+
+
+def _name_key(name: x509.Name) -> str:
+    """`name.hashable` (RFC 5280 7.1 comparison form: RFC 4518 string preparation), remembered per exact
+    encoding: a graph names the same few issuers in every package, and the preparation is costly."""
+    der = _raw(name)
+    key = _NAME_KEYS.get(der)
+    if key is None:
+        key = _remember(_NAME_KEYS, der, name.hashable)
+    return key
+
+
 def _find_certificate(sid: cms.SignerIdentifier, certs: tuple[x509.Certificate, ...]) -> x509.Certificate | None:
-    """Resolve either sid form against the certificate set (format.md 5.2)."""
+    """Resolve either sid form against the certificate set (format.md 5.2).
+
+    The first certificate in set order whose issuer equals the sid's under RFC 5280 wins. (No "same
+    bytes first" pass: it could pick a later candidate, or match a name whose preparation fails.)"""
     if sid.name == "issuer_and_serial_number":
         issuer = sid.chosen["issuer"]
         serial = sid.chosen["serial_number"].native
         for cert in certs:
-            if cert.serial_number == serial and cert.issuer.hashable == issuer.hashable:
+            if cert.serial_number == serial and _name_key(cert.issuer) == _name_key(issuer):
                 return cert
         return None
     key_id = sid.chosen.native
@@ -355,12 +433,12 @@ _KEY_IDS: dict[bytes, bytes] = {}
 def _key_identifier(cert: x509.Certificate) -> bytes:
     """The SKI, or as .NET does without one, the SHA-1 of the public key (remembered per encoding)."""
     der = _raw(cert)
-    if der not in _KEY_IDS:
-        if len(_KEY_IDS) >= _SHARED_LIMIT:
-            _KEY_IDS.clear()
+    key_id = _KEY_IDS.get(der)
+    if key_id is None:
         copy = _detached(cert)  # reading extensions touches DEFAULT fields (see _raw)
-        _KEY_IDS[der] = copy.key_identifier if copy.key_identifier is not None else copy.public_key.sha1
-    return _KEY_IDS[der]
+        key_id = copy.key_identifier if copy.key_identifier is not None else copy.public_key.sha1
+        _remember(_KEY_IDS, der, key_id)
+    return key_id
 
 
 def _dn_key(name: x509.Name) -> tuple[tuple[tuple[str, str], ...], ...]:
@@ -397,7 +475,16 @@ def _check_cert_id(cert_id: Any, cert: x509.Certificate, hash_name: str, *, issu
         raise ValueError("issuerSerial issuer does not match the signer certificate")
 
 
+# A signing-certificate value names one certificate and nothing else, so a graph repeats the same
+# (value, certificate) pair in every package signed by that certificate. The checks below read nothing
+# but these two encodings: remember the pairs that passed.
+_CERT_IDS_OK: dict[tuple[Any, ...], bool] = {}
+
+
 def _check_signing_certificate_v2(value: Any, cert: x509.Certificate, *, issuer_serial_required: bool) -> None:
+    known = ("v2", _raw(value), _raw(cert), issuer_serial_required)
+    if known in _CERT_IDS_OK:
+        return
     certs = _detached(value)["certs"]  # hashAlgorithm is a DEFAULT field (see _raw)
     if len(certs) == 0:
         raise ValueError("signing-certificate-v2 lists no certificate")
@@ -407,15 +494,20 @@ def _check_signing_certificate_v2(value: Any, cert: x509.Certificate, *, issuer_
     first = certs[0]
     hash_name = oids.HASH_NAMES[first["hash_algorithm"]["algorithm"].dotted]  # absent -> SHA-256
     _check_cert_id(first, cert, hash_name, issuer_serial_required=issuer_serial_required)
+    _remember(_CERT_IDS_OK, known, True)
 
 
 def _check_signing_certificate_v1(value: Any, cert: x509.Certificate) -> None:
+    known = ("v1", _raw(value), _raw(cert))
+    if known in _CERT_IDS_OK:
+        return
     certs = _detached(value)["certs"]
     if len(certs) == 0:
         raise ValueError("signing-certificate lists no certificate")
     if len(certs[0]["cert_hash"].native) != 20:
         raise ValueError("signing-certificate hash is not a 20-byte SHA-1")
     _check_cert_id(certs[0], cert, "sha1", issuer_serial_required=False)
+    _remember(_CERT_IDS_OK, known, True)
 
 
 def _commitment_kind(attrs: list[tuple[str, Any]]) -> str:
@@ -632,12 +724,17 @@ def _check_content_type(e_content_type: str, attrs: list[tuple[str, Any]]) -> No
 
 
 def _signature_fields(
-    signer_info: cms.SignerInfo, kind: str, placement: str, certs: tuple[x509.Certificate, ...]
+    signer_info: cms.SignerInfo,
+    attrs: list[tuple[str, Any]],
+    kind: str,
+    placement: str,
+    certs: tuple[x509.Certificate, ...],
 ) -> dict[str, Any]:
-    """Fields shared by the primary signature and the countersignature, with their checks."""
+    """Fields shared by the primary signature and the countersignature, with their checks.
+
+    `attrs` are the signer's signed attributes (`_attributes`), read once per signer."""
     primary = placement == _PRIMARY
     code, name = ("NU3011", "primary signature") if primary else ("NU3031", "repository countersignature")
-    attrs = _attributes(signer_info["signed_attrs"])
     cert = _find_certificate(signer_info["sid"], certs)
     signing_time = None
     if kind != "unknown":  # verify.md 2.4-2.6: Unknown signatures skip the attribute checks
@@ -668,8 +765,9 @@ def _countersignature(primary_info: cms.SignerInfo, primary_kind: str, certs: tu
     repository = []
     for values in _instances(unsigned, oids.ATTR_COUNTERSIGNATURE):
         for signer_info in values:
-            if _commitment_kind(_attributes(signer_info["signed_attrs"])) == "repository":
-                repository.append(signer_info)
+            attrs = _attributes(signer_info["signed_attrs"])
+            if _commitment_kind(attrs) == "repository":
+                repository.append((signer_info, attrs))
     if not repository:
         return None
     if primary_kind == "repository":
@@ -678,13 +776,13 @@ def _countersignature(primary_info: cms.SignerInfo, primary_kind: str, certs: tu
         )
     if len(repository) > 1:
         raise SignatureFormatError("NU3032", "The package signature contains multiple repository countersignatures")
-    fields = _signature_fields(repository[0], "repository", _COUNTER, certs)
-    return Signature(**_with_repository_attributes(fields))
+    signer_info, attrs = repository[0]
+    fields = _signature_fields(signer_info, attrs, "repository", _COUNTER, certs)
+    return Signature(**_with_repository_attributes(fields, attrs))
 
 
-def _with_repository_attributes(fields: dict[str, Any]) -> dict[str, Any]:
+def _with_repository_attributes(fields: dict[str, Any], attrs: list[tuple[str, Any]]) -> dict[str, Any]:
     if fields["kind"] == "repository":
-        attrs = _attributes(fields["signer_info"]["signed_attrs"])
         fields["service_index"], fields["owners"] = _repository_attributes(attrs)
     return fields
 
@@ -730,16 +828,17 @@ def _parse(der: bytes) -> PrimarySignature:
         )
     signer_info = signer_infos[0]
     certs = _certificates(signed_data)
-    kind = _commitment_kind(_attributes(signer_info["signed_attrs"]))
-    fields = _signature_fields(signer_info, kind, _PRIMARY, certs)
+    attrs = _attributes(signer_info["signed_attrs"])
+    kind = _commitment_kind(attrs)
+    fields = _signature_fields(signer_info, attrs, kind, _PRIMARY, certs)
 
     encap = signed_data["encap_content_info"]
     if not _present(encap["content"]):
         raise SignatureFormatError("NU3000", "The package signature has no content (detached signature)")
-    _check_content_type(encap["content_type"].dotted, _attributes(signer_info["signed_attrs"]))
+    _check_content_type(encap["content_type"].dotted, attrs)
     content_bytes = bytes(encap["content"])
     content = SignatureContent.parse(content_bytes)
-    fields = _with_repository_attributes(fields)  # verify.md 2.8: after the content
+    fields = _with_repository_attributes(fields, attrs)  # verify.md 2.8: after the content
 
     return PrimarySignature(
         **fields,

@@ -8,13 +8,18 @@ preset; `--trust-store` replaces both bundles, `--extra-roots` adds to both.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from asn1crypto import pem, x509
+from asn1crypto import pem
 
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.resources import DATA_DIR
+
+if TYPE_CHECKING:
+    from asn1crypto import x509
 
 __all__ = ["PURPOSES", "TrustStore", "load_certificates"]
 
@@ -29,31 +34,37 @@ def load_certificates(path: str | Path) -> tuple[x509.Certificate, ...]:
     """
     name = str(path)
     try:
+        return tuple(_parsed(der) for der in _der_blocks(path))
+    except TrustPolicyError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:  # asn1crypto's ways of saying "not DER"
+        raise TrustPolicyError(f"not a valid PEM/DER certificate file ({exc})", path=name) from exc
+
+
+def _der_blocks(path: str | Path) -> list[bytes]:
+    """The DER of each certificate block of a PEM bundle (or the file itself when it is not PEM), unparsed."""
+    name = str(path)
+    try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise TrustPolicyError(f"cannot read certificate file: {exc.strerror or exc}", path=name) from exc
     if not data.strip():
         raise TrustPolicyError("holds no certificate", path=name)
     try:
-        if pem.detect(data):
-            blocks = list(pem.unarmor(data, multiple=True))
-        else:
-            blocks = [("CERTIFICATE", {}, data)]
-        certs = []
-        for kind, _headers, der in blocks:
-            if kind not in ("CERTIFICATE", "X509 CERTIFICATE"):
-                raise TrustPolicyError(f"holds a {kind!r} PEM block, expected only CERTIFICATE", path=name)
-            certs.append(_parsed(der))
-    except TrustPolicyError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:  # asn1crypto's ways of saying "not DER"
+        blocks = list(pem.unarmor(data, multiple=True)) if pem.detect(data) else [("CERTIFICATE", {}, data)]
+    except ValueError as exc:
         raise TrustPolicyError(f"not a valid PEM/DER certificate file ({exc})", path=name) from exc
-    if not certs:
+    for kind, _headers, _der in blocks:
+        if kind not in ("CERTIFICATE", "X509 CERTIFICATE"):
+            raise TrustPolicyError(f"holds a {kind!r} PEM block, expected only CERTIFICATE", path=name)
+    if not blocks:
         raise TrustPolicyError("holds no certificate", path=name)
-    return tuple(certs)
+    return [der for _kind, _headers, der in blocks]
 
 
 def _parsed(der: bytes) -> x509.Certificate:
+    from asn1crypto import x509  # only when a root is parsed: a check answered from the cache parses none
+
     cert = x509.Certificate.load(der, strict=True)
     # asn1crypto parses lazily: touch what chain building uses so a broken file fails here, not later.
     # (Not the names' values: subject.hashable costs ~0.5 ms a root; the trust manager computes it
@@ -62,37 +73,56 @@ def _parsed(der: bytes) -> x509.Certificate:
     return cert
 
 
-def _dedup(certs: Iterable[x509.Certificate]) -> tuple[x509.Certificate, ...]:
-    seen: dict[bytes, x509.Certificate] = {}
-    for cert in certs:
-        seen.setdefault(cert.sha256, cert)
-    return tuple(seen.values())
+def _encoded(cert: x509.Certificate | bytes) -> bytes:
+    return cert if isinstance(cert, bytes) else cert.dump()
 
 
 class TrustStore:
-    """Roots for code signing and for time stamping. Immutable; build it once per process."""
+    """Roots for code signing and for time stamping. Immutable; build it once per process.
+
+    Roots are kept as DER and parsed the first time a purpose is asked for: a check whose verdicts
+    all come from the cache never parses the ~630 bundled roots. Roots given as DER must come from
+    a trusted source (the bundled files); user files go through `load_certificates` first, so a
+    broken one is refused before any work.
+    """
 
     def __init__(
         self,
-        code_signing: Iterable[x509.Certificate],
-        time_stamping: Iterable[x509.Certificate],
+        code_signing: Iterable[x509.Certificate | bytes],
+        time_stamping: Iterable[x509.Certificate | bytes],
         description: str,
     ) -> None:
-        self.code_signing: tuple[x509.Certificate, ...] = _dedup(code_signing)
-        self.time_stamping: tuple[x509.Certificate, ...] = _dedup(time_stamping)
+        code_signing, time_stamping = tuple(code_signing), tuple(time_stamping)
+        # Certificates given parsed are kept (and shared by both purposes), never parsed again.
+        self._certificates = {c.dump(): c for c in (*code_signing, *time_stamping) if not isinstance(c, bytes)}
+        self._der = {
+            "code_signing": tuple(dict.fromkeys(map(_encoded, code_signing))),
+            "time_stamping": tuple(dict.fromkeys(map(_encoded, time_stamping))),
+        }
         self.description = description
         # Identity for caches: two stores with the same roots answer the same.
         self.key: tuple[frozenset[bytes], frozenset[bytes]] = (
-            frozenset(c.sha256 for c in self.code_signing),
-            frozenset(c.sha256 for c in self.time_stamping),
+            frozenset(hashlib.sha256(der).digest() for der in self._der["code_signing"]),
+            frozenset(hashlib.sha256(der).digest() for der in self._der["time_stamping"]),
         )
 
     def roots(self, purpose: str) -> tuple[x509.Certificate, ...]:
-        if purpose == "code_signing":
-            return self.code_signing
-        if purpose == "time_stamping":
-            return self.time_stamping
-        raise ValueError(f"unknown purpose {purpose!r}; expected one of {PURPOSES}")
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown purpose {purpose!r}; expected one of {PURPOSES}")
+        return tuple(self._certificate(der) for der in self._der[purpose])
+
+    def _certificate(self, der: bytes) -> x509.Certificate:
+        if der not in self._certificates:
+            self._certificates[der] = _parsed(der)
+        return self._certificates[der]
+
+    @property
+    def code_signing(self) -> tuple[x509.Certificate, ...]:
+        return self.roots("code_signing")
+
+    @property
+    def time_stamping(self) -> tuple[x509.Certificate, ...]:
+        return self.roots("time_stamping")
 
     @classmethod
     def bundled(cls) -> TrustStore:
@@ -107,8 +137,8 @@ class TrustStore:
         `--extra-roots` files add to both."""
         paths = [Path(p) for p in pem_paths]
         if paths:
-            roots = [c for p in paths for c in load_certificates(p)]
-            store = cls(roots, roots, f"trust store {', '.join(map(str, paths))} ({len(_dedup(roots))} roots)")
+            roots = tuple({c.dump(): c for p in paths for c in load_certificates(p)}.values())
+            store = cls(roots, roots, f"trust store {', '.join(map(str, paths))} ({len(roots)} roots)")
         else:
             store = cls.bundled()
         extra_paths = [Path(p) for p in extra]
@@ -119,13 +149,16 @@ class TrustStore:
 
     def with_extra_roots(self, certs: Iterable[x509.Certificate], *, source: str | None = None) -> TrustStore:
         """A new store trusting `certs` as well, for both purposes."""
-        certs = _dedup(certs)
+        certs = tuple({c.dump(): c for c in certs}.values())
         where = f" from {source}" if source else ""
-        return TrustStore(
-            self.code_signing + certs,
-            self.time_stamping + certs,
+        known = tuple(self._certificates.values())  # roots already parsed stay parsed in the new store
+        store = TrustStore(
+            self._der["code_signing"] + certs,
+            self._der["time_stamping"] + certs,
             f"{self.description} + {len(certs)} extra root{'s' if len(certs) != 1 else ''}{where}",
         )
+        store._certificates = {**{c.dump(): c for c in known}, **store._certificates}
+        return store
 
     def __repr__(self) -> str:
         return f"TrustStore({self.description!r})"
@@ -133,10 +166,7 @@ class TrustStore:
 
 @functools.cache
 def _bundled() -> TrustStore:
-    code = load_certificates(DATA_DIR / "codesignctl.pem")
-    stamp = load_certificates(DATA_DIR / "timestampctl.pem")
-    return TrustStore(
-        code,
-        stamp,
-        f"bundled .NET SDK roots ({len(_dedup(code))} code signing, {len(_dedup(stamp))} time stamping)",
-    )
+    # Shipped with the package and covered by the tests: held unparsed until a chain needs them.
+    code = tuple(dict.fromkeys(_der_blocks(DATA_DIR / "codesignctl.pem")))
+    stamp = tuple(dict.fromkeys(_der_blocks(DATA_DIR / "timestampctl.pem")))
+    return TrustStore(code, stamp, f"bundled .NET SDK roots ({len(code)} code signing, {len(stamp)} time stamping)")

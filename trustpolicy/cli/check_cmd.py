@@ -6,12 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from trustpolicy.cli.options import add_trust_options, parse_at
 from trustpolicy.errors import UsageError
 from trustpolicy.fileutil import write_atomic
-from trustpolicy.report import ReportFormat, render_table, render_text, summary_line
+from trustpolicy.report import ReportFormat, render_text, summary_line
 
 _PROGRESS_MIN = 10  # a progress bar for fewer packages than this is only flicker
 
@@ -64,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.output, render_text(report, fmt, base_dir=Path.cwd()))
         print(summary_line(report))
     elif fmt is ReportFormat.TABLE:
+        from rich.console import Console  # rich is loaded only for what it draws
+
+        from trustpolicy.report.table import render_table
+
         render_table(report, Console(highlight=False))  # colours only on a terminal
     else:
         sys.stdout.write(render_text(report, fmt, base_dir=Path.cwd()))
@@ -73,10 +75,14 @@ def run(args: argparse.Namespace) -> int:
 def _run_with_progress(paths, options):
     from trustpolicy.check import check_graph
 
+    if not sys.stderr.isatty():  # rich's own test below, without importing rich for a pipe or a file
+        return check_graph(paths, options)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     err = Console(stderr=True)
     if not err.is_terminal:
         return check_graph(paths, options)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,34 @@ def read_bytes(path: Path, limit: int, what: str) -> bytes:
     """Read a whole file, refusing anything larger than `limit` (TrustPolicyError naming it)."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
+            size = os.fstat(handle.fileno()).st_size  # 0 for a FIFO or a device: read up to the limit then
+            data = handle.read(min(size, limit) + 1 if size else limit + 1)
     except OSError as error:
         raise TrustPolicyError(f"cannot read {what}: {error.strerror or error}", path=str(path)) from None
+    if len(data) > limit:
+        raise TrustPolicyError(f"{what} is larger than {limit // (1024 * 1024)} MB", path=str(path))
+    return data
+
+
+def read_if_file(path: Path, limit: int, what: str) -> bytes | None:
+    """A small file's bytes; None when it is missing or not a regular file (a FIFO, a folder), found
+    from one open instead of a stat then an open. Larger than `limit` or unreadable: TrustPolicyError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO must not wait for a writer
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        raise TrustPolicyError(f"cannot read {what}: {error.strerror or error}", path=str(path)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(min(info.st_size, limit) + 1)  # not limit + 1: read() allocates what it is asked for
+    except OSError as error:
+        raise TrustPolicyError(f"cannot read {what}: {error.strerror or error}", path=str(path)) from None
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise TrustPolicyError(f"{what} is larger than {limit // (1024 * 1024)} MB", path=str(path))
     return data

@@ -8,8 +8,9 @@ What each record means (graph.md sections 3.3, 3.5, 4.1, 4.2):
 - `.nupkg.sha512`: base64 SHA-512 of the whole file as downloaded, signature included.
 
 Each file is hashed at most once per digest kind (cached by device, inode, size and mtime): an
-unsigned package needs one pass; a signed one needs a second pass only when a `.sha512` file or an
-old assets record asks for the whole-file hash.
+unsigned package needs one pass; so does a signed one whose archive was opened with the whole-file
+hash requested (`PackageArchive.package_hashes(..., file_algorithms=...)`), else a `.sha512` file or
+an old assets record costs a second pass.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ class HashCache:
             self._items[key] = _Digests()
         return self._items[key]
 
-    def whole(self, path: Path) -> bytes:
-        """SHA-512 of the whole file (what `.nupkg.sha512` records). Raises TrustPolicyError/OSError."""
+    def whole(self, path: Path, archive: PackageArchive | None = None) -> bytes:
+        """SHA-512 of the whole file (what `.nupkg.sha512` records). Raises TrustPolicyError/OSError.
+        `archive`: the file already opened by the caller (a digest it took is reused)."""
         slot = self._slot(path)
         if slot.whole is None:
-            slot.whole = hash_file(path, "sha512")
+            slot.whole = archive.file_hash("sha512") if archive is not None else hash_file(path, "sha512")
             if slot.signed is False:
                 slot.content = slot.whole
         return slot.whole
@@ -68,7 +70,7 @@ class HashCache:
             if archive.is_signed:
                 slot.content = archive.package_hash("sha512")
             else:  # no signature entry: contentHash is the whole-file hash (one pass gives both)
-                slot.content = slot.whole = slot.whole or hash_file(path, "sha512")
+                slot.content = slot.whole = slot.whole or archive.file_hash("sha512")
         return bool(slot.signed), slot.content
 
 
@@ -119,7 +121,7 @@ def verify_graph_hashes(
             findings.append(Finding("TP0002", f"{_describe(claim)} is not a base64 SHA-512 value: {claim.value!r}"))
             continue
         if claim.record == "sha512file":
-            actual = content if not signed else _whole(cache, pkg.nupkg, findings)
+            actual = content if not signed else _whole(cache, pkg.nupkg, archive, findings)
             if actual is None:
                 continue
             what = "whole-file SHA-512"
@@ -127,7 +129,7 @@ def verify_graph_hashes(
             actual, what = content, "content hash (SHA-512 without the signature)" if signed else "SHA-512"
             if expected != actual and claim.record == "sha512" and signed:
                 # An assets file from NuGet 4.6-4.8 recorded the whole-file hash (section 3.5).
-                whole = _whole(cache, pkg.nupkg, findings)
+                whole = _whole(cache, pkg.nupkg, archive, findings)
                 if whole is not None and expected == whole:
                     continue
         if expected != actual:
@@ -138,9 +140,9 @@ def verify_graph_hashes(
     return tuple(dict.fromkeys(findings))  # one TP0003 even when several records needed the file
 
 
-def _whole(cache: HashCache, path: Path, findings: list[Finding]) -> bytes | None:
+def _whole(cache: HashCache, path: Path, archive: PackageArchive | None, findings: list[Finding]) -> bytes | None:
     try:
-        return cache.whole(path)
+        return cache.whole(path, archive)
     except (TrustPolicyError, OSError) as error:
         findings.append(Finding("TP0003", f"{path}: cannot be read: {error}"))
         return None

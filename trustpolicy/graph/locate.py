@@ -95,7 +95,7 @@ def _is_file(path: Path) -> bool:
 
 
 def find_in_global(root: Root, id_part: str, ver_part: str) -> Hit | None:
-    folder = root.path / id_part / ver_part
+    folder = root.path.joinpath(id_part, ver_part)
     nupkg = folder / f"{id_part}.{ver_part}.nupkg"
     marker = _is_file(folder / METADATA_FILE)
     if not marker and root.layout == "global":
@@ -164,7 +164,7 @@ def locate(entry: Entry, listings: Listings) -> tuple[Hit | None, list[str]]:
                 hit = find_in_global(root, id_part, ver_part)
                 if hit:
                     break
-            searched.append(f"{root.path / parts[0][0] / parts[0][1]} ({root.source})")
+            searched.append(f"{os.path.join(root.path, *parts[0])} ({root.source})")
         if hit and hit.complete:
             return hit, searched
         fallback = fallback or hit

@@ -10,7 +10,15 @@ from typing import Any
 
 from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.graph import folders
-from trustpolicy.graph._io import JSON_MAX_BYTES, SMALL_MAX_BYTES, XML_MAX_BYTES, parse_json, parse_xml, read_bytes
+from trustpolicy.graph._io import (
+    JSON_MAX_BYTES,
+    SMALL_MAX_BYTES,
+    XML_MAX_BYTES,
+    parse_json,
+    parse_xml,
+    read_bytes,
+    read_if_file,
+)
 from trustpolicy.graph.assets import looks_like_assets, read_assets, recorded_roots
 from trustpolicy.graph.hashes import DEFAULT_CACHE, HashCache
 from trustpolicy.graph.locate import METADATA_FILE, Entry, Listings, Root, default_roots, locate, with_config
@@ -280,10 +288,11 @@ def _resolve(entry: Entry, listings: Listings) -> None:
 
 def _read_metadata(entry: Entry, path: Path) -> None:
     """`.nupkg.metadata` (section 4.2): property names case-insensitive, version not checked."""
-    if not path.is_file():
-        return
     try:
-        doc, _ = parse_json(read_bytes(path, SMALL_MAX_BYTES, ".nupkg.metadata"), path, ".nupkg.metadata")
+        data = read_if_file(path, SMALL_MAX_BYTES, ".nupkg.metadata")
+        if data is None:
+            return
+        doc, _ = parse_json(data, path, ".nupkg.metadata")
     except TrustPolicyError as error:
         entry.problems.append(Finding("TP0003", f"{error}", "error", entry.origin))
         return
@@ -298,10 +307,11 @@ def _read_metadata(entry: Entry, path: Path) -> None:
 
 def _read_sha512(entry: Entry, path: Path) -> None:
     """`<id>.<version>.nupkg.sha512` (section 4.1): one base64 line."""
-    if not path.is_file():
-        return
     try:
-        value = read_bytes(path, SMALL_MAX_BYTES, ".nupkg.sha512").decode("ascii").strip()
+        data = read_if_file(path, SMALL_MAX_BYTES, ".nupkg.sha512")
+        if data is None:
+            return
+        value = data.decode("ascii").strip()
     except (TrustPolicyError, UnicodeDecodeError) as error:
         entry.problems.append(Finding("TP0003", f"{path}: cannot read the .sha512 file: {error}", "error", entry.origin))
         return

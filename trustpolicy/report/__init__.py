@@ -10,9 +10,8 @@ import enum
 import os
 from collections.abc import Mapping
 from io import StringIO
-from typing import Any, assert_never
-
-from rich.console import Console
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, assert_never
 
 from trustpolicy.report.jsonreport import (
     Report,
@@ -24,10 +23,23 @@ from trustpolicy.report.jsonreport import (
     render_json,
     report_problems,
     summarize,
+    summary_line,
     validate_report,
 )
 from trustpolicy.report.sarif import render_sarif, render_sarif_text
-from trustpolicy.report.table import build_table, package_cause, render_table, summary_line
+
+if TYPE_CHECKING:
+    from trustpolicy.report.table import build_table, package_cause, render_table
+
+# The table needs rich (~20 ms to import): loaded on first use, not by a run that writes JSON or SARIF.
+_TABLE = ("build_table", "package_cause", "render_table")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TABLE:
+        return getattr(import_module("trustpolicy.report.table"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Report",
@@ -76,6 +88,10 @@ def render_text(
     if fmt is ReportFormat.SARIF:
         return render_sarif_text(report, base_dir=base_dir)
     if fmt is ReportFormat.TABLE:
+        from rich.console import Console
+
+        from trustpolicy.report.table import render_table
+
         buffer = StringIO()
         render_table(report, Console(file=buffer, width=width, force_terminal=False, no_color=True, highlight=False))
         return buffer.getvalue()

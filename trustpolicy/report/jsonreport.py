@@ -45,6 +45,21 @@ def exit_code_for(mode: str, summary: Mapping[str, int]) -> int:
     return 1 if summary["invalid"] else 0
 
 
+def summary_line(report: Mapping[str, Any]) -> str:
+    """One line for stdout: counts and the outcome (also used when --output takes the report)."""
+    s = report["summary"]
+    noun = "package" if s["total"] == 1 else "packages"
+    warn = "warning" if s["warnings"] == 1 else "warnings"
+    counts = f"{s['total']} {noun}: {s['valid']} valid, {s['invalid']} invalid, {s['warnings']} {warn}"
+    if not s["invalid"]:
+        outcome = "policy satisfied"
+    elif report["mode"] == "audit":
+        outcome = "policy violated (audit mode: not failing)"
+    else:
+        outcome = "policy violated"
+    return f"{counts} - {outcome} (mode {report['mode']}, exit code {report['exitCode']})"
+
+
 def format_moment(moment: datetime) -> str:
     """An aware datetime as RFC 3339 in UTC with a Z (naive datetimes are refused: ambiguous)."""
     if moment.tzinfo is None:
@@ -123,5 +138,17 @@ def validate_report(report: Any) -> None:
 
 
 def render_json(report: Mapping[str, Any]) -> str:
-    """The report as indented JSON text ending with a newline (non-ASCII kept readable)."""
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    """The report as JSON text ending with a newline (non-ASCII kept readable): one top-level field
+    per line, and each element of a list field (packages, graph problems) on a line of its own.
+
+    Readable in a diff and fast: json's C encoder writes each line, where `indent=` would switch
+    to its pure-Python encoder (0.1 s for 1,000 packages, a third of a warm check).
+    """
+
+    def value(item: Any) -> str:
+        if isinstance(item, list) and item:
+            return "[\n" + ",\n".join("    " + json.dumps(element, ensure_ascii=False) for element in item) + "\n  ]"
+        return json.dumps(item, ensure_ascii=False)
+
+    fields = [f"  {json.dumps(key, ensure_ascii=False)}: {value(item)}" for key, item in report.items()]
+    return "{\n" + ",\n".join(fields) + "\n}\n"

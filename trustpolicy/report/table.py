@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from trustpolicy.report.jsonreport import summary_line
+
 _VERDICT_STYLE = {"valid": "bold green", "invalid": "bold red"}
 _LEVEL_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 
@@ -55,21 +57,6 @@ def _issues_cell(package: Mapping[str, Any]) -> Text:
             cell.append(" ")
         cell.append(issue["code"], style=_LEVEL_STYLE.get(issue["level"], ""))
     return cell
-
-
-def summary_line(report: Mapping[str, Any]) -> str:
-    """One line for stdout: counts and the outcome (also used when --output takes the report)."""
-    s = report["summary"]
-    noun = "package" if s["total"] == 1 else "packages"
-    warn = "warning" if s["warnings"] == 1 else "warnings"
-    counts = f"{s['total']} {noun}: {s['valid']} valid, {s['invalid']} invalid, {s['warnings']} {warn}"
-    if not s["invalid"]:
-        outcome = "policy satisfied"
-    elif report["mode"] == "audit":
-        outcome = "policy violated (audit mode: not failing)"
-    else:
-        outcome = "policy violated"
-    return f"{counts} - {outcome} (mode {report['mode']}, exit code {report['exitCode']})"
 
 
 def package_cause(package: Mapping[str, Any]) -> str:

@@ -8,8 +8,11 @@
 from the level of its messages.
 """
 
-from trustpolicy.verify.allowlist import AllowList, AllowListEntry, compile_trusted_signers
-from trustpolicy.verify.engine import RepositorySignatures, Verifier
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from trustpolicy.verify.models import Issue, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult, worst
 from trustpolicy.verify.settings import (
     ACCEPT,
@@ -21,6 +24,27 @@ from trustpolicy.verify.settings import (
     VerificationTarget,
     preset,
 )
+
+if TYPE_CHECKING:
+    from trustpolicy.verify.allowlist import AllowList, AllowListEntry, compile_trusted_signers
+    from trustpolicy.verify.engine import RepositorySignatures, Verifier
+
+# The engine and the allow lists pull in the CMS, X.509 and crypto stack: loaded on first use, so
+# `trustpolicy.verify.settings` (all a check answered from the cache needs) stays cheap to import.
+_LAZY = {
+    "AllowList": "trustpolicy.verify.allowlist",
+    "AllowListEntry": "trustpolicy.verify.allowlist",
+    "compile_trusted_signers": "trustpolicy.verify.allowlist",
+    "RepositorySignatures": "trustpolicy.verify.engine",
+    "Verifier": "trustpolicy.verify.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ACCEPT",

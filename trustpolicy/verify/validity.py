@@ -121,10 +121,38 @@ def _name(signature: Signature) -> str:
 # --- crypto helpers ---------------------------------------------------------------------------------
 
 
+# Per-process values derived from exact encodings that every package of a graph repeats (the same
+# few algorithm identifiers and signer keys), bounded like trustpolicy.signature's caches.
+_CACHE_LIMIT = 4096
+_HASH_NAMES: dict[bytes, str] = {}
+_PUBLIC_KEYS: dict[bytes, Any] = {}
+
+
+def _remember(cache: dict[bytes, Any], key: bytes, value: Any) -> Any:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 def _hash_name(algorithm: Any) -> str:
-    """hashlib name for an asn1crypto DigestAlgorithm, or its dotted OID."""
-    oid = algorithm["algorithm"].dotted
-    return oids.HASH_NAMES.get(oid) or ("sha1" if oid == oids.SHA1_OID else oid)
+    """hashlib name for an asn1crypto DigestAlgorithm, or its dotted OID (remembered per encoding)."""
+    der = algorithm.dump()
+    name = _HASH_NAMES.get(der)
+    if name is None:
+        oid = algorithm["algorithm"].dotted
+        name = _remember(_HASH_NAMES, der, oids.HASH_NAMES.get(oid) or ("sha1" if oid == oids.SHA1_OID else oid))
+    return name
+
+
+def _public_key(cert: x509.Certificate) -> Any:
+    """The certificate's key for `cryptography`, loaded once per exact SubjectPublicKeyInfo encoding
+    (so only a certificate with the very same key bytes ever gets it). Load errors are not remembered."""
+    der = cert.public_key.dump()
+    key = _PUBLIC_KEYS.get(der)
+    if key is None:
+        key = _remember(_PUBLIC_KEYS, der, serialization.load_der_public_key(der))
+    return key
 
 
 def verify_signer_info(
@@ -133,16 +161,20 @@ def verify_signer_info(
     signed_attrs_der: bytes,
     content: bytes,
     digest_algorithm: str,
+    message_digest: bytes | None = None,
 ) -> str | None:
     """Check one CMS SignerInfo: message-digest over `content`, RSA PKCS#1 v1.5 over the ORIGINAL
-    signed-attribute DER (re-tagged SET). Returns None when it verifies, else why not."""
+    signed-attribute DER (re-tagged SET). Returns None when it verifies, else why not.
+
+    `message_digest` is Signature.message_digest: parse_signature read it from these very attributes,
+    so when it is set, walking them again would find the same value."""
     if digest_algorithm not in _HASHES:
         return f"unsupported digest algorithm {digest_algorithm}"
     signature_oid = signer_info["signature_algorithm"]["algorithm"].dotted
     if signature_oid != RSA_ENCRYPTION and signature_oid not in oids.RSA_SIGNATURE_OIDS:
         return f"unsupported signature algorithm {signature_oid} (only RSA PKCS#1 v1.5 is allowed)"
     if signed_attrs_der:
-        digest = _message_digest(signer_info)
+        digest = message_digest if message_digest is not None else _message_digest(signer_info)
         if digest is None:
             return "the message-digest attribute is missing or malformed"
         if digest != hashlib.new(digest_algorithm, content).digest():
@@ -151,7 +183,7 @@ def verify_signer_info(
     else:
         data = content  # RFC 5652 5.4: without signed attributes the content itself is signed
     try:
-        key = serialization.load_der_public_key(cert.public_key.dump())
+        key = _public_key(cert)
     except (ValueError, TypeError) as error:
         return f"the signer's public key cannot be read ({error})"
     if not isinstance(key, rsa.RSAPublicKey):
@@ -391,7 +423,7 @@ class SignatureEvaluator:
             self.primary.content_bytes if signature.placement == "primary" else self.primary.signature_value
         )
         why = verify_signer_info(cert, signature.signer_info, signature.signed_attrs_der, signed_content,
-                                 signature.digest_algorithm)
+                                 signature.digest_algorithm, signature.message_digest)
         if why is not None:
             issues.append(Issue("NU3012", illegal, f"The {name} validation failed: {why}.", label))
             summary.flags |= Flag.SIGNATURE_CHECK_FAILED
