@@ -151,13 +151,14 @@ class TrustStore:
         """A new store trusting `certs` as well, for both purposes."""
         certs = tuple({c.dump(): c for c in certs}.values())
         where = f" from {source}" if source else ""
-        known = tuple(self._certificates.values())  # roots already parsed stay parsed in the new store
         store = TrustStore(
             self._der["code_signing"] + certs,
             self._der["time_stamping"] + certs,
             f"{self.description} + {len(certs)} extra root{'s' if len(certs) != 1 else ''}{where}",
         )
-        store._certificates = {**{c.dump(): c for c in known}, **store._certificates}
+        # Roots already parsed stay parsed, under the DER they were read from (dump() could re-encode
+        # a root whose extensions have been read since).
+        store._certificates = {**self._certificates, **store._certificates}
         return store
 
     def __repr__(self) -> str:
