@@ -145,10 +145,14 @@ def render_json(report: Mapping[str, Any]) -> str:
     to its pure-Python encoder (0.1 s for 1,000 packages, a third of a warm check).
     """
 
-    def value(item: Any) -> str:
+    pieces = ["{"]
+    for key, item in report.items():
+        pieces += ["\n  " if len(pieces) == 1 else ",\n  ", json.dumps(key, ensure_ascii=False), ": "]
         if isinstance(item, list) and item:
-            return "[\n" + ",\n".join("    " + json.dumps(element, ensure_ascii=False) for element in item) + "\n  ]"
-        return json.dumps(item, ensure_ascii=False)
-
-    fields = [f"  {json.dumps(key, ensure_ascii=False)}: {value(item)}" for key, item in report.items()]
-    return "{\n" + ",\n".join(fields) + "\n}\n"
+            for index, element in enumerate(item):
+                pieces += ["[\n    " if index == 0 else ",\n    ", json.dumps(element, ensure_ascii=False)]
+            pieces.append("\n  ]")
+        else:
+            pieces.append(json.dumps(item, ensure_ascii=False))
+    pieces.append("\n}\n")
+    return "".join(pieces)  # one join: a 10,000-package report is ~12 MB, so no intermediate copies
