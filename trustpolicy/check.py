@@ -133,7 +133,7 @@ def _judge_all(
     sizes = [0] * len(packages)
     todo: list[int] = []
     for index, package in enumerate(packages):
-        keys[index], sizes[index] = _identity(package)
+        keys[index], sizes[index] = _identity(package, keyed=cache is not None)
         hit = cache.get(keys[index]) if cache and keys[index] else None
         if hit is not None:
             results[index] = hit
@@ -351,15 +351,17 @@ def _signer_meaning(signer: Any) -> list[Any]:
     return [signer.kind, signer.name, signer.service_index, sorted(signer.owners), certificates]
 
 
-def _identity(package: GraphPackage) -> tuple[str | None, int]:
+def _identity(package: GraphPackage, *, keyed: bool) -> tuple[str | None, int]:
     """(cache key, size): the package file's identity (path and stat, which any write changes) and its
-    graph claims, as one digest. No key when there is no file to identify."""
+    graph claims, as one digest. No key when there is no file to identify or no cache to ask."""
     if package.nupkg is None:
         return None, 0
     try:
         st = os.stat(package.nupkg)
     except OSError:
         return None, 0
+    if not keyed:
+        return None, st.st_size
     identity = [
         os.path.abspath(package.nupkg),
         st.st_dev,

@@ -225,7 +225,7 @@ def distinguished_name(name: x509.Name) -> str:
     der = _raw(name)  # reports name the same few certificates in every package: format each once
     text = _DN_TEXTS.get(der)
     if text is None:
-        text = _remember(_DN_TEXTS, der, _format_name(name))
+        text = remember(_DN_TEXTS, der, _format_name(name))
     return text
 
 
@@ -252,7 +252,7 @@ def fingerprint(cert: x509.Certificate, algorithm: str = "sha256") -> str:
     key = (_raw(cert), name)  # allow lists ask for the same few certificates' fingerprints per package
     value = _FINGERPRINTS.get(key)
     if value is None:
-        value = _remember(_FINGERPRINTS, key, hashlib.new(name, key[0]).hexdigest().upper())
+        value = remember(_FINGERPRINTS, key, hashlib.new(name, key[0]).hexdigest().upper())
     return value
 
 
@@ -276,8 +276,8 @@ def _raw(value: Any) -> bytes:
 _SHARED_LIMIT = 4096
 
 
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
-    """Store in a per-process cache, bounded (cleared when full)."""
+def remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Store in a per-process cache, bounded (cleared when full); returns the value."""
     if len(cache) >= _SHARED_LIMIT:
         cache.clear()
     cache[key] = value
@@ -349,7 +349,7 @@ def _algorithm_name(algorithm: Any) -> str:
     der = _raw(algorithm)
     name = _ALGORITHM_NAMES.get(der)
     if name is None:
-        name = _remember(_ALGORITHM_NAMES, der, str(algorithm["algorithm"].native))
+        name = remember(_ALGORITHM_NAMES, der, str(algorithm["algorithm"].native))
     return name
 
 
@@ -394,7 +394,7 @@ def _shared(cert: x509.Certificate) -> x509.Certificate:
     der = _raw(cert)
     known = _SHARED.get(der)
     if known is None:
-        known = _remember(_SHARED, der, x509.Certificate.load(der))
+        known = remember(_SHARED, der, x509.Certificate.load(der))
     return known
 
 
@@ -407,7 +407,7 @@ def _name_key(name: x509.Name) -> str:
     der = _raw(name)
     key = _NAME_KEYS.get(der)
     if key is None:
-        key = _remember(_NAME_KEYS, der, name.hashable)
+        key = remember(_NAME_KEYS, der, name.hashable)
     return key
 
 
@@ -437,7 +437,7 @@ def _key_identifier(cert: x509.Certificate) -> bytes:
     if key_id is None:
         copy = _detached(cert)  # reading extensions touches DEFAULT fields (see _raw)
         key_id = copy.key_identifier if copy.key_identifier is not None else copy.public_key.sha1
-        _remember(_KEY_IDS, der, key_id)
+        remember(_KEY_IDS, der, key_id)
     return key_id
 
 
@@ -494,7 +494,7 @@ def _check_signing_certificate_v2(value: Any, cert: x509.Certificate, *, issuer_
     first = certs[0]
     hash_name = oids.HASH_NAMES[first["hash_algorithm"]["algorithm"].dotted]  # absent -> SHA-256
     _check_cert_id(first, cert, hash_name, issuer_serial_required=issuer_serial_required)
-    _remember(_CERT_IDS_OK, known, True)
+    remember(_CERT_IDS_OK, known, True)
 
 
 def _check_signing_certificate_v1(value: Any, cert: x509.Certificate) -> None:
@@ -507,7 +507,7 @@ def _check_signing_certificate_v1(value: Any, cert: x509.Certificate) -> None:
     if len(certs[0]["cert_hash"].native) != 20:
         raise ValueError("signing-certificate hash is not a 20-byte SHA-1")
     _check_cert_id(certs[0], cert, "sha1", issuer_serial_required=False)
-    _remember(_CERT_IDS_OK, known, True)
+    remember(_CERT_IDS_OK, known, True)
 
 
 def _commitment_kind(attrs: list[tuple[str, Any]]) -> str:

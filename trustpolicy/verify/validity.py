@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from trustpolicy import asn1 as oids
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.signature import PrimarySignature, Signature, Timestamp, distinguished_name, fingerprint
+from trustpolicy.signature import PrimarySignature, Signature, Timestamp, distinguished_name, fingerprint, remember
 from trustpolicy.verify.models import Issue, Status, format_moment
 from trustpolicy.verify.settings import VerificationSettings
 
@@ -123,16 +123,8 @@ def _name(signature: Signature) -> str:
 
 # Per-process values derived from exact encodings that every package of a graph repeats (the same
 # few algorithm identifiers and signer keys), bounded like trustpolicy.signature's caches.
-_CACHE_LIMIT = 4096
 _HASH_NAMES: dict[bytes, str] = {}
 _PUBLIC_KEYS: dict[bytes, Any] = {}
-
-
-def _remember(cache: dict[bytes, Any], key: bytes, value: Any) -> Any:
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[key] = value
-    return value
 
 
 def _hash_name(algorithm: Any) -> str:
@@ -141,7 +133,7 @@ def _hash_name(algorithm: Any) -> str:
     name = _HASH_NAMES.get(der)
     if name is None:
         oid = algorithm["algorithm"].dotted
-        name = _remember(_HASH_NAMES, der, oids.HASH_NAMES.get(oid) or ("sha1" if oid == oids.SHA1_OID else oid))
+        name = remember(_HASH_NAMES, der, oids.HASH_NAMES.get(oid) or ("sha1" if oid == oids.SHA1_OID else oid))
     return name
 
 
@@ -151,7 +143,7 @@ def _public_key(cert: x509.Certificate) -> Any:
     der = cert.public_key.dump()
     key = _PUBLIC_KEYS.get(der)
     if key is None:
-        key = _remember(_PUBLIC_KEYS, der, serialization.load_der_public_key(der))
+        key = remember(_PUBLIC_KEYS, der, serialization.load_der_public_key(der))
     return key
 
 
