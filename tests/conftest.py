@@ -73,3 +73,34 @@ def signing_identity(pki: TestPKI) -> SigningIdentity:
 @pytest.fixture
 def unsigned_package(tmp_path: Path) -> Path:
     return make_package(tmp_path / "Test.Package.1.0.0.nupkg")
+
+
+# --- a real NuGet client: nuget.exe under mono (installed by .ci/install-nuget) ---------------------
+
+import os
+import shutil
+import subprocess
+
+NUGET_EXE_DEFAULT = Path(__file__).resolve().parents[1] / ".ci" / "tools" / "node_modules" / "nuget-exe" / "nuget-5.8.0.exe"
+
+
+@pytest.fixture(scope="session")
+def nuget_exe() -> list[str]:
+    """The command that runs nuget.exe 5.8.0 (`mono nuget.exe`). Skips where it is not installed, unless
+    TRUSTPOLICY_REQUIRE_NUGET=1 (CI), where a missing client fails the test instead."""
+    exe = Path(os.environ.get("TRUSTPOLICY_NUGET_EXE") or NUGET_EXE_DEFAULT)
+    mono = shutil.which("mono")
+    if mono is None or not exe.is_file():
+        message = f"nuget.exe under mono is not installed ({exe}); run: bash .ci/install-nuget"
+        if os.environ.get("TRUSTPOLICY_REQUIRE_NUGET") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return [mono, str(exe)]
+
+
+def run_nuget(command: list[str], *args: str, cwd: Path, home: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run nuget.exe with its own HOME (its user config and caches), never the real one."""
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+           "NUGET_PACKAGES": str(home / "packages"), "MONO_ENV_OPTIONS": ""}
+    return subprocess.run([*command, *args, "-NonInteractive"], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
