@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -57,13 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     from trustpolicy.archive import PackageArchive
     from trustpolicy.cache import VerdictCache
-    from trustpolicy.config import load_trust_settings
+    from trustpolicy.context import TrustContext, TrustOptions
     from trustpolicy.explain import explain
     from trustpolicy.graph import HashCache, collect_graph, verify_graph_hashes
-    from trustpolicy.revocation import RevocationOptions
     from trustpolicy.signature import parse_signature
-    from trustpolicy.truststore import TrustStore
-    from trustpolicy.verify import REQUIRE, Verifier
     imports = time.perf_counter() - t0
 
     timings: dict[str, list[float]] = defaultdict(list)
@@ -78,10 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     graph = collect_graph([graph_dir / "projects" / project], configfile=graph_dir / "NuGet.Config")
     collect = time.perf_counter() - t0
     t0 = time.perf_counter()
-    trust = load_trust_settings(configfile=str(graph_dir / "NuGet.Config"))
-    store = TrustStore.from_files((), extra=(graph_dir / "roots.pem",))
-    verifier = Verifier.from_trust_settings(trust, REQUIRE, trust_store=store, revocation=RevocationOptions(mode="off"),
-                                            at=datetime.now(timezone.utc))
+    context = TrustContext.build(TrustOptions(mode="require", configfile=str(graph_dir / "NuGet.Config"),
+                                              extra_roots=(str(graph_dir / "roots.pem"),), revocation="off"))
+    verifier = context.verifier()
     setup = time.perf_counter() - t0
 
     hashes = HashCache()
@@ -100,15 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         primary = step("parse_signature (asn1crypto CMS)", lambda: parse_signature(der))
         step("is_zip64", archive.is_zip64)
         step("trust: evaluate signatures + chains", lambda: verifier._trust(primary))
-        step("trusted-signers allow list", lambda: verifier.trusted_signers.check(primary, verifier.settings))
+        step("allow lists", lambda: verifier.allow_lists.check(primary, verifier.settings))
         verdict = step("= Verifier.verify_package (all but hashing, again)",
                        lambda: verifier.verify_package(path, archive=archive))
         step("graph: verify_graph_hashes (digests from the read)",
              lambda: verify_graph_hashes(package, cache=hashes, archive=archive))
-        entry = step("report entry: verdict.to_json", verdict.to_json)
-        step("explain", lambda: explain(entry, mode="require"))
+        step("report entry: verdict.to_json", verdict.to_json)
+        step("explain", lambda: explain(verdict, package.id, package.version, mode="require"))
         key = hashlib.sha256(str(path).encode()).hexdigest()
-        step("verdict cache put (in memory)", lambda: cache.put(key, entry))
+        step("verdict cache put (in memory)", lambda: cache.put(key, verdict))
         if index == 0:
             first = {name: values.pop() for name, values in timings.items()}
     timings["verdict cache save (all entries, once)"].append(_timed(cache.save))

@@ -5,12 +5,18 @@ from __future__ import annotations
 # --- test PKI and timestamp servers (trustpolicy.testing; used by sign, verify, revocation tests) ---
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from trustpolicy import clock
+from trustpolicy.chain import ChainValidator
+from trustpolicy.config import TrustedSigner
 from trustpolicy.sign import SigningIdentity
+from trustpolicy.verify import VerificationSettings, Verifier
+from trustpolicy.verify.allowlist import RepositorySignatures, compose, normalize_sha256
 from trustpolicy.testing.pki import Issued, TestPKI
 from trustpolicy.testing.tsa import TimestampServer
 
@@ -30,6 +36,19 @@ def make_package(path: Path, package_id: str = "Test.Package", version: str = "1
         for name, data in (files or {"lib/net8.0/Test.dll": b"MZ" + bytes(range(256)) * 8}).items():
             z.writestr(name, data)
     return path
+
+
+def make_verifier(settings: VerificationSettings, chains: ChainValidator, *, at: datetime | None = None,
+                  trusted_signers: Iterable[TrustedSigner] = (), require_non_empty: bool = False,
+                  certificate_fingerprints: Iterable[str] = (), repository: RepositorySignatures | None = None) -> Verifier:
+    """A Verifier over a test chain validator: the preset with the validator's revocation mode (and a
+    source's restrictions), the allow lists composed as a TrustContext composes them."""
+    settings = settings.replace(revocation_mode=chains.revocation.mode)
+    if repository is not None:
+        settings = repository.restrict(settings)
+    allow_lists = compose(trusted_signers, require_non_empty=require_non_empty,
+                          fingerprints=[normalize_sha256(f) for f in certificate_fingerprints], repository=repository)
+    return Verifier(settings, chains=chains, at=at or clock.now(), allow_lists=allow_lists)
 
 
 def identity_of(issued: Issued) -> SigningIdentity:

@@ -10,11 +10,22 @@ import pytest
 
 from trustpolicy import cache as cache_module
 from trustpolicy.cache import VerdictCache
+from trustpolicy.clock import parse_moment
+from trustpolicy.models import Issue, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult
 
-ENTRY = {"verdict": "valid", "issues": [], "signatures": [], "id": "A", "version": "1.0.0"}
+ENTRY = PackageVerdict("a.nupkg", "A", "1.0.0", True, (StepResult("trust", Status.VALID),))
+INVALID = PackageVerdict(
+    "b.nupkg", "B", "2.0.0", True,
+    (StepResult("integrity", Status.VALID),
+     StepResult("trust", Status.DISALLOWED, (Issue("NU3018", "warning", "untrusted root", "primary"),))),
+    (SignatureReport("author", "primary", "CN=B", {"SHA256": "AB" * 32}, parse_moment("2024-01-02T03:04:05Z"),
+                     None, (), Status.DISALLOWED),
+     SignatureReport("repository", "countersignature", "CN=R", {}, None, "https://r.test/index.json", ("o",), None)),
+    MatchedSigner("r", "repository", "CD" * 32, "countersignature"), None, errors_fail=True,
+)
 
 
-def saved(directory: Path, policy: str = "p1", **entries: dict) -> VerdictCache:
+def saved(directory: Path, policy: str = "p1", **entries: PackageVerdict) -> VerdictCache:
     cache = VerdictCache(directory, policy)
     for key, entry in entries.items():
         cache.put(key, entry)
@@ -23,9 +34,12 @@ def saved(directory: Path, policy: str = "p1", **entries: dict) -> VerdictCache:
 
 
 def test_entries_survive_a_new_run_under_the_same_policy_only(tmp_path: Path) -> None:
-    saved(tmp_path, "p1", a=ENTRY, b={**ENTRY, "verdict": "invalid"})
+    saved(tmp_path, "p1", a=ENTRY, b=INVALID)
     again = VerdictCache(tmp_path, "p1")
-    assert again.get("a") == ENTRY and again.get("b")["verdict"] == "invalid" and again.get("c") is None
+    assert again.get("a") == ENTRY and again.get("c") is None
+    # every field round-trips, so a cached verdict renders exactly as a fresh one
+    assert again.get("b") == INVALID and again.get("b").to_json() == INVALID.to_json()
+    assert again.get("b").verdict == "invalid" and again.get("b").codes() == ["NU3018", "NU3018"]
     assert VerdictCache(tmp_path, "p2").get("a") is None  # another policy: another file
 
 
@@ -68,9 +82,10 @@ def test_entries_of_the_wrong_shape_are_misses(tmp_path: Path) -> None:
     saved(tmp_path, "p1", a=ENTRY, b=ENTRY, c=ENTRY, d=ENTRY)
     path = tmp_path / "p1.json"
     stored = json.loads(path.read_text())
+    entry = stored["entries"]["a"]
     stored["entries"]["b"] = ["not", "an", "entry"]
-    stored["entries"]["c"] = {**ENTRY, "verdict": "probably fine"}
-    stored["entries"]["d"] = {**ENTRY, "issues": None}
+    stored["entries"]["c"] = {**entry, "steps": [{"step": "trust", "status": "probably fine", "issues": []}]}
+    stored["entries"]["d"] = {**entry, "steps": None}
     path.write_text(json.dumps(stored))
     cache = VerdictCache(tmp_path, "p1")
     assert cache.get("a") == ENTRY and [cache.get(k) for k in "bcd"] == [None, None, None]

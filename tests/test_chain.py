@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import x509 as asn1_x509
 
-from trustpolicy.chain import STATUSES, ChainResult, ChainValidator
+from trustpolicy.chain import ChainResult, ChainStatus, ChainValidator, Revocation
 from trustpolicy.revocation import RevocationOptions
 from trustpolicy.signature import PrimarySignature, parse_signature
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, TIME_STAMPING, Issued, TestPKI
@@ -334,7 +334,9 @@ def test_bad_arguments(validator: ChainValidator, pki: TestPKI) -> None:
 
 
 def test_statuses_are_the_contract() -> None:
-    assert set(STATUSES) == {"valid", "untrusted-root", "not-valid-for-usage", "expired", "not-yet-valid", "revoked", "invalid"}
+    assert [s.value for s in ChainStatus] == ["revoked", "invalid", "not-valid-for-usage", "untrusted-root", "expired",
+                                              "not-yet-valid", "valid"]  # worst first
+    assert [s.value for s in Revocation] == ["good", "revoked", "unknown", "not-checked"]
 
 
 # --- caching --------------------------------------------------------------------------------------

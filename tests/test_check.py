@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from trustpolicy.check import CheckOptions, check_graph
+from trustpolicy.check import CheckOptions, check_graph, config_directory
+from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.cli import main
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.report import report_problems
+from trustpolicy.report import check_document, report_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "demo"
@@ -34,10 +35,20 @@ def codes(package: dict, level: str | None = None) -> set[str]:
     return {issue["code"] for issue in package["issues"] if level is None or issue["level"] == level}
 
 
+def check(paths, progress=None, **options) -> dict:  # type: ignore[no-untyped-def]
+    """check_graph as the CLI calls it (options split into trust and run options), as its JSON document."""
+    run_options = {key: options.pop(key) for key in ("jobs", "packages_dirs", "use_cache") if key in options}
+    if not options.get("configfile"):
+        options.setdefault("directory", config_directory(paths[0]))
+    context = TrustContext.build(TrustOptions(**options))
+    report = check_graph([str(p) for p in paths], context, CheckOptions(**run_options), progress=progress)
+    return check_document(report)
+
+
 def run(paths, tmp_path: Path, **options) -> dict:
     options.setdefault("cache_dir", str(tmp_path / "cache"))
     options.setdefault("revocation", "off")
-    return check_graph([str(p) for p in paths], CheckOptions(**options))
+    return check(paths, **options)
 
 
 def test_demo_require_mode_verdicts(demo: Path, tmp_path: Path) -> None:
@@ -139,8 +150,8 @@ def test_whole_file_record_is_checked_in_the_same_read(demo: Path, tmp_path: Pat
 def test_cache_reuses_and_invalidates(demo: Path, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     first = run([demo], tmp_path)
-    second = check_graph([str(demo)], CheckOptions(cache_dir=str(tmp_path / "cache"), revocation="off"),
-                         progress=lambda done, total: seen.append((done, total)))
+    second = check([demo], cache_dir=str(tmp_path / "cache"), revocation="off",
+                   progress=lambda done, total: seen.append((done, total)))
     assert seen[0] == (5, 5)  # every package came from the cache
     assert [p["verdict"] for p in first["packages"]] == [p["verdict"] for p in second["packages"]]
 
@@ -198,7 +209,7 @@ def test_unusable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "NuGet.Config" in err and "Traceback" not in err
 
     with pytest.raises(TrustPolicyError):
-        check_graph([str(DEMO)], CheckOptions(trust_store=(str(tmp_path / "missing.pem"),), use_cache=False))
+        check([DEMO], trust_store=(str(tmp_path / "missing.pem"),), use_cache=False)
 
 
 def test_init_pins_the_graph_signers(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -291,7 +302,8 @@ def test_sarif_from_check_is_valid_sarif(demo: Path, tmp_path: Path) -> None:
     from trustpolicy.report import render_sarif
 
     schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
-    sarif = render_sarif(run([demo], tmp_path), base_dir=demo)
+    context = TrustContext.build(TrustOptions(directory=str(demo), cache_dir=str(tmp_path / "cache"), revocation="off"))
+    sarif = render_sarif(check_graph([demo], context), base_dir=demo)
     jsonschema.validate(sarif, schema)
     results = sarif["runs"][0]["results"]
     assert {r["ruleId"] for r in results} >= {"NU3004", "NU3008", "NU3034", "TP0002"}
@@ -344,8 +356,8 @@ def test_cache_key_is_what_the_policy_means_not_where_it_is_written(demo: Path, 
     config.write_text(config.read_text().replace("<configuration>", "<configuration>\n  <!-- moved -->", 1))
     spelled = demo / "obj" / ".." / "NuGet.Config"
     seen: list[tuple[int, int]] = []
-    check_graph([str(demo)], CheckOptions(cache_dir=str(tmp_path / "cache"), revocation="off", configfile=str(spelled)),
-                progress=lambda done, total: seen.append((done, total)))
+    check([demo], cache_dir=str(tmp_path / "cache"), revocation="off", configfile=str(spelled),
+          progress=lambda done, total: seen.append((done, total)))
     assert seen[0] == (5, 5)
 
 

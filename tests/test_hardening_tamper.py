@@ -32,7 +32,7 @@ from asn1crypto import cms
 from fuzz import signed, zipkit
 from fuzz.signed import judge
 from trustpolicy.archive import PackageArchive
-from trustpolicy.verify import PackageVerdict
+from trustpolicy.models import PackageVerdict, Status, StepResult
 
 PRESETS = tuple(signed.PRESETS)
 
@@ -208,7 +208,8 @@ def test_the_judge_can_fail(world: signed.World) -> None:
     original = world.verify(world.no_timestamp, "accept")
     assert judge(original, world.verify(world.no_timestamp, "accept"), "accept") == "same"
     assert judge(original, world.verify(world.other_signer, "accept"), "accept").startswith("BAD: another signer")
-    stripped = PackageVerdict(original.path, None, None, True, "valid", issues=original.issues, steps=original.steps)
-    assert judge(original, stripped, "require").startswith("BAD: valid without signatures")
-    silent = PackageVerdict(original.path, None, None, True, "invalid", steps=original.steps)
-    assert judge(original, silent, "verify").startswith("BAD: invalid without")
+    stripped = PackageVerdict(original.path, None, None, True, original.steps)  # valid, no signatures
+    assert stripped.passed and judge(original, stripped, "require").startswith("BAD: valid without signatures")
+    # An invalid verdict without a coded error cannot be built: the model adds one (PackageVerdict.issues).
+    silent = PackageVerdict(original.path, None, None, True, (StepResult("trust", Status.DISALLOWED),))
+    assert silent.codes("error") == ["TP0004"] and judge(original, silent, "verify") == "invalid"

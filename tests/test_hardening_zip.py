@@ -21,7 +21,7 @@ from fuzz.zipkit import Entry
 from trustpolicy.archive import PackageArchive
 from trustpolicy.errors import SigningError
 from trustpolicy.sign import build_signature, signature_content
-from trustpolicy.verify import PackageVerdict
+from trustpolicy.models import PackageVerdict
 
 PRESETS = tuple(signed.PRESETS)
 

@@ -18,13 +18,24 @@ import pytest
 from rich.console import Console
 
 from trustpolicy import __version__, codes
+from trustpolicy.clock import format_moment, parse_moment
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.fileutil import write_atomic
+from trustpolicy.models import (
+    GraphReport,
+    Issue,
+    Location,
+    MatchedSigner,
+    PackageReport,
+    PackageVerdict,
+    SignatureReport,
+    Status,
+    StepResult,
+)
 from trustpolicy.report import (
     ReportFormat,
     ReportInvalid,
-    build_report,
-    format_moment,
+    check_document,
     load_schema,
     render_json,
     render_sarif,
@@ -45,126 +56,126 @@ FIX_XML = f'<author name="Evil Corp">\n  <certificate fingerprint="{EVIL_FP}" ha
 
 
 def sig(kind: str = "author", placement: str = "primary", subject: str | None = "CN=Contoso Signing, O=Contoso",
-        fp: str | None = FP_A, status: str = "valid", **extra: Any) -> dict[str, Any]:
-    entry = {
-        "kind": kind, "placement": placement, "subject": subject,
-        "fingerprints": {"SHA256": fp} if fp else {}, "timestamp": "2024-05-01T10:00:00Z",
-        "serviceIndex": None, "owners": [], "status": status,
-    }
-    entry.update(extra)
-    return entry
+        fp: str | None = FP_A, status: str = "valid", service_index: str | None = None,
+        owners: tuple[str, ...] = ()) -> SignatureReport:
+    return SignatureReport(kind, placement, subject, {"SHA256": fp} if fp else {}, parse_moment("2024-05-01T10:00:00Z"),
+                           service_index, owners, Status[status.upper()])
 
 
-def issue(code: str, level: str = "error", message: str | None = None, signature: str | None = "primary") -> dict[str, Any]:
-    return {"code": code, "level": level, "message": message or codes.title(code), "signature": signature}
+def issue(code: str, level: str = "error", message: str | None = None, signature: str | None = "primary") -> Issue:
+    return Issue(code, level, message or codes.title(code), signature)
 
 
 def package(pid: str, version: str, *, verdict: str = "valid", signed: bool | None = True,
-            signatures: list | None = None, issues: list | None = None, path: str | None = "default",
-            source: dict | None = None, trusted: dict | None = None, cause: str | None = None,
-            fix: str | None = None) -> dict[str, Any]:
-    return {
-        "path": f"packages/{pid.lower()}/{version}/{pid.lower()}.{version}.nupkg" if path == "default" else path,
-        "id": pid, "version": version, "signed": signed, "verdict": verdict,
-        "signatures": [sig()] if signatures is None else signatures,
-        "issues": issues or [],
-        "source": source or {"path": "obj/project.assets.json", "kind": "assets",
-                             "pointer": f"/libraries/{pid}~1{version}", "line": 10},
-        "trustedSigner": trusted, "cause": cause, "fix": fix,
-    }
+            signatures: list[SignatureReport] | None = None, issues: list[Issue] | None = None,
+            path: str | None = "default", source: Location | None = None, trusted: MatchedSigner | None = None,
+            cause: str | None = None, fix: str | None = None) -> PackageReport:
+    """A package whose one step has the given verdict (the verdict is derived from steps)."""
+    step = StepResult("trust", Status.VALID if verdict == "valid" else Status.DISALLOWED, tuple(issues or ()))
+    file = f"packages/{pid.lower()}/{version}/{pid.lower()}.{version}.nupkg" if path == "default" else path
+    result = PackageVerdict(file, pid, version, signed, (step,), tuple([sig()] if signatures is None else signatures),
+                            trusted, None if trusted else "no trusted signer matched")
+    assert result.verdict == verdict
+    where = source or Location("obj/project.assets.json", 10, f"/libraries/{pid}~1{version}", "assets")
+    return PackageReport(pid, version, result, where, cause, fix)
 
 
-def sample_packages() -> list[dict[str, Any]]:
+def sample_packages() -> list[PackageReport]:
     return [
         # author-signed and trusted
-        package("Contoso.Lib", "1.2.3", trusted={"name": "contoso", "kind": "author", "fingerprint": FP_A},
-                source={"path": "src/app/obj/project.assets.json", "kind": "assets",
-                        "pointer": "/libraries/Contoso.Lib~11.2.3", "line": 120}),
+        package("Contoso.Lib", "1.2.3", trusted=MatchedSigner("contoso", "author", FP_A),
+                source=Location("src/app/obj/project.assets.json", 120, "/libraries/Contoso.Lib~11.2.3", "assets")),
         # repository-countersigned, trusted by owners, but with a warning (valid packages give no SARIF result)
         package("Newtonsoft.Json", "13.0.3",
                 signatures=[sig(subject="CN=James Newton-King"),
                             sig("repository", "countersignature", "CN=NuGet.org Repository by Microsoft", FP_B,
-                                serviceIndex="https://api.nuget.org/v3/index.json", owners=["jamesnk"])],
+                                service_index="https://api.nuget.org/v3/index.json", owners=("jamesnk",))],
                 issues=[issue("NU3018", "warning", "revocation status of the author chain is unknown (offline)")],
-                trusted={"name": "nuget.org", "kind": "repository", "fingerprint": FP_B},
-                source={"path": "src/app/obj/project.assets.json", "kind": "assets",
-                        "pointer": "/libraries/Newtonsoft.Json~113.0.3", "line": 250}),
+                trusted=MatchedSigner("nuget.org", "repository", FP_B),
+                source=Location("src/app/obj/project.assets.json", 250, "/libraries/Newtonsoft.Json~113.0.3", "assets")),
         # untrusted signer with several issues; subject holds rich markup that must print literally
         package("Evil.Pkg", "6.6.6", verdict="invalid",
-                signatures=[sig(subject="CN=[bold]Evil Corp[/bold], O=Evil", fp=EVIL_FP, status="untrusted")],
+                signatures=[sig(subject="CN=[bold]Evil Corp[/bold], O=Evil", fp=EVIL_FP, status="disallowed")],
                 issues=[issue("NU3034", message="the author signer matches no trustedSigners entry"),
                         issue("NU3018", message="chain ends in a root that is not trusted"),
                         issue("NU3027", "info", "signature has no timestamp")],
                 cause="author 'Evil Corp' (SHA256 ABAB...) is not in trustedSigners", fix=FIX_AUTHOR,
-                source={"path": "src/app/obj/project.assets.json", "kind": "assets",
-                        "pointer": "/libraries/Evil.Pkg~16.6.6", "line": 300}),
+                source=Location("src/app/obj/project.assets.json", 300, "/libraries/Evil.Pkg~16.6.6", "assets")),
         # unsigned in require mode; lock file source without a line; XML fix
         package("Unsigned.Thing", "0.1.0-beta", verdict="invalid", signed=False, signatures=[],
                 issues=[issue("NU3004", signature=None)],
                 cause="package is unsigned and the mode is require", fix=FIX_XML,
-                source={"path": "src/lib dir/packages.lock.json", "kind": "lock",
-                        "pointer": "/dependencies/net8.0/Unsigned.Thing", "line": None}),
+                source=Location("src/lib dir/packages.lock.json", None, "/dependencies/net8.0/Unsigned.Thing", "lock")),
         # not found in any packages folder
         package("Missing.Pkg", "2.0.0", verdict="invalid", signed=None, signatures=[], path=None,
                 issues=[issue("TP0001", message="no .nupkg for Missing.Pkg 2.0.0 in packages folders", signature=None)],
                 cause="Missing.Pkg 2.0.0 was not found in any packages folder",
-                source={"path": "/elsewhere/repo/packages.config", "kind": "packages.config",
-                        "pointer": None, "line": 7}),
+                source=Location("/elsewhere/repo/packages.config", 7, None, "packages.config")),
         # tampered in the cache: content hash and signed hash both wrong; no fix can allow it
         package("Tampered.Pkg", "1.0.0", verdict="invalid",
                 issues=[issue("NU3008"), issue("TP0002", message="sha512 differs from the assets file", signature=None)],
                 cause="package content was changed after signing",
-                source={"path": "packages", "kind": "folder", "pointer": None, "line": None}),
+                source=Location("packages", None, None, "folder")),
     ]
 
 
+def make_report(mode: str = "require", packages: list[PackageReport] | None = None, **extra: Any) -> GraphReport:
+    return GraphReport(mode=mode, packages=tuple(sample_packages() if packages is None else packages),
+                       generated_at=MOMENT, settings=extra.pop("settings", {}), trust_store=extra.pop("trust_store", ""),
+                       tool_version=__version__, **extra)
+
+
 @pytest.fixture
-def report() -> dict[str, Any]:
-    return build_report(mode="require", packages=sample_packages(), generated_at=MOMENT,
-                        settings={"revocation": "offline", "at": None}, trust_store="bundled (codesignctl.pem)",
-                        config_files=["/home/u/.nuget/NuGet/NuGet.Config", "src/NuGet.Config"])
+def report() -> GraphReport:
+    return make_report(settings={"revocation": "offline", "at": None}, trust_store="bundled (codesignctl.pem)",
+                       config_files=("/home/u/.nuget/NuGet/NuGet.Config", "src/NuGet.Config"))
+
+
+@pytest.fixture
+def document(report: GraphReport) -> dict[str, Any]:
+    return check_document(report)
 
 
 # ---- JSON ------------------------------------------------------------------------------------------
 
-def test_build_report_summary_and_exit_code(report: dict[str, Any]) -> None:
-    assert report["tool"] == {"name": "trustpolicy", "version": __version__}
-    assert report["summary"] == {"total": 6, "valid": 2, "invalid": 4, "warnings": 1}
-    assert report["exitCode"] == 1
-    assert report["generatedAt"] == "2025-03-01T12:00:00Z"
-    audit = build_report(mode="audit", packages=sample_packages(), generated_at=MOMENT)
-    assert audit["exitCode"] == 0 and audit["summary"]["invalid"] == 4
-    clean = build_report(mode="require", packages=sample_packages()[:2], generated_at=MOMENT)
-    assert clean["exitCode"] == 0
+def test_report_summary_and_exit_code(report: GraphReport, document: dict[str, Any]) -> None:
+    assert document["tool"] == {"name": "trustpolicy", "version": __version__}
+    assert document["summary"] == {"total": 6, "valid": 2, "invalid": 4, "warnings": 1}
+    assert report.exit_code == document["exitCode"] == 1
+    assert document["generatedAt"] == "2025-03-01T12:00:00Z"
+    audit = make_report("audit")
+    assert audit.exit_code == 0 and audit.summary.invalid == 4
+    assert make_report(packages=sample_packages()[:2]).exit_code == 0
 
 
-def test_build_report_refuses_bad_mode_and_naive_time() -> None:
+def test_report_refuses_bad_mode_and_naive_time() -> None:
     with pytest.raises(ValueError, match="mode"):
-        build_report(mode="strict", packages=[], generated_at=MOMENT)
+        make_report("strict")
+    with pytest.raises(ValueError, match="timezone"):
+        GraphReport(mode="require", packages=(), generated_at=datetime(2025, 1, 1), settings={}, trust_store="")
     with pytest.raises(ValueError, match="timezone"):
         format_moment(datetime(2025, 1, 1))
 
 
-def test_json_report_validates_and_round_trips(report: dict[str, Any]) -> None:
-    validate_report(report)
-    text = render_json(report)
+def test_json_report_validates_and_round_trips(report: GraphReport, document: dict[str, Any]) -> None:
+    validate_report(document)
+    text = render_text(report, "json")
     assert text.endswith("\n")
-    assert json.loads(text) == report
+    assert json.loads(text) == document
     validate_report(json.loads(text))
     # one line per top-level field and per package, for diffs and grep
     lines = text.splitlines()
-    for package in report["packages"]:
-        assert "    " + json.dumps(package, ensure_ascii=False) + ("," if package is not report["packages"][-1] else "") in lines
-    assert sum(line.startswith('  "') for line in lines) == len(report)
-    empty = build_report(mode="accept", packages=[], generated_at=MOMENT)
-    validate_report(empty)
+    for package in document["packages"]:
+        assert "    " + json.dumps(package, ensure_ascii=False) + ("," if package is not document["packages"][-1] else "") in lines
+    assert sum(line.startswith('  "') for line in lines) == len(document)
+    validate_report(check_document(make_report("accept", [])))
     # optional: why the trustedSigner entry matched, or why none did
-    report["packages"][2]["trustedSignerReason"] = "no author entry has fingerprint ABAB..."
-    report["packages"][0]["trustedSignerReason"] = None
-    validate_report(report)
-    report["packages"][2]["trustedSignerReason"] = 3
+    document["packages"][2]["trustedSignerReason"] = "no author entry has fingerprint ABAB..."
+    document["packages"][0]["trustedSignerReason"] = None
+    validate_report(document)
+    document["packages"][2]["trustedSignerReason"] = 3
     with pytest.raises(ReportInvalid, match="trustedSignerReason"):
-        validate_report(report)
+        validate_report(document)
 
 
 def test_package_shape_is_a_superset_of_verify_package_shape() -> None:
@@ -174,8 +185,8 @@ def test_package_shape_is_a_superset_of_verify_package_shape() -> None:
     assert {"source", "trustedSigner", "cause", "fix"} <= set(package_schema["properties"])
 
 
-def _broken(report: dict[str, Any], how: str) -> dict[str, Any]:
-    bad = copy.deepcopy(report)
+def _broken(document: dict[str, Any], how: str) -> dict[str, Any]:
+    bad = copy.deepcopy(document)
     evil = bad["packages"][2]
     if how == "missing source":
         del bad["packages"][0]["source"]
@@ -186,7 +197,7 @@ def _broken(report: dict[str, Any], how: str) -> dict[str, Any]:
     elif how == "bad level":
         evil["issues"][0]["level"] = "fatal"
     elif how == "invalid without an error":
-        evil["issues"] = [issue("NU3027", "info")]
+        evil["issues"] = [issue("NU3027", "info").to_json()]
     elif how == "extra package key":
         evil["colour"] = "red"
     elif how == "lowercase fingerprint":
@@ -215,16 +226,16 @@ def _broken(report: dict[str, Any], how: str) -> dict[str, Any]:
     "lowercase fingerprint", "time without zone", "bad source kind", "line zero", "bad pointer",
     "summary does not add up", "exit code contradicts verdicts", "wrong tool",
 ])
-def test_invalid_report_does_not_validate(report: dict[str, Any], how: str) -> None:
-    validate_report(report)  # the unbroken one passes, so the failure below is caused by `how`
-    bad = _broken(report, how)
+def test_invalid_report_does_not_validate(document: dict[str, Any], how: str) -> None:
+    validate_report(document)  # the unbroken one passes, so the failure below is caused by `how`
+    bad = _broken(document, how)
     with pytest.raises(ReportInvalid) as caught:
         validate_report(bad)
     assert caught.value.problems and all(problem.startswith("/") for problem in caught.value.problems)
 
 
 def test_report_problems_names_the_place() -> None:
-    bad = build_report(mode="require", packages=sample_packages(), generated_at=MOMENT)
+    bad = check_document(make_report())
     bad["packages"][3]["issues"][0]["level"] = "fatal"
     problems = report_problems(bad)
     assert any(problem.startswith("/packages/3/issues/0/level") for problem in problems), problems
@@ -240,7 +251,7 @@ def sarif_validator() -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def test_sarif_validates_against_official_schema(report: dict[str, Any], tmp_path: Path,
+def test_sarif_validates_against_official_schema(report: GraphReport, tmp_path: Path,
                                                  sarif_validator: jsonschema.protocols.Validator) -> None:
     log = render_sarif(report, base_dir=tmp_path)
     errors = [e.message for e in sarif_validator.iter_errors(log)]
@@ -248,18 +259,18 @@ def test_sarif_validates_against_official_schema(report: dict[str, Any], tmp_pat
     # text form is the same log
     assert json.loads(render_text(report, ReportFormat.SARIF, base_dir=tmp_path)) == log
     # a clean graph gives a valid log with no results and no rules
-    clean = render_sarif(build_report(mode="require", packages=sample_packages()[:2], generated_at=MOMENT))
+    clean = render_sarif(make_report(packages=sample_packages()[:2]))
     assert list(sarif_validator.iter_errors(clean)) == []
     assert clean["runs"][0]["results"] == [] and clean["runs"][0]["tool"]["driver"]["rules"] == []
 
 
-def test_sarif_schema_check_can_fail(report: dict[str, Any], sarif_validator: jsonschema.protocols.Validator) -> None:
+def test_sarif_schema_check_can_fail(report: GraphReport, sarif_validator: jsonschema.protocols.Validator) -> None:
     log = render_sarif(report)
     log["runs"][0]["results"][0]["level"] = "info"  # the report's level name is not a SARIF level
     assert any("info" in e.message for e in sarif_validator.iter_errors(log))
 
 
-def test_sarif_rules_are_the_codes_used(report: dict[str, Any]) -> None:
+def test_sarif_rules_are_the_codes_used(report: GraphReport) -> None:
     driver = render_sarif(report)["runs"][0]["tool"]["driver"]
     assert driver["name"] == "trustpolicy" and driver["version"] == __version__
     assert driver["informationUri"].startswith("https://")
@@ -277,7 +288,7 @@ def test_sarif_rules_are_the_codes_used(report: dict[str, Any]) -> None:
     assert next(r for r in driver["rules"] if r["id"] == "NU3004")["name"] == "PackageIsUnsignedButPolicyRequiresSignedPackages"
 
 
-def test_sarif_results_one_per_issue_of_failing_packages(report: dict[str, Any], tmp_path: Path) -> None:
+def test_sarif_results_one_per_issue_of_failing_packages(report: GraphReport, tmp_path: Path) -> None:
     run = render_sarif(report, base_dir=tmp_path)["runs"][0]
     results = run["results"]
     rules = run["tool"]["driver"]["rules"]
@@ -299,7 +310,7 @@ def test_sarif_results_one_per_issue_of_failing_packages(report: dict[str, Any],
     assert len({json.dumps(r["partialFingerprints"]) for r in results}) == len(results)
 
 
-def test_sarif_locations(report: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sarif_locations(report: GraphReport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Paths in the report are relative to the current directory; SRCROOT is base_dir.
     monkeypatch.chdir(tmp_path)
     run = render_sarif(report, base_dir=tmp_path / "src")["runs"][0]
@@ -343,7 +354,7 @@ def _multitool() -> str | None:
     return None
 
 
-def test_sarif_multitool_validate(report: dict[str, Any], tmp_path: Path) -> None:
+def test_sarif_multitool_validate(report: GraphReport, tmp_path: Path) -> None:
     """Microsoft's SARIF Multitool as an independent validator (schema + SARIF1xxx/2xxx rules)."""
     tool = _multitool()
     if tool is None:
@@ -371,13 +382,13 @@ def test_sarif_multitool_validate(report: dict[str, Any], tmp_path: Path) -> Non
 
 # ---- table -----------------------------------------------------------------------------------------
 
-def _table(report: dict[str, Any], **console_args: Any) -> str:
+def _table(report: GraphReport, **console_args: Any) -> str:
     buffer = StringIO()
     render_table(report, Console(file=buffer, width=200, force_terminal=False, **console_args))
     return buffer.getvalue()
 
 
-def test_table_shows_verdicts_codes_causes_and_fixes(report: dict[str, Any]) -> None:
+def test_table_shows_verdicts_codes_causes_and_fixes(report: GraphReport) -> None:
     out = _table(report)
     assert "\x1b[" not in out  # not a terminal: no colours
     lines = out.splitlines()
@@ -406,7 +417,7 @@ def test_table_shows_verdicts_codes_causes_and_fixes(report: dict[str, Any]) -> 
     assert "mode: require" in lines[0] and "trust store: bundled (codesignctl.pem)" in lines[0]
 
 
-def test_table_colours_only_on_a_terminal(report: dict[str, Any]) -> None:
+def test_table_colours_only_on_a_terminal(report: GraphReport) -> None:
     buffer = StringIO()
     render_table(report, Console(file=buffer, width=200, force_terminal=True, color_system="standard"))
     assert "\x1b[" in buffer.getvalue()
@@ -415,17 +426,17 @@ def test_table_colours_only_on_a_terminal(report: dict[str, Any]) -> None:
 
 def test_table_cause_falls_back_to_first_error_and_audit_wording() -> None:
     pkg = package("NoCause.Pkg", "1.0.0", verdict="invalid", issues=[issue("NU3027", "warning"), issue("NU3012")])
-    rep = build_report(mode="audit", packages=[pkg], generated_at=MOMENT)
-    validate_report(rep)
+    rep = make_report("audit", [pkg])
+    validate_report(check_document(rep))
     out = _table(rep)
     assert f"x NoCause.Pkg 1.0.0: NU3012: {codes.title('NU3012')}" in out.splitlines()
     assert "policy violated (audit mode: not failing) (mode audit, exit code 0)" in out
-    empty = _table(build_report(mode="accept", packages=[], generated_at=MOMENT))
+    empty = _table(make_report("accept", []))
     assert "no packages in the graph" in empty and "0 packages: 0 valid, 0 invalid, 0 warnings - policy satisfied" in empty
 
 
-def test_render_text_all_formats(report: dict[str, Any]) -> None:
-    assert json.loads(render_text(report, "json")) == report
+def test_render_text_all_formats(report: GraphReport) -> None:
+    assert json.loads(render_text(report, "json")) == check_document(report)
     assert json.loads(render_text(report, "sarif"))["version"] == "2.1.0"
     assert "Evil.Pkg" in render_text(report, "table")
     with pytest.raises(ValueError):

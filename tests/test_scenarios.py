@@ -53,19 +53,8 @@ from trustpolicy.sign import (
 from trustpolicy.signature import fingerprint, parse_signature
 from trustpolicy.testing.pki import CODE_SIGNING, LIFETIME_SIGNING, Issued
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy.verify import (
-    ACCEPT,
-    REQUIRE,
-    VERIFY,
-    AllowList,
-    AllowListEntry,
-    CountersignatureBehavior,
-    PackageVerdict,
-    RepositorySignatures,
-    SignaturePlacement,
-    Status,
-    VerificationTarget,
-)
+from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, AllowList, AllowListEntry, CountersignatureBehavior, RepositorySignatures, SignaturePlacement, VerificationTarget
+from trustpolicy.models import PackageVerdict, Status
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nuget-client"
 if not CORPUS.is_dir():
@@ -954,7 +943,7 @@ def allow_list(cert_fp: str, targets: set[str], placements: set[str], owners: tu
 
 def allowed(package: Path, the_list: AllowList) -> bool:
     primary = parse_signature(read_signature(package))
-    return the_list.check(primary, REQUIRE)[0].status == Status.VALID
+    return the_list.check(primary, REQUIRE).step.status == Status.VALID
 
 
 def test_scenario_80_repository_signed_entry_targets(world: World, signed_kinds: dict[str, Path]) -> None:

@@ -33,7 +33,8 @@ from trustpolicy.errors import SignatureFormatError
 from trustpolicy.sign import signature_content
 from trustpolicy.signature import _algorithm_name, distinguished_name, fingerprint, parse_signature
 from trustpolicy.testing.pki import Issued, TestPKI
-from trustpolicy.verify import VERIFY, PackageVerdict
+from trustpolicy.verify import VERIFY
+from trustpolicy.models import PackageVerdict
 from trustpolicy.verify.validity import _hash_name, verify_signer_info
 
 

@@ -18,7 +18,10 @@ from trustpolicy.chain import ChainValidator
 from trustpolicy.revocation import RevocationOptions
 from trustpolicy.signature import parse_signature
 from trustpolicy.truststore import TrustStore
-from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, PackageVerdict, Status, Verifier
+from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY
+
+from conftest import make_verifier
+from trustpolicy.models import PackageVerdict, Status
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nuget-client"
 if not CORPUS.is_dir():
@@ -50,12 +53,9 @@ def chains(bundled: TrustStore):  # type: ignore[no-untyped-def]
 def verify(name: str | Path, preset: str = "verify", *, chains=None, store: TrustStore | None = None,  # type: ignore[no-untyped-def]
            revocation: RevocationOptions | None = None, **kw) -> PackageVerdict:
     path = name if isinstance(name, Path) else SIGNED / name
-    if chains is not None:
-        verifier = Verifier(PRESETS[preset], chain_validator=chains, **kw)
-    else:
-        verifier = Verifier(PRESETS[preset], trust_store=store or TrustStore.bundled(),
-                            revocation=revocation or RevocationOptions("off"), **kw)
-    return verifier.verify_package(path)
+    if chains is None:
+        chains = ChainValidator(store or TrustStore.bundled(), revocation or RevocationOptions("off"))
+    return make_verifier(PRESETS[preset], chains, **kw).verify_package(path)
 
 
 def own_roots(name: str) -> list:  # type: ignore[type-arg]

@@ -22,19 +22,8 @@ from trustpolicy.sign import signature_content
 from trustpolicy.signature import fingerprint
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, generate_key
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy.verify import (
-    ACCEPT,
-    REQUIRE,
-    VERIFY,
-    CountersignatureBehavior,
-    Issue,
-    PackageVerdict,
-    Status,
-    Verifier,
-    compile_trusted_signers,
-    preset,
-    worst,
-)
+from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, CountersignatureBehavior, Verifier, compile_trusted_signers, preset
+from trustpolicy.models import Issue, PackageVerdict, Status, worst
 
 
 def pairs(verdict: PackageVerdict) -> list[tuple[str, str]]:
@@ -231,7 +220,8 @@ def test_lowercase_allow_untrusted_root_hint(world: World, tmp_path: Path) -> No
 
 
 def test_unexpected_failure_is_an_invalid_verdict(world: World) -> None:
-    broken = Verifier(VERIFY, chain_validator=object(), trust_store=world.store)  # not a chain validator
+    broken = world.verifier(VERIFY)
+    broken.chains = None  # type: ignore[assignment]  # a verifier that fails inside: no chain validator
     verdict = broken.verify_package(world.sign())
     assert verdict.verdict == "invalid" and pairs(verdict) == [("TP0004", "error")]
     assert "AttributeError" in verdict.issues[0].message

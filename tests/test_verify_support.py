@@ -45,7 +45,7 @@ from trustpolicy.testing.tsa import TimestampServer
 from trustpolicy.truststore import TrustStore
 from trustpolicy.verify import Verifier, VerificationSettings
 
-from conftest import identity_of, make_package  # shared with the other suites
+from conftest import identity_of, make_package, make_verifier  # shared with the other suites
 
 SERVICE_INDEX = "https://api.test.example/v3/index.json"
 _names = itertools.count(1)
@@ -286,7 +286,7 @@ class World:
         return self.pki._lazy("repository", lambda: self.pki.issue_code_signing("Test Repository Signing"))
 
     def verifier(self, settings: VerificationSettings, *, chains: ChainValidator | None = None, **kw: Any) -> Verifier:
-        return Verifier(settings, chain_validator=chains or self.chains, trust_store=self.store, **kw)
+        return make_verifier(settings, chains or self.chains, **kw)
 
 
 @pytest.fixture(scope="session")

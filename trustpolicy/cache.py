@@ -1,4 +1,4 @@
-"""On-disk cache of per-package results, so re-checking an unchanged graph is near instant.
+"""On-disk cache of per-package verdicts, so re-checking an unchanged graph is near instant.
 
 One file per policy: `check` names the file after a digest of everything besides the package that
 can change a verdict (settings, trusted signers, roots, revocation, the day), and keys each entry by
@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-FORMAT = 2  # bump when the file or entry shape changes
+from trustpolicy.models import PackageVerdict
+
+FORMAT = 3  # bump when the file or entry shape changes
 MAX_ENTRIES = 100_000  # per policy file; the oldest entries go first
 _MAX_FILE = 256 * 1024 * 1024  # a larger file is not ours
 _MAX_AGE = 7 * 24 * 3600  # seconds since a policy file was last written
@@ -36,16 +38,23 @@ class VerdictCache:
         self._entries: dict[str, dict[str, Any]] | None = None
         self._dirty = False
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> PackageVerdict | None:
+        """The cached verdict, or None (also for an entry that does not read back: a miss, never an error)."""
         if self._entries is None:
             self._entries = self._load()
-        return self._entries.get(key)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        try:
+            return PackageVerdict.from_cache(entry)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None
 
-    def put(self, key: str, entry: dict[str, Any]) -> None:
+    def put(self, key: str, verdict: PackageVerdict) -> None:
         if self._entries is None:
             self._entries = self._load()
         self._entries.pop(key, None)  # re-inserted last: the newest entries survive the cap
-        self._entries[key] = entry
+        self._entries[key] = verdict.to_cache()
         self._dirty = True
 
     def save(self) -> None:
@@ -88,7 +97,7 @@ class VerdictCache:
         entries = stored.get("entries")
         if not isinstance(entries, dict):
             return {}
-        return {key: entry for key, entry in entries.items() if _is_entry(entry)}
+        return {key: entry for key, entry in entries.items() if isinstance(entry, dict)}
 
     def _remove_stale(self) -> None:
         """Policy files of other days or settings, unused for a week (best effort)."""
@@ -101,12 +110,3 @@ class VerdictCache:
         except OSError:
             pass
 
-
-def _is_entry(entry: Any) -> bool:
-    """The shape a report entry needs to be rendered; anything else is a miss."""
-    return (
-        isinstance(entry, dict)
-        and entry.get("verdict") in ("valid", "invalid")
-        and isinstance(entry.get("issues"), list)
-        and isinstance(entry.get("signatures"), list)
-    )

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import concurrent.futures
+import enum
 import re
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator
@@ -60,13 +61,40 @@ from trustpolicy.revocation import RevocationFetcher, RevocationOptions, revinfo
 from trustpolicy.signature import distinguished_name
 from trustpolicy.truststore import PURPOSES, TrustStore
 
-__all__ = ["REVOCATION_VALUES", "STATUSES", "ChainResult", "ChainValidator"]
+__all__ = ["ChainResult", "ChainStatus", "ChainValidator", "Revocation"]
 
-# Worst first: `ChainResult.status` is the first of these that applies.
-# revoked -> NU3012 Suspect; invalid / not-valid-for-usage -> NU3012 chain building issue;
-# untrusted-root -> NU3018; expired / not-yet-valid -> NotTimeValid (NuGet judges B.5 itself).
-STATUSES = ("revoked", "invalid", "not-valid-for-usage", "untrusted-root", "expired", "not-yet-valid", "valid")
-REVOCATION_VALUES = ("good", "revoked", "unknown", "not-checked")
+
+class ChainStatus(enum.StrEnum):
+    """A chain problem, worst first: `ChainResult.status` is the first that applies.
+
+    revoked -> NU3012 Suspect; invalid / not-valid-for-usage -> NU3012 chain building issue;
+    untrusted-root -> NU3018; expired / not-yet-valid -> NotTimeValid (NuGet judges B.5 itself).
+    """
+
+    REVOKED = "revoked"
+    INVALID = "invalid"
+    NOT_VALID_FOR_USAGE = "not-valid-for-usage"
+    UNTRUSTED_ROOT = "untrusted-root"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+    VALID = "valid"
+
+    @property
+    def severity(self) -> int:
+        """0 is the worst."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {status: index for index, status in enumerate(ChainStatus)}
+
+
+class Revocation(enum.StrEnum):
+    """What revocation checking found for the certificates below the root."""
+
+    GOOD = "good"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"  # no usable CRL or OCSP answer: NuGet's soft fail
+    NOT_CHECKED = "not-checked"  # mode off, or nothing below the root
 
 _EKU = {"code_signing": EKU_CODE_SIGNING, "time_stamping": EKU_TIME_STAMPING}
 _MAX_PATHS = 8  # candidate paths examined per chain (cross-signing gives a few, never many)
@@ -94,24 +122,36 @@ class ChainResult:
     """Outcome of one chain validation.
 
     trusted: the chain ends at a root of the store for the purpose (or at an extra trusted cert).
-    status: the worst problem found (see STATUSES), "valid" when none.
-    revocation: "good" | "revoked" | "unknown" | "not-checked" (mode off, or nothing below the root).
+    revocation: what revocation checking found.
     revoked_at: when the revoked certificate was revoked (before the moment).
     path: the chain, leaf first, root last (the provisional self-signed root when untrusted).
-    problems: every status that applies, worst first (status == problems[0]).
+    problems: every problem that applies, worst first.
     """
 
     trusted: bool
-    status: str
-    revocation: str
+    revocation: Revocation
     revoked_at: datetime | None
     path: tuple[x509.Certificate, ...]
     message: str
-    problems: tuple[str, ...] = ()
+    problems: tuple[ChainStatus, ...] = ()
+
+    @classmethod
+    def failed(cls, leaf: x509.Certificate, message: str) -> ChainResult:
+        """A chain that could not be built or checked at all: invalid, fail closed."""
+        return cls(False, Revocation.NOT_CHECKED, None, (leaf,), message, (ChainStatus.INVALID,))
+
+    @property
+    def status(self) -> ChainStatus:
+        """The worst problem, VALID when there is none."""
+        return self.problems[0] if self.problems else ChainStatus.VALID
 
     @property
     def valid(self) -> bool:
-        return self.status == "valid"
+        return not self.problems
+
+    @property
+    def revoked(self) -> bool:
+        return ChainStatus.REVOKED in self.problems or self.revocation is Revocation.REVOKED
 
 
 # --------------------------------------------------------------------------- pyhanko plumbing
@@ -333,22 +373,23 @@ def _ekus(cert: x509.Certificate) -> set[str] | None:
 
 @dataclass
 class _Outcome:
+    """A candidate path's findings while they are collected (ChainResult is the frozen answer)."""
+
     trusted: bool
-    problems: list[str]
-    revocation: str
+    problems: list[ChainStatus]
+    revocation: Revocation
     revoked_at: datetime | None
     path: tuple[x509.Certificate, ...]
     messages: list[str]
 
     def result(self) -> ChainResult:
-        problems = tuple(sorted(set(self.problems), key=STATUSES.index))
-        status = problems[0] if problems else "valid"
+        problems = tuple(sorted(set(self.problems), key=_SEVERITY.__getitem__))
         message = "; ".join(self.messages) if self.messages else "chain is valid"
-        return ChainResult(self.trusted, status, self.revocation, self.revoked_at, self.path, message, problems)
+        return ChainResult(self.trusted, self.revocation, self.revoked_at, self.path, message, problems)
 
     @property
     def score(self) -> int:  # higher is better: index of the worst problem
-        return min((STATUSES.index(p) for p in self.problems), default=len(STATUSES))
+        return min((_SEVERITY[p] for p in self.problems), default=len(_SEVERITY))
 
 
 class ChainValidator:
@@ -434,7 +475,7 @@ class ChainValidator:
         try:
             result = self._run(self._validate(leaf, others, extra, moment, purpose, boundaries))
         except Exception as exc:  # fail closed: an unexpected library error is an invalid chain
-            return ChainResult(False, "invalid", "not-checked", None, (leaf,), f"chain validation failed: {exc!r}", ("invalid",))
+            return ChainResult.failed(leaf, f"chain validation failed: {exc!r}")
         window = _window(moment, boundaries)
         if window is not None:
             self._cache.setdefault(key, []).append((*window, result))
@@ -491,7 +532,7 @@ class ChainValidator:
                 trusted = trust_leaf
         if not paths:
             message = f"no chain to a trusted root (partial chain): {missing}"
-            return ChainResult(False, "invalid", "not-checked", None, (leaf,), message, ("invalid",))
+            return ChainResult.failed(leaf, message)
         best: _Outcome | None = None
         for path in paths:
             outcome = await self._check(path, trusted, anchors, registry, moment, purpose, boundaries)
@@ -528,19 +569,19 @@ class ChainValidator:
         at: datetime,
         moment: datetime,
         revinfo: tuple[list[Any], list[Any]],
-    ) -> tuple[str, datetime | None, str]:
-        """("good" | "revoked" | "unknown", revocation time, message) of the certificates below the
+    ) -> tuple[Revocation, datetime | None, str]:
+        """(GOOD | REVOKED | UNKNOWN, revocation time, message) of the certificates below the
         root at `moment` (`at` is the moment clamped into their validity), root side first."""
         certs = list(path.iter_certs(include_root=False))
         unknown = ""
         for index, cert in enumerate(certs):
             sub = ValidationPath(path.trust_anchor, certs[:index], cert)
             state, when, message = await self._cert_revocation(sub, cert, anchors, registry, at, moment, revinfo)
-            if state == "revoked":
+            if state is Revocation.REVOKED:
                 return state, when, _named(message, sub)
-            if state == "unknown":
+            if state is Revocation.UNKNOWN:
                 unknown = unknown or _named(message, sub)
-        return ("unknown", None, unknown) if unknown else ("good", None, "")
+        return (Revocation.UNKNOWN, None, unknown) if unknown else (Revocation.GOOD, None, "")
 
     async def _cert_revocation(
         self,
@@ -551,14 +592,14 @@ class ChainValidator:
         at: datetime,
         moment: datetime,
         revinfo: tuple[list[Any], list[Any]],
-    ) -> tuple[str, datetime | None, str]:
+    ) -> tuple[Revocation, datetime | None, str]:
         try:
             await async_validate_path(self._context(anchors, registry, at, _REQUIRE, revinfo), sub)
-            return "good", None, ""
+            return Revocation.GOOD, None, ""
         except RevokedError as exc:
             if exc.revocation_dt > moment:  # `at` was clamped after the moment (not-yet-valid chain)
-                return "good", None, ""
-            return "revoked", exc.revocation_dt, str(exc)
+                return Revocation.GOOD, None, ""
+            return Revocation.REVOKED, exc.revocation_dt, str(exc)
         except ValidationError as exc:
             message = str(exc)
         # pyhanko reads an OCSP "revoked at R" with R after the validation time as no answer at all.
@@ -572,10 +613,10 @@ class ChainValidator:
                     await async_validate_path(self._context(anchors, registry, later, _REQUIRE, revinfo), sub)
                 except RevokedError as exc:
                     if exc.revocation_dt == later:
-                        return ("revoked", later, str(exc)) if later <= moment else ("good", None, "")
+                        return (Revocation.REVOKED, later, str(exc)) if later <= moment else (Revocation.GOOD, None, "")
                 except ValidationError:
                     pass
-        return "unknown", None, message
+        return Revocation.UNKNOWN, None, message
 
     async def _check(
         self,
@@ -595,19 +636,19 @@ class ChainValidator:
         judged = below_root or list(chain[:1])
         if anchor_cert is not None:
             boundaries.update((anchor_cert.not_valid_before, anchor_cert.not_valid_after))
-        out = _Outcome(trusted, [], "not-checked", None, chain, [])
+        out = _Outcome(trusted, [], Revocation.NOT_CHECKED, None, chain, [])
         if not trusted:
-            out.problems.append("untrusted-root")
+            out.problems.append(ChainStatus.UNTRUSTED_ROOT)
             out.messages.append(f"the root {_describe(chain[-1])} is not trusted for {purpose.replace('_', ' ')}")
 
         # Time validity against the real moment (reported, never blocking the rest).
         expired = [c for c in judged if moment > c.not_valid_after]
         early = [c for c in judged if moment < c.not_valid_before]
         if expired:
-            out.problems.append("expired")
+            out.problems.append(ChainStatus.EXPIRED)
             out.messages.append(f"{_describe(expired[0])} expired on {expired[0].not_valid_after:%Y-%m-%d %H:%M:%S}Z")
         if early:
-            out.problems.append("not-yet-valid")
+            out.problems.append(ChainStatus.NOT_YET_VALID)
             out.messages.append(f"{_describe(early[0])} is not valid before {early[0].not_valid_before:%Y-%m-%d %H:%M:%S}Z")
         start = max(c.not_valid_before for c in judged)
         end = min(c.not_valid_after for c in judged)
@@ -618,10 +659,10 @@ class ChainValidator:
             await async_validate_path(self._context(anchors, registry, at), path)
         except (ExpiredError, NotYetValidError):
             out.messages.append("the certificates were never valid at the same time")
-            out.problems.append("invalid")
+            out.problems.append(ChainStatus.INVALID)
             return out
         except ValidationError as exc:
-            out.problems.append("invalid")
+            out.problems.append(ChainStatus.INVALID)
             out.messages.append(_named(str(exc), path))
             return out
 
@@ -629,7 +670,7 @@ class ChainValidator:
         for cert in judged:
             ekus = _ekus(cert)
             if ekus is not None and wanted not in ekus:
-                out.problems.append("not-valid-for-usage")
+                out.problems.append(ChainStatus.NOT_VALID_FOR_USAGE)
                 out.messages.append(f"{_describe(cert)} is not valid for {purpose.replace('_', ' ')} (EKU)")
                 break
 
@@ -643,11 +684,11 @@ class ChainValidator:
         boundaries.update(revinfo_times([*crls, *ocsps], below_root))
         state, revoked_at, message = await self._revocation(path, anchors, registry, at, moment, (crls, ocsps))
         out.revocation = state
-        if state == "revoked":
+        if state is Revocation.REVOKED:
             out.revoked_at = revoked_at
-            out.problems.append("revoked")
+            out.problems.append(ChainStatus.REVOKED)
             out.messages.append(message)
-        elif state == "unknown":
+        elif state is Revocation.UNKNOWN:
             out.messages.append(f"revocation unknown: {message}")
         return out
 

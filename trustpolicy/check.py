@@ -1,10 +1,10 @@
 """`check`: enforce the effective NuGet.Config policy over a restored package graph.
 
-    report = check_graph(["src/App"], CheckOptions(mode="require"))
+    report = check_graph(["src/App"], TrustContext.build(TrustOptions(mode="require", directory="src/App")))
 
-Flow: graph sources -> packages -> (cached) verification in worker processes -> one report dict
-(schemas/report.schema.json) that the table, JSON and SARIF renderers share. Findings never raise;
-only unusable input (no graph, bad config, bad trust store) raises TrustPolicyError (exit 2).
+Flow: graph sources -> packages -> (cached) verdicts from worker processes -> one GraphReport that
+the table, JSON and SARIF renderers share. Findings never raise; only unusable input (no graph, bad
+config, bad trust store) raises TrustPolicyError (exit 2).
 """
 
 from __future__ import annotations
@@ -13,27 +13,25 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from trustpolicy import __version__, clock
+from trustpolicy import __version__
 from trustpolicy.archive import PackageArchive
 from trustpolicy.cache import VerdictCache
-from trustpolicy.config import TrustSettings, load_trust_settings
+from trustpolicy.codes import Code
+from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.explain import explain
-from trustpolicy.graph import Finding, Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
-from trustpolicy.report import Report, build_report
-from trustpolicy.truststore import TrustStore
-from trustpolicy.verify.settings import ACCEPT, REQUIRE, VerificationSettings
+from trustpolicy.graph import Finding, Graph, GraphPackage, HashCache, Origin, collect_graph, try_parse_version, verify_graph_hashes
+from trustpolicy.models import GraphReport, Issue, Location, PackageReport, PackageVerdict, Status, StepResult
 
 if TYPE_CHECKING:
-    from trustpolicy.revocation import RevocationOptions
-    from trustpolicy.verify import Verifier
+    from trustpolicy.verify.engine import Verifier
 
-MODES = ("accept", "require", "audit")
+__all__ = ["CheckOptions", "check_graph", "config_directory"]
+
 # Below this many packages a process pool costs more (imports, trust manager) than it saves.
 _POOL_THRESHOLD = 8
 # Work is handed to the workers in batches, largest packages first: a big file started last would
@@ -44,97 +42,77 @@ _BATCH_COUNT = 16
 
 @dataclass(frozen=True)
 class CheckOptions:
-    """Everything outside the graph that can change a verdict, passed in from the top."""
+    """How a check runs (what to trust is the TrustContext's business).
 
-    mode: str | None = None  # accept | require | audit; None: signatureValidationMode from the config
-    configfile: str | None = None
-    trust_store: tuple[str, ...] = ()  # PEM files replacing the bundled roots
-    extra_roots: tuple[str, ...] = ()  # PEM files added to them
-    revocation: str = "online"
-    revocation_data: tuple[str, ...] = ()
-    revocation_timeout: float = 5.0
-    at: datetime | None = None  # None: now, read once
-    jobs: int | None = None  # None: every core
+    jobs: worker processes (None: every core); packages_dirs: extra folders to find packages in;
+    use_cache: read and write the verdict cache.
+    """
+
+    jobs: int | None = None
     packages_dirs: tuple[str, ...] = ()
-    cache_dir: str | None = None  # None: the per-user cache folder
     use_cache: bool = True
-    environ: dict[str, str] | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
-class _Job:
-    """What a worker needs to build its Verifier once (inherited by forked workers, else pickled)."""
-
-    settings: VerificationSettings
-    options: CheckOptions
-    cache_root: Path
-    at: datetime
-    trust: TrustSettings
-    require_non_empty: bool
+def config_directory(path: str | os.PathLike[str]) -> str:
+    """Where the NuGet.Config hierarchy of a graph input starts: the input's folder."""
+    path = Path(path)
+    return str(path if path.is_dir() else path.parent)
 
 
 def check_graph(
     paths: Sequence[str | os.PathLike[str]],
+    context: TrustContext | None = None,
     options: CheckOptions = CheckOptions(),
     *,
     progress: Callable[[int, int], None] | None = None,
-) -> Report:
-    """Judge every package of the graph under `paths`; the report's exitCode is the CI gate."""
-    paths = [Path(p) for p in paths] or [Path.cwd()]
-    at = options.at or clock.now()
-    graph = collect_graph(
-        paths, packages_dirs=options.packages_dirs, environ=options.environ, configfile=options.configfile
-    )
-    if not graph.packages and not graph.sources:
-        raise UsageError(f"no restored package graph found in {', '.join(map(str, paths))}")
-    # --configfile is used alone, as NuGet does; otherwise the hierarchy from the first input's folder.
-    directory = None if options.configfile else _config_directory(paths[0])
-    trust = load_trust_settings(configfile=options.configfile, directory=directory)
-    mode = options.mode or trust.mode
-    if mode not in MODES:
-        raise UsageError(f"--mode must be one of {', '.join(MODES)}")
-    job = _Job(
-        settings=ACCEPT if mode == "accept" else REQUIRE,
-        options=options,
-        cache_root=_cache_root(options),
-        at=at,
-        trust=trust,
-        require_non_empty=mode != "accept",
-    )
-    store = _trust_store(job)  # load once here too: a bad PEM is exit 2 before any work
-    policy = _policy_digest(job, store, explicit_time=options.at is not None)
-    cache = VerdictCache(job.cache_root / "verdicts", policy) if options.use_cache else None
+) -> GraphReport:
+    """Judge every package of the graph under `paths`; the report's exit_code is the CI gate.
 
-    entries = _judge_all(graph, job, cache, options.jobs, progress)
-    for entry in entries:
-        entry["cause"], entry["fix"] = explain(entry, mode=mode, configfile=options.configfile)
-    return build_report(
-        mode=mode,
-        packages=entries,
-        generated_at=at,
-        settings=job.settings.to_json(),
-        trust_store=store.description,
-        config_files=trust.files,
-        graph_problems=[_problem(finding) for finding in graph.problems],
-        version=__version__,
+    `context` defaults to the NuGet.Config hierarchy seen from the first input, in its own mode.
+    """
+    inputs = [Path(p) for p in paths] or [Path.cwd()]
+    if context is None:
+        context = TrustContext.build(TrustOptions(directory=config_directory(inputs[0])))
+    if context.mode == "verify":
+        raise UsageError("check judges in accept, require or audit mode, not verify")
+    graph = collect_graph(inputs, packages_dirs=options.packages_dirs, environ=context.environ,
+                          configfile=context.configfile)
+    if not graph.packages and not graph.sources:
+        raise UsageError(f"no restored package graph found in {', '.join(map(str, inputs))}")
+    cache = VerdictCache(context.cache_dir / "verdicts", context.policy_digest()) if options.use_cache else None
+    verdicts = _judge_all(graph, context, cache, options.jobs, progress)
+    packages = []
+    for package, verdict in zip(graph.packages, verdicts):
+        cause, fix = explain(verdict, package.id, package.version, mode=context.mode, configfile=context.configfile)
+        packages.append(PackageReport(package.id, package.version, verdict, _location(package.origin), cause, fix))
+    return GraphReport(
+        mode=context.mode,
+        packages=tuple(packages),
+        generated_at=context.reference_time,
+        settings=context.settings.to_json(),
+        trust_store=context.trust_store.description,
+        config_files=context.config.files,
+        graph_problems=tuple(_issue(finding) for finding in graph.problems),
+        tool_version=__version__,
     )
 
 
 def _judge_all(
     graph: Graph,
-    job: _Job,
+    context: TrustContext,
     cache: VerdictCache | None,
     jobs: int | None,
     progress: Callable[[int, int], None] | None,
-) -> list[dict[str, Any]]:
+) -> list[PackageVerdict]:
     packages = graph.packages
-    results: list[dict[str, Any] | None] = [None] * len(packages)
+    results: list[PackageVerdict | None] = [None] * len(packages)
     keys: list[str | None] = [None] * len(packages)
     sizes = [0] * len(packages)
     todo: list[int] = []
     for index, package in enumerate(packages):
         keys[index], sizes[index] = _identity(package, keyed=cache is not None)
-        hit = cache.get(keys[index]) if cache and keys[index] else None
+        key = keys[index]
+        hit = cache.get(key) if cache is not None and key is not None else None
         if hit is not None:
             results[index] = hit
         else:
@@ -143,45 +121,36 @@ def _judge_all(
     if progress:
         progress(done, len(packages))
 
-    def finished(index: int, entry: dict[str, Any]) -> None:
+    def finished(index: int, verdict: PackageVerdict) -> None:
         nonlocal done
-        results[index] = entry
+        results[index] = verdict
         key = keys[index]
-        if cache and key:
-            cache.put(key, entry)
+        if cache is not None and key is not None:
+            cache.put(key, verdict)
         done += 1
         if progress:
             progress(done, len(packages))
 
     if todo:
-        # Built here, not by every worker: bad revocation options are exit 2 before any work. Only now:
-        # a check whose verdicts all come from the cache never loads the revocation or verification stack.
-        revocation = _revocation_options(job)
         workers = min(jobs or os.cpu_count() or 1, len(todo))
         if workers > 1 and len(todo) >= _POOL_THRESHOLD:
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, revocation)) as pool:
+            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(context,)) as pool:
                 batches = {
                     pool.submit(_judge_batch, [packages[i] for i in batch]): batch for batch in _batches(todo, sizes)
                 }
                 for future in as_completed(batches):
-                    for index, entry in zip(batches[future], future.result()):
-                        finished(index, entry)
+                    for index, verdict in zip(batches[future], future.result()):
+                        finished(index, verdict)
         else:
-            _init_worker(job, revocation)
+            _init_worker(context)
             for index in todo:
-                finished(index, _judge_in_worker(packages[index]))
+                finished(index, _judge(packages[index]))
 
-    if cache:
+    if cache is not None:
         cache.save()
-    entries = []
-    for package, entry in zip(packages, results):
-        assert entry is not None
-        entry = dict(entry)
-        entry["source"] = _source(package)
-        entries.append(entry)
-    return entries
+    return [verdict for verdict in results if verdict is not None]
 
 
 def _batches(todo: list[int], sizes: list[int]) -> list[list[int]]:
@@ -206,54 +175,32 @@ _verifier: Verifier | None = None
 _hashes = HashCache()
 
 
-def _init_worker(job: _Job, revocation: RevocationOptions) -> None:
+def _init_worker(context: TrustContext) -> None:
     global _verifier, _hashes
-    from trustpolicy.verify import Verifier  # imported here: see _revocation_options
-
     _hashes = HashCache()  # digests are remembered for one run only: files may change between runs
-    _verifier = Verifier.from_trust_settings(
-        job.trust,
-        job.settings,
-        trust_store=_trust_store(job),
-        revocation=revocation,
-        at=job.at,
-        require_non_empty=job.require_non_empty,
-    )
+    _verifier = context.verifier()
 
 
-def _judge_batch(packages: list[GraphPackage]) -> list[dict[str, Any]]:
-    return [_judge_in_worker(package) for package in packages]
+def _judge_batch(packages: list[GraphPackage]) -> list[PackageVerdict]:
+    return [_judge(package) for package in packages]
 
 
-def _judge_in_worker(package: GraphPackage) -> dict[str, Any]:
-    """The report entry of one graph package, without `source` (added by the parent)."""
+def _judge(package: GraphPackage) -> PackageVerdict:
+    """The verdict on one graph package: its file's signatures, then the graph's own records of it."""
     assert _verifier is not None
     archive = _open_hashed(package)
-    graph_findings = list(package.problems) + list(verify_graph_hashes(package, cache=_hashes, archive=archive))
+    findings = [*package.problems, *verify_graph_hashes(package, cache=_hashes, archive=archive)]
     if package.nupkg is None:
-        entry: dict[str, Any] = {
-            "path": None,
-            "id": package.id,
-            "version": package.version,
-            "signed": None,
-            "verdict": "invalid",
-            "signatures": [],
-            "issues": [],
-            "trustedSigner": None,
-        }
-    else:
-        verdict = _verifier.verify_package(package.nupkg, archive=archive)
-        entry = verdict.to_json()
-        graph_findings += _identity_findings(package, entry)
-        entry["id"], entry["version"] = package.id, package.version  # the report speaks of what the graph uses
-        entry["trustedSigner"] = verdict.trusted_signer.to_json() if verdict.trusted_signer else None
-        entry["trustedSignerReason"] = verdict.trusted_signer_reason
-    for finding in graph_findings:
-        issue = _problem(finding)
-        entry["issues"].append({"code": issue["code"], "level": issue["level"], "message": finding.message, "signature": None})
-        if issue["level"] == "error":
-            entry["verdict"] = "invalid"  # the graph's own integrity record disagrees: fail closed
-    return entry
+        issues = tuple(_issue(finding) for finding in findings)
+        return PackageVerdict(None, package.id, package.version, None, (StepResult("graph", Status.UNKNOWN, issues),))
+    verdict = _verifier.verify_package(package.nupkg, archive=archive)
+    findings += _identity_findings(package, verdict)
+    if not findings:
+        return verdict
+    issues = tuple(_issue(finding) for finding in findings)
+    # The graph's own integrity record disagrees with the file: fail closed.
+    failed = any(issue.level == "error" for issue in issues)
+    return verdict.with_step(StepResult("graph", Status.SUSPECT if failed else Status.VALID, issues))
 
 
 def _open_hashed(package: GraphPackage) -> PackageArchive | None:
@@ -272,83 +219,28 @@ def _open_hashed(package: GraphPackage) -> PackageArchive | None:
         return None
 
 
-def _identity_findings(package: GraphPackage, entry: dict[str, Any]) -> list[Finding]:
+def _identity_findings(package: GraphPackage, verdict: PackageVerdict) -> list[Finding]:
     """A file whose own nuspec names another package than the graph entry is a swapped file."""
-    found_id, found_version = entry.get("id"), entry.get("version")
     if package.origin.kind == "folder":
         return []  # a plain folder's rows come from the nuspec itself (the graph reports unreadable ones)
-    if found_id is None:
+    if verdict.id is None:
         # Without its manifest the file cannot be shown to be the package the graph names: fail closed.
-        return [Finding("TP0003", f"{package.nupkg}: its .nuspec cannot be read, so it cannot be matched "
-                                  f"to {package.id} {package.version}")]
-    parsed = try_parse_version(found_version) if found_version else None
+        return [Finding(Code.TP0003, f"{package.nupkg}: its .nuspec cannot be read, so it cannot be matched "
+                                     f"to {package.id} {package.version}")]
+    parsed = try_parse_version(verdict.version) if verdict.version else None
     same_version = parsed is not None and parsed.normalized.lower() == package.version.lower()
-    if found_id.lower() == package.id.lower() and same_version:
+    if verdict.id.lower() == package.id.lower() and same_version:
         return []
     return [
         Finding(
-            "TP0002",
-            f"{package.nupkg} is {found_id} {found_version} according to its own manifest, "
+            Code.TP0002,
+            f"{package.nupkg} is {verdict.id} {verdict.version} according to its own manifest, "
             f"but the graph expects {package.id} {package.version} there",
         )
     ]
 
 
 # -- helpers --------------------------------------------------------------------------------------------
-
-
-def _trust_store(job: _Job) -> TrustStore:
-    return TrustStore.from_files(job.options.trust_store, extra=job.options.extra_roots)
-
-
-def _revocation_options(job: _Job) -> RevocationOptions:
-    from trustpolicy.revocation import RevocationOptions
-
-    options = job.options
-    return RevocationOptions(
-        mode=options.revocation,
-        data_dirs=tuple(Path(d) for d in options.revocation_data),
-        cache_dir=job.cache_root / "revocation",
-        timeout=options.revocation_timeout,
-    )
-
-
-def _config_directory(path: Path) -> Path:
-    return path if path.is_dir() else path.parent
-
-
-def _cache_root(options: CheckOptions) -> Path:
-    if options.cache_dir:
-        return Path(options.cache_dir)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("trustpolicy"))
-
-
-def _policy_digest(job: _Job, store: TrustStore, *, explicit_time: bool) -> str:
-    """Everything besides the package bytes that can change a verdict, as one digest.
-
-    Without --at the verdict is judged "now": cache it for the current UTC day only, so expiry and
-    fresh revocation data are picked up by the next day's run at the latest.
-    """
-    moment = job.at.isoformat() if explicit_time else job.at.date().isoformat()
-    options = job.options
-    material = {
-        "tool": __version__,
-        "settings": job.settings.to_json(),
-        "requireNonEmpty": job.require_non_empty,
-        "signers": [_signer_meaning(signer) for signer in job.trust.signers],
-        "roots": sorted(c.hex() for part in store.key for c in part),
-        "revocation": [options.revocation, [str(Path(d)) for d in options.revocation_data]],
-        "moment": moment,
-    }
-    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _signer_meaning(signer: Any) -> list[Any]:
-    """What a trusted signer means for a verdict: not where it was written (file, line)."""
-    certificates = sorted((c.fingerprint, c.hash_algorithm, c.allow_untrusted_root) for c in signer.certificates)
-    return [signer.kind, signer.name, signer.service_index, sorted(signer.owners), certificates]
 
 
 def _identity(package: GraphPackage, *, keyed: bool) -> tuple[str | None, int]:
@@ -375,15 +267,11 @@ def _identity(package: GraphPackage, *, keyed: bool) -> tuple[str | None, int]:
     return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest(), st.st_size
 
 
-def _source(package: GraphPackage) -> dict[str, Any]:
-    return _origin(package.origin)
+def _location(origin: Origin) -> Location:
+    return Location(str(origin.path), origin.line, origin.pointer, origin.kind)
 
 
-def _origin(origin: Any) -> dict[str, Any]:
-    return {"path": str(origin.path), "kind": origin.kind, "pointer": origin.pointer, "line": origin.line}
-
-
-def _problem(finding: Finding) -> dict[str, Any]:
+def _issue(finding: Finding) -> Issue:
     level = {"note": "info"}.get(finding.level, finding.level)
-    source = _origin(finding.origin) if finding.origin else None
-    return {"code": finding.code, "level": level, "message": finding.message, "source": source}
+    where = _location(finding.origin) if finding.origin else None
+    return Issue(finding.code, level, finding.message, where=where)

@@ -1,67 +1,265 @@
-"""NuGet's NU30xx signature codes as data: one title each (feeds text output, SARIF rules, docs).
+"""Every code trustpolicy reports, as data: NuGet's NU30xx signature codes, trustpolicy's own TP00xx
+package findings, and the TP1xxx configuration (lint) rules.
 
-Titles are our own words for when each code fires (see ../shared/spec/verify.md section 10).
-TP codes are trustpolicy's own findings that NuGet has no code for (graph integrity, missing files).
+Each code has a title (when it fires, in our words), a default level (the SARIF rule's default; the
+level of one finding may differ by mode) and help text (what to do about it). docs/codes.md
+describes when each code fires in each mode; SARIF rules and the report schema's enum come from here.
 """
 
 from __future__ import annotations
 
-HELP_URI = "https://learn.microsoft.com/nuget/reference/errors-and-warnings/{code}"
+import enum
+from dataclasses import dataclass
 
-TITLES: dict[str, str] = {
-    "NU3000": "Generic signature problem (missing timestamp in a strict context, invalid content, multiple timestamps)",
-    "NU3001": "Signing input problem (certificate, password, or package already signed)",
-    "NU3002": "Signature is not timestamped because no timestamper was given",
-    "NU3003": "Signature cannot be decoded as CMS, or the package is not signed",
-    "NU3004": "Package is unsigned but policy requires signed packages",
-    "NU3005": "Package signature file entry is missing, duplicated or has invalid headers",
-    "NU3006": "Signed ZIP64 packages are not supported",
-    "NU3007": "Package signature format version is not supported",
-    "NU3008": "Package integrity check failed: content does not match the signed hash",
-    "NU3009": "Signature does not contain exactly one signer",
-    "NU3010": "Primary signature has no signing certificate",
-    "NU3011": "Primary signature is invalid (attributes or signing-certificate-v2)",
-    "NU3012": "Signature validation failed (CMS signature or certificate chain)",
-    "NU3013": "Certificate signature algorithm is not SHA-256/384/512 with RSA",
-    "NU3014": "Signing certificate key is not RSA of at least 2048 bits",
-    "NU3015": "Certificate has the lifetime-signing EKU",
-    "NU3016": "Package hash uses an unsupported hash algorithm",
-    "NU3017": "Signing certificate is not yet valid",
-    "NU3018": "Signing certificate chain is untrusted or its revocation status is unknown",
-    "NU3019": "Timestamp does not match the signature value",
-    "NU3020": "Timestamp has no signing certificate",
-    "NU3021": "Timestamp signature is invalid or its content is not TSTInfo",
-    "NU3022": "Timestamp certificate signature algorithm is unsupported",
-    "NU3023": "Timestamp certificate key is not RSA of at least 2048 bits",
-    "NU3024": "Timestamp digest algorithm is unsupported",
-    "NU3025": "Timestamp certificate is not yet valid",
-    "NU3026": "Timestamp response nonce does not match the request",
-    "NU3027": "Signature has no timestamp",
-    "NU3028": "Timestamp certificate chain is untrusted, revoked or its revocation status is unknown",
-    "NU3029": "Timestamp signature is invalid: no certificates could be read",
-    "NU3030": "Timestamp message imprint uses an unsupported hash algorithm",
-    "NU3031": "Repository countersignature is invalid",
-    "NU3032": "More than one repository countersignature",
-    "NU3033": "A repository primary signature cannot have a repository countersignature",
-    "NU3034": "Signer is not in the trusted signers list",
-    "NU3035": "Repository countersignature certificate chain cannot be built",
-    "NU3036": "Timestamp time is outside the timestamp certificate's validity",
-    "NU3037": "Signature validity period has expired",
-    "NU3038": "A repository countersignature is required but missing",
-    "NU3039": "Package has too many entries to be signed without ZIP64",
-    "NU3040": "Same certificate trusted with conflicting allowUntrustedRoot values",
-    "NU3042": "Root certificate is not in the code-signing or time-stamping bundle",
-    "NU3043": "SHA-1 certificate fingerprints are not accepted",
-    "TP0001": "Package file not found for a graph entry",
-    "TP0002": "Package content hash does not match the restore graph's record",
-    "TP0003": "Package file cannot be read",
-    "TP0004": "Unexpected failure while judging the package (treated as invalid)",
+__all__ = ["CODES", "Code", "CodeInfo", "help_uri", "info", "title"]
+
+NUGET_HELP = "https://learn.microsoft.com/nuget/reference/errors-and-warnings/{code}"
+
+
+class Code(enum.StrEnum):
+    """A finding's code. A StrEnum: it compares, hashes and serialises as its text ("NU3034")."""
+
+    NU3000 = "NU3000"
+    NU3001 = "NU3001"
+    NU3002 = "NU3002"
+    NU3003 = "NU3003"
+    NU3004 = "NU3004"
+    NU3005 = "NU3005"
+    NU3006 = "NU3006"
+    NU3007 = "NU3007"
+    NU3008 = "NU3008"
+    NU3009 = "NU3009"
+    NU3010 = "NU3010"
+    NU3011 = "NU3011"
+    NU3012 = "NU3012"
+    NU3013 = "NU3013"
+    NU3014 = "NU3014"
+    NU3015 = "NU3015"
+    NU3016 = "NU3016"
+    NU3017 = "NU3017"
+    NU3018 = "NU3018"
+    NU3019 = "NU3019"
+    NU3020 = "NU3020"
+    NU3021 = "NU3021"
+    NU3022 = "NU3022"
+    NU3023 = "NU3023"
+    NU3024 = "NU3024"
+    NU3025 = "NU3025"
+    NU3026 = "NU3026"
+    NU3027 = "NU3027"
+    NU3028 = "NU3028"
+    NU3029 = "NU3029"
+    NU3030 = "NU3030"
+    NU3031 = "NU3031"
+    NU3032 = "NU3032"
+    NU3033 = "NU3033"
+    NU3034 = "NU3034"
+    NU3035 = "NU3035"
+    NU3036 = "NU3036"
+    NU3037 = "NU3037"
+    NU3038 = "NU3038"
+    NU3039 = "NU3039"
+    NU3040 = "NU3040"
+    NU3042 = "NU3042"
+    NU3043 = "NU3043"
+    # trustpolicy's own package findings (NuGet has no code for them)
+    TP0001 = "TP0001"
+    TP0002 = "TP0002"
+    TP0003 = "TP0003"
+    TP0004 = "TP0004"
+    # configuration rules (lint, config loading): mistakes NuGet accepts without a word
+    TP1001 = "TP1001"
+    TP1002 = "TP1002"
+    TP1003 = "TP1003"
+    TP1004 = "TP1004"
+    TP1005 = "TP1005"
+    TP1006 = "TP1006"
+    TP1007 = "TP1007"
+    TP1008 = "TP1008"
+    TP1009 = "TP1009"
+    TP1010 = "TP1010"
+    TP1011 = "TP1011"
+    TP1012 = "TP1012"
+    TP1013 = "TP1013"
+    TP1014 = "TP1014"
+    TP1015 = "TP1015"
+    TP1016 = "TP1016"
+    TP1017 = "TP1017"
+    TP1018 = "TP1018"
+    TP1019 = "TP1019"
+    TP1020 = "TP1020"
+    TP1021 = "TP1021"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """What a code means. `name` is a short kebab-case handle (lint prints it; SARIF derives its rule name)."""
+
+    code: Code
+    name: str
+    title: str
+    level: str  # default level: "error" | "warning" | "info"
+    help: str
+
+
+def _info(code: str, name: str, title: str, level: str, help: str) -> CodeInfo:
+    return CodeInfo(Code(code), name, title, level, help)
+
+
+_TIMESTAMP_HELP = "Re-sign the package with a timestamp from a trusted RFC 3161 timestamp authority."
+_RESTORE_HELP = "Delete the package from the packages folder and restore it again from a trusted source."
+
+CODES: dict[Code, CodeInfo] = {
+    info.code: info
+    for info in (
+        _info("NU3000", "signature-problem", "Generic signature problem (missing timestamp in a strict context, "
+              "invalid content, multiple timestamps)", "error", "See the message for the exact cause."),
+        _info("NU3001", "signing-input", "Signing input problem (certificate, password, or package already signed)",
+              "error", "Check the signing certificate, its key and the package given to `sign`."),
+        _info("NU3002", "not-timestamped", "Signature is not timestamped because no timestamper was given",
+              "warning", "Pass --timestamper URL so the signature outlives its certificate."),
+        _info("NU3003", "signature-invalid", "Signature cannot be decoded as CMS, or the package is not signed",
+              "error", "The package's .signature.p7s is damaged or not a NuGet signature: get the package again."),
+        _info("NU3004", "unsigned", "Package is unsigned but policy requires signed packages", "error",
+              "Use a signed version of the package, or allow it explicitly in accept mode."),
+        _info("NU3005", "signature-entry", "Package signature file entry is missing, duplicated or has invalid headers",
+              "error", "The package's signature entry breaks NuGet's format rules: get the package again."),
+        _info("NU3006", "signed-zip64", "Signed ZIP64 packages are not supported", "error",
+              "NuGet cannot verify signed ZIP64 packages; ask the publisher for a non-ZIP64 package."),
+        _info("NU3007", "signature-version", "Package signature format version is not supported", "error",
+              "The signature uses a format version this tool does not know."),
+        _info("NU3008", "integrity", "Package integrity check failed: content does not match the signed hash",
+              "error", _RESTORE_HELP + " Investigate how the file changed."),
+        _info("NU3009", "signer-count", "Signature does not contain exactly one signer", "error",
+              "A NuGet signature has exactly one signer: the package is malformed."),
+        _info("NU3010", "no-signing-certificate", "Primary signature has no signing certificate", "error",
+              "The signature does not carry its signing certificate: the package is malformed."),
+        _info("NU3011", "primary-signature-invalid", "Primary signature is invalid (attributes or "
+              "signing-certificate-v2)", "error", "The signature's attributes break NuGet's rules."),
+        _info("NU3012", "signature-validation", "Signature validation failed (CMS signature or certificate chain)",
+              "error", "The signature or its certificate chain does not verify; do not trust this package."),
+        _info("NU3013", "certificate-algorithm", "Certificate signature algorithm is not SHA-256/384/512 with RSA",
+              "error", "The signer must use a SHA-2 RSA certificate."),
+        _info("NU3014", "certificate-key", "Signing certificate key is not RSA of at least 2048 bits", "error",
+              "The signer must use an RSA key of at least 2048 bits."),
+        _info("NU3015", "lifetime-signing", "Certificate has the lifetime-signing EKU", "error",
+              "A lifetime-signing certificate cannot sign NuGet packages."),
+        _info("NU3016", "hash-algorithm", "Package hash uses an unsupported hash algorithm", "error",
+              "The signature must hash the package with SHA-256, SHA-384 or SHA-512."),
+        _info("NU3017", "certificate-not-yet-valid", "Signing certificate is not yet valid", "error",
+              "Check the clock (--at) or the certificate's validity period."),
+        _info("NU3018", "untrusted-chain", "Signing certificate chain is untrusted or its revocation status is "
+              "unknown", "error", "Trust the root (--extra-roots, allowUntrustedRoot) or provide revocation data "
+              "(--revocation-data)."),
+        _info("NU3019", "timestamp-imprint", "Timestamp does not match the signature value", "error",
+              _TIMESTAMP_HELP),
+        _info("NU3020", "timestamp-no-certificate", "Timestamp has no signing certificate", "error", _TIMESTAMP_HELP),
+        _info("NU3021", "timestamp-signature", "Timestamp signature is invalid or its content is not TSTInfo",
+              "error", _TIMESTAMP_HELP),
+        _info("NU3022", "timestamp-certificate-algorithm", "Timestamp certificate signature algorithm is unsupported",
+              "error", _TIMESTAMP_HELP),
+        _info("NU3023", "timestamp-certificate-key", "Timestamp certificate key is not RSA of at least 2048 bits",
+              "error", _TIMESTAMP_HELP),
+        _info("NU3024", "timestamp-digest", "Timestamp digest algorithm is unsupported", "error", _TIMESTAMP_HELP),
+        _info("NU3025", "timestamp-not-yet-valid", "Timestamp certificate is not yet valid", "error",
+              _TIMESTAMP_HELP),
+        _info("NU3026", "timestamp-nonce", "Timestamp response nonce does not match the request", "error",
+              "The timestamp server answered another request; try again or use another timestamper."),
+        _info("NU3027", "no-timestamp", "Signature has no timestamp", "warning", _TIMESTAMP_HELP),
+        _info("NU3028", "timestamp-chain", "Timestamp certificate chain is untrusted, revoked or its revocation "
+              "status is unknown", "error", "Trust the timestamp authority's root or provide revocation data."),
+        _info("NU3029", "timestamp-invalid", "Timestamp signature is invalid: no certificates could be read",
+              "error", _TIMESTAMP_HELP),
+        _info("NU3030", "timestamp-imprint-algorithm", "Timestamp message imprint uses an unsupported hash "
+              "algorithm", "error", _TIMESTAMP_HELP),
+        _info("NU3031", "countersignature-invalid", "Repository countersignature is invalid", "error",
+              "The repository countersignature is malformed: get the package again from the repository."),
+        _info("NU3032", "multiple-countersignatures", "More than one repository countersignature", "error",
+              "A package may carry one repository countersignature only."),
+        _info("NU3033", "countersigned-repository-signature", "A repository primary signature cannot have a "
+              "repository countersignature", "error", "The package's signatures are malformed."),
+        _info("NU3034", "untrusted-signer", "Signer is not in the trusted signers list", "error",
+              "Add the signer to trustedSigners (trustpolicy trust ...) if you trust it."),
+        _info("NU3035", "countersignature-chain", "Repository countersignature certificate chain cannot be built",
+              "error", "Trust the repository's root or provide its intermediate certificates."),
+        _info("NU3036", "timestamp-outside-validity", "Timestamp time is outside the timestamp certificate's "
+              "validity", "error", _TIMESTAMP_HELP),
+        _info("NU3037", "signature-expired", "Signature validity period has expired", "error",
+              "Use a version signed with a timestamp, or one re-signed with a valid certificate."),
+        _info("NU3038", "countersignature-missing", "A repository countersignature is required but missing",
+              "error", "Get the package from the repository that countersigns it."),
+        _info("NU3039", "too-many-entries", "Package has too many entries to be signed without ZIP64", "error",
+              "Split the package: a signed package cannot be ZIP64."),
+        _info("NU3040", "conflicting-allow-untrusted-root", "Same certificate trusted with conflicting "
+              "allowUntrustedRoot values", "warning", "Give every entry of the certificate the same value."),
+        _info("NU3042", "root-not-in-bundle", "Root certificate is not in the code-signing or time-stamping bundle",
+              "warning", "Add the root with --extra-roots if you trust it."),
+        _info("NU3043", "sha1-fingerprint", "SHA-1 certificate fingerprints are not accepted", "error",
+              "Use the certificate's SHA-256 fingerprint."),
+        _info("TP0001", "package-not-found", "Package file not found for a graph entry", "error",
+              "Run the restore again, or pass --packages-dir with the folder that holds the packages."),
+        _info("TP0002", "graph-hash-mismatch", "Package content hash does not match the restore graph's record",
+              "error", _RESTORE_HELP + " Investigate how the file changed."),
+        _info("TP0003", "unreadable", "Package file cannot be read", "error",
+              "Check that the path is a readable .nupkg file."),
+        _info("TP0004", "internal-failure", "Unexpected failure while judging the package (treated as invalid)",
+              "error", "Report this as a bug in trustpolicy, with the package if you can share it."),
+        _info("TP1001", "signers-in-accept-mode", "trustedSigners is set but signatureValidationMode is accept",
+              "info", 'Add <add key="signatureValidationMode" value="require" /> to <config> to enforce the list.'),
+        _info("TP1002", "require-without-signers", "signatureValidationMode is require but no trusted signer is "
+              "configured", "error", "Add trusted signers, or set the mode to accept."),
+        _info("TP1003", "fingerprint-not-hex", "A fingerprint is not hexadecimal", "error",
+              "Write the hex fingerprint without spaces or separators."),
+        _info("TP1004", "fingerprint-length", "A fingerprint has the wrong length for its hash algorithm", "error",
+              "Use the fingerprint of the algorithm named in hashAlgorithm."),
+        _info("TP1005", "allow-untrusted-root-ignored", "allowUntrustedRoot has no effect on a lower-case "
+              "fingerprint", "warning", "Write the fingerprint in upper case."),
+        _info("TP1006", "duplicate-certificate", "A signer lists the same certificate twice", "warning",
+              "Remove one of them."),
+        _info("TP1007", "empty-owner", "A repository's owners contain an empty item", "warning",
+              "Remove the extra ';'."),
+        _info("TP1008", "service-index-not-https", "A repository's serviceIndex is not an https URL", "warning",
+              "Use the source's https V3 service index URL."),
+        _info("TP1009", "service-index-without-source", "A repository's serviceIndex matches no package source",
+              "info", "Nothing to do when packages come through a proxy; else check the URL."),
+        _info("TP1010", "nuget-org-certificate-missing", "A nuget.org repository entry misses one of nuget.org's "
+              "repository certificates", "warning", "Add the certificate (trustpolicy trust sync, or the "
+              "certificate element shown)."),
+        _info("TP1011", "duplicate-service-index", "Two repositories have the same serviceIndex", "warning",
+              "Merge them into one <repository> entry."),
+        _info("TP1012", "duplicate-section", "A section appears twice in one file; NuGet reads only the first",
+              "warning", "Merge its content into the first section of that name."),
+        _info("TP1013", "section-case", "A section name is not cased as NuGet expects, so NuGet ignores it",
+              "warning", "Rename the section with the exact casing NuGet expects."),
+        _info("TP1014", "duplicate-item", "An element is repeated; NuGet keeps one", "warning",
+              "Remove the repeated element."),
+        _info("TP1015", "duplicate-key", "Two package sources share a key", "warning",
+              "Give each package source its own key, or remove the repeated one."),
+        _info("TP1016", "unknown-element", "An element NuGet does not know in a trust section", "warning",
+              "Remove it, or correct its name."),
+        _info("TP1017", "owners-on-author", "An author entry has owners, which NuGet ignores", "warning",
+              "Remove <owners>, or make the signer a <repository>."),
+        _info("TP1018", "invalid-validation-mode", "signatureValidationMode is neither accept nor require",
+              "error", 'Set it to "accept" or "require".'),
+        _info("TP1019", "invalid-boolean", "A true/false setting has another value", "error",
+              'Write "true" or "false".'),
+        _info("TP1020", "unknown-hash-algorithm", "hashAlgorithm is not SHA256, SHA384 or SHA512", "error",
+              "Use SHA256 with the SHA-256 fingerprint."),
+        _info("TP1021", "owner-whitespace", "An owner name contains whitespace, so it can never match", "error",
+              "Remove the spaces: nuget.org account names never contain whitespace."),
+    )
 }
 
 
+def info(code: str) -> CodeInfo:
+    """The registry entry of `code` (KeyError for a code that is not registered)."""
+    return CODES[Code(code)]
+
+
 def title(code: str) -> str:
-    return TITLES.get(code, "Signature problem")
+    return info(code).title
 
 
 def help_uri(code: str) -> str | None:
-    return HELP_URI.format(code=code.lower()) if code.startswith("NU") else None
+    """NuGet's documentation page for NU codes; trustpolicy's own codes are described in docs/codes.md."""
+    return NUGET_HELP.format(code=code.lower()) if code.startswith("NU") else None

@@ -16,7 +16,7 @@ from trustpolicy.archive import PackageArchive
 from trustpolicy.config.edit import ConfigEditor, Node, certificate_node, signer_node
 from trustpolicy.config.nugetconfig import TrustedSigner, parse_document
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.explain import signer_name
+from trustpolicy.explain import common_name
 from trustpolicy.graph import collect_graph
 from trustpolicy.signature import Signature, distinguished_name, fingerprint, parse_signature
 
@@ -77,7 +77,7 @@ def collect_pins(paths: Iterable[str | os.PathLike[str]], *, packages_dirs=(), c
             continue
         repository = primary if primary.kind == "repository" else primary.countersignature
         if primary.kind == "author":
-            name = signer_name({"subject": distinguished_name(primary.signer_certificate.subject)})
+            name = common_name(distinguished_name(primary.signer_certificate.subject)) or "signer"
             authors.setdefault(name, _Signer("author", name)).add(primary)
         if repository is not None and repository.kind == "repository" and repository.service_index:
             index = repository.service_index

@@ -21,7 +21,6 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,62 +28,22 @@ from typing import Any
 from asn1crypto import algos, crl, ocsp, pem, x509
 
 from trustpolicy import clock
-from trustpolicy.errors import TrustPolicyError, UsageError
+from trustpolicy.context import RevocationOptions
+from trustpolicy.errors import TrustPolicyError
 from trustpolicy.net import with_deadline
 
 __all__ = [
-    "MODES",
     "RevocationFetcher",
     "RevocationOptions",
-    "default_cache_dir",
     "load_revocation_file",
     "ocsp_request",
     "revinfo_times",
 ]
 
-MODES = ("online", "offline", "off")
 _MAX_REDIRECTS = 5
 _USER_AGENT = "trustpolicy-revocation/1"
 
 RevInfo = crl.CertificateList | ocsp.OCSPResponse
-
-
-@dataclass(frozen=True)
-class RevocationOptions:
-    """How revocation is checked.
-
-    mode: "online" (data dirs + cache + network), "offline" (data dirs + cache only, as NuGet's
-    NUGET_CERT_REVOCATION_MODE=offline), "off" (no check: revocation "not-checked").
-    cache_dir: None means the per-user cache (platformdirs); tests inject a temporary directory.
-    timeout: seconds per HTTP request (connect + all reads + redirects); budget: seconds of network
-    time for the whole run, after which only cached data is used.
-    """
-
-    mode: str
-    data_dirs: tuple[Path, ...] = ()
-    cache_dir: Path | None = None
-    timeout: float = 5.0
-    budget: float = 30.0
-    max_response_bytes: int = 20 * 1024 * 1024  # DigiCert-class CRLs are a few MB
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise UsageError(f"revocation mode {self.mode!r} is not one of {', '.join(MODES)}")
-        if not self.timeout > 0 or self.budget < 0 or self.max_response_bytes <= 0:
-            raise UsageError("revocation timeout must be > 0, budget >= 0 and max response size > 0")
-        object.__setattr__(self, "data_dirs", tuple(Path(d) for d in self.data_dirs))
-        if self.cache_dir is not None:
-            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
-
-    @property
-    def effective_cache_dir(self) -> Path:
-        return self.cache_dir if self.cache_dir is not None else default_cache_dir()
-
-
-def default_cache_dir() -> Path:
-    import platformdirs  # deferred: only runs that use the default cache need it
-
-    return Path(platformdirs.user_cache_dir("trustpolicy")) / "revocation"
 
 
 # --------------------------------------------------------------------------- parsing

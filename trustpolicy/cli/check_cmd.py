@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from trustpolicy.cli.options import add_trust_options, parse_at
+from trustpolicy.cli.options import add_trust_options, trust_options
 from trustpolicy.errors import UsageError
-from trustpolicy.fileutil import write_atomic
-from trustpolicy.report import ReportFormat, render_text, summary_line
+
+if TYPE_CHECKING:
+    from trustpolicy.check import CheckOptions
+    from trustpolicy.context import TrustContext
+    from trustpolicy.models import GraphReport
 
 _PROGRESS_MIN = 10  # a progress bar for fewer packages than this is only flicker
+_FORMATS = ("table", "json", "sarif")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,8 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_trust_options(parser)
     parser.add_argument("--packages-dir", metavar="DIR", action="append", default=[],
                         help="look for packages in this folder as well (repeatable)")
-    parser.add_argument("--format", choices=[f.value for f in ReportFormat], default="table",
-                        help="report format (default: table)")
+    parser.add_argument("--format", choices=_FORMATS, default="table", help="report format (default: table)")
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE; stdout gets a one-line summary")
     parser.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: every core)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the verdict cache")
@@ -39,24 +43,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustpolicy.check import CheckOptions  # deferred: keeps --help fast
+    # deferred: keeps --help fast
+    from trustpolicy.check import CheckOptions, config_directory
+    from trustpolicy.context import TrustContext
+    from trustpolicy.fileutil import write_atomic
+    from trustpolicy.report import ReportFormat, render_text, summary_line
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    options = CheckOptions(
-        mode=args.mode,
-        configfile=args.configfile,
-        trust_store=tuple(args.trust_store),
-        extra_roots=tuple(args.extra_roots),
-        revocation=args.revocation,
-        revocation_data=tuple(args.revocation_data),
-        at=parse_at(args.at),
-        jobs=args.jobs,
-        packages_dirs=tuple(args.packages_dir),
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-    )
-    report = _run_with_progress(args.paths, options)
+    paths = args.paths or ["."]
+    context = TrustContext.build(trust_options(
+        args, mode=args.mode, cache_dir=args.cache_dir,
+        directory=None if args.configfile else config_directory(paths[0]),
+    ))
+    options = CheckOptions(jobs=args.jobs, packages_dirs=tuple(args.packages_dir), use_cache=not args.no_cache)
+    report = _run_with_progress(paths, context, options)
     fmt = ReportFormat(args.format)
     if args.output:
         write_atomic(args.output, render_text(report, fmt, base_dir=Path.cwd()))
@@ -69,20 +70,20 @@ def run(args: argparse.Namespace) -> int:
         render_table(report, Console(highlight=False))  # colours only on a terminal
     else:
         sys.stdout.write(render_text(report, fmt, base_dir=Path.cwd()))
-    return int(report["exitCode"])
+    return report.exit_code
 
 
-def _run_with_progress(paths, options):
+def _run_with_progress(paths: list[str], context: TrustContext, options: CheckOptions) -> GraphReport:
     from trustpolicy.check import check_graph
 
     if not sys.stderr.isatty():  # rich's own test below, without importing rich for a pipe or a file
-        return check_graph(paths, options)
+        return check_graph(paths, context, options)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     err = Console(stderr=True)
     if not err.is_terminal:
-        return check_graph(paths, options)
+        return check_graph(paths, context, options)
 
     with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
@@ -91,4 +92,4 @@ def _run_with_progress(paths, options):
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total, visible=total >= _PROGRESS_MIN)
 
-        return check_graph(paths, options, progress=update)
+        return check_graph(paths, context, options, progress=update)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from trustpolicy import clock
 from trustpolicy.errors import UsageError
+
+if TYPE_CHECKING:
+    from trustpolicy.context import TrustOptions
 
 
 def add_trust_options(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +26,21 @@ def add_trust_options(parser: argparse.ArgumentParser) -> None:
                         help="folder of CRLs and OCSP responses (DER or PEM) to use (repeatable)")
     parser.add_argument("--at", metavar="TIME",
                         help="judge as of this ISO 8601 moment instead of now, e.g. 2026-01-31T12:00:00Z")
+
+
+def trust_options(args: argparse.Namespace, **extra: Any) -> TrustOptions:
+    """The TrustOptions the shared options describe (`extra`: a command's own fields, e.g. mode)."""
+    from trustpolicy.context import TrustOptions  # deferred: keeps --help fast
+
+    return TrustOptions(
+        configfile=args.configfile,
+        trust_store=tuple(args.trust_store),
+        extra_roots=tuple(args.extra_roots),
+        revocation=args.revocation,
+        revocation_data=tuple(args.revocation_data),
+        at=parse_at(args.at),
+        **{key: tuple(value) if isinstance(value, list) else value for key, value in extra.items()},
+    )
 
 
 def parse_at(text: str | None) -> datetime | None:

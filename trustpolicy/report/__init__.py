@@ -1,54 +1,54 @@
-"""Report layer of `trustpolicy check`: one report dict, three renderers (table, JSON, SARIF).
+"""Reports: renderers over one GraphReport (table, JSON, SARIF for `check`; text and JSON for `verify`).
 
-The report dict's shape is schemas/report.schema.json. Renderers take that dict and a Console or
-return text; they read no clock and no files, so one report renders the same way everywhere.
+Renderers read no clock and no files, so one report renders the same way everywhere.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Mapping
-from io import StringIO
 from importlib import import_module
+from io import StringIO
 from typing import TYPE_CHECKING, Any, assert_never
 
+from trustpolicy.models import GraphReport
 from trustpolicy.report.jsonreport import (
-    Report,
     ReportInvalid,
-    build_report,
-    exit_code_for,
-    format_moment,
+    check_document,
     load_schema,
     render_json,
+    render_verify_json,
     report_problems,
-    summarize,
     summary_line,
     validate_report,
+    verify_document,
 )
 from trustpolicy.report.sarif import render_sarif, render_sarif_text
 
 if TYPE_CHECKING:
     from trustpolicy.report.table import build_table, package_cause, render_table
+    from trustpolicy.report.text import render_verify_text
 
 # The table needs rich (~20 ms to import): loaded on first use, not by a run that writes JSON or SARIF.
-_TABLE = ("build_table", "package_cause", "render_table")
+_LAZY = {
+    "build_table": "trustpolicy.report.table",
+    "package_cause": "trustpolicy.report.table",
+    "render_table": "trustpolicy.report.table",
+    "render_verify_text": "trustpolicy.report.text",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _TABLE:
-        return getattr(import_module("trustpolicy.report.table"), name)
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "Report",
     "ReportFormat",
     "ReportInvalid",
-    "build_report",
     "build_table",
-    "exit_code_for",
-    "format_moment",
+    "check_document",
     "load_schema",
     "package_cause",
     "render_json",
@@ -56,15 +56,17 @@ __all__ = [
     "render_sarif_text",
     "render_table",
     "render_text",
+    "render_verify_json",
+    "render_verify_text",
     "report_problems",
-    "summarize",
     "summary_line",
     "validate_report",
+    "verify_document",
 ]
 
 
 class ReportFormat(str, enum.Enum):
-    """The values of --format."""
+    """The values of `check --format`."""
 
     TABLE = "table"
     JSON = "json"
@@ -72,19 +74,19 @@ class ReportFormat(str, enum.Enum):
 
 
 def render_text(
-    report: Mapping[str, Any],
+    report: GraphReport,
     fmt: ReportFormat | str,
     *,
     base_dir: str | os.PathLike[str] | None = None,
     width: int = 120,
 ) -> str:
-    """The report as text in `fmt` (for --output or a pipe). A table rendered here has no colours.
+    """A check report as text in `fmt` (for --output or a pipe). A table rendered here has no colours.
 
     `base_dir` is SARIF's SRCROOT (default: the current directory); `width` only affects the table.
     """
     fmt = ReportFormat(fmt)
     if fmt is ReportFormat.JSON:
-        return render_json(report)
+        return render_json(check_document(report))
     if fmt is ReportFormat.SARIF:
         return render_sarif_text(report, base_dir=base_dir)
     if fmt is ReportFormat.TABLE:

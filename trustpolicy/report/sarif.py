@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
 from trustpolicy import codes
+from trustpolicy.models import GraphReport, Issue, PackageReport
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -61,31 +61,32 @@ def artifact_location(path: str, base_dir: str) -> dict[str, Any]:
     return {"uri": Path(absolute).as_uri()}
 
 
-def _message(package: Mapping[str, Any], issue: Mapping[str, Any]) -> str:
-    text = f"{package['id']} {package['version']}: {issue['code']} {issue['message'].rstrip('.')}."
-    cause = package.get("cause")
-    if cause and cause.rstrip(".") != issue["message"].rstrip("."):
+def _message(package: PackageReport, issue: Issue) -> str:
+    text = f"{package.id} {package.version}: {issue.code} {issue.message.rstrip('.')}."
+    cause = package.cause
+    if cause and cause.rstrip(".") != issue.message.rstrip("."):
         text += f" Cause: {cause.rstrip('.')}."
-    if package.get("fix"):
-        text += f" To allow it: {package['fix']}"
+    if package.fix:
+        text += f" To allow it: {package.fix}"
     return text
 
 
-def _result(package: Mapping[str, Any], issue: Mapping[str, Any], rule_index: int, base_dir: str) -> dict[str, Any]:
-    identity = f"{package['id']}/{package['version']}"
-    source = package["source"]
+def _result(package: PackageReport, issue: Issue, rule_index: int, base_dir: str) -> dict[str, Any]:
+    identity = f"{package.id}/{package.version}"
+    source = package.source
+    path = package.verdict.path
     # In a folder source the graph entry is the .nupkg itself; a folder is no artifact to point at.
-    on_nupkg = source["kind"] in ("folder", "global-folder") and bool(package.get("path"))
-    where = package["path"] if on_nupkg else source["path"]
+    on_nupkg = source.kind in ("folder", "global-folder") and bool(path)
+    where = path if on_nupkg and path else source.path
     # Viewers (and the Multitool's SARIF2017) want a region; line 1 stands for "in this file" when unknown.
     physical: dict[str, Any] = {
         "artifactLocation": artifact_location(where, base_dir),
-        "region": {"startLine": source.get("line") or 1},
+        "region": {"startLine": source.line or 1},
     }
     result: dict[str, Any] = {
-        "ruleId": issue["code"],
+        "ruleId": issue.code.value,
         "ruleIndex": rule_index,
-        "level": _LEVELS[issue["level"]],
+        "level": _LEVELS[issue.level],
         "message": {"text": _message(package, issue)},
         "locations": [
             {
@@ -96,60 +97,59 @@ def _result(package: Mapping[str, Any], issue: Mapping[str, Any], rule_index: in
         # Stable across runs so code scanning tracks one alert per package, code and signature.
         "partialFingerprints": {
             "trustpolicyPackageIssue/v1": "/".join(
-                [package["id"].lower(), package["version"].lower(), issue["code"], issue.get("signature") or "package"]
+                [package.id.lower(), package.version.lower(), issue.code.value, issue.signature or "package"]
             )
         },
         "properties": {
-            "packageId": package["id"],
-            "packageVersion": package["version"],
-            "sourceKind": source["kind"],
+            "packageId": package.id,
+            "packageVersion": package.version,
+            "sourceKind": source.kind,
         },
     }
-    if source.get("pointer") is not None:
-        result["properties"]["jsonPointer"] = source["pointer"]
-    if package.get("fix"):
-        result["properties"]["fix"] = package["fix"]
-    if package.get("path") and not on_nupkg:
+    if source.pointer is not None:
+        result["properties"]["jsonPointer"] = source.pointer
+    if package.fix:
+        result["properties"]["fix"] = package.fix
+    if path and not on_nupkg:
         result["relatedLocations"] = [
             {
                 "id": 1,
-                "physicalLocation": {"artifactLocation": artifact_location(package["path"], base_dir)},
+                "physicalLocation": {"artifactLocation": artifact_location(path, base_dir)},
                 "message": {"text": "package file"},
             }
         ]
     return result
 
 
-def render_sarif(report: Mapping[str, Any], *, base_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def render_sarif(report: GraphReport, *, base_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The SARIF log (a dict). Paths are made relative to `base_dir` (default: the current directory)."""
     base = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
-    failing = [package for package in report["packages"] if package["verdict"] != "valid"]
-    used = sorted({issue["code"] for package in failing for issue in package["issues"]})
+    failing = report.failing
+    used = sorted({issue.code.value for package in failing for issue in package.verdict.issues})
     index = {code: position for position, code in enumerate(used)}
     results = [
-        _result(package, issue, index[issue["code"]], base)
+        _result(package, issue, index[issue.code], base)
         for package in failing
-        for issue in package["issues"]
+        for issue in package.verdict.issues
     ]
-    tool = report["tool"]
     base_uri = Path(base).as_uri().rstrip("/") + "/"  # a base URI must end with a slash
     run: dict[str, Any] = {
         "tool": {
             "driver": {
-                "name": tool["name"],
-                "version": tool["version"],
+                "name": "trustpolicy",
+                "version": report.tool_version,
                 "informationUri": INFORMATION_URI,
                 "rules": [_rule(code) for code in used],
             }
         },
         "originalUriBaseIds": {BASE_ID: {"uri": base_uri}},
-        "invocations": [{"executionSuccessful": True, "exitCode": report["exitCode"]}],
+        "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code}],
         "results": results,
-        "properties": {"mode": report["mode"], "summary": dict(report["summary"])},
+        "properties": {"mode": report.mode, "summary": report.summary.to_json()},
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
-def render_sarif_text(report: Mapping[str, Any], *, base_dir: str | os.PathLike[str] | None = None) -> str:
+def render_sarif_text(report: GraphReport, *, base_dir: str | os.PathLike[str] | None = None) -> str:
     """The SARIF log as indented JSON text ending with a newline."""
     return json.dumps(render_sarif(report, base_dir=base_dir), indent=2, ensure_ascii=False) + "\n"

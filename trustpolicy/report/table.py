@@ -7,69 +7,63 @@ messages and XML snippets may contain '[' or '<'.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from typing import Any
-
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from trustpolicy.explain import common_name
+from trustpolicy.models import GraphReport, Level, PackageReport
 from trustpolicy.report.jsonreport import summary_line
 
 _VERDICT_STYLE = {"valid": "bold green", "invalid": "bold red"}
-_LEVEL_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
+_LEVEL_STYLE = {Level.ERROR: "red", Level.WARNING: "yellow", Level.INFO: "dim"}
 
 
-def _common_name(subject: str) -> str:
-    # A full distinguished name is too wide for a table cell; the CN is what people recognise.
-    match = re.search(r"(?:^|,\s*)CN=((?:\\.|[^,])+)", subject)
-    return match.group(1).strip() if match else subject
-
-
-def _signer_cell(package: Mapping[str, Any]) -> Text:
-    if package["signed"] is None:
+def _signer_cell(package: PackageReport) -> Text:
+    verdict = package.verdict
+    if verdict.signed is None:
         return Text("?", style="dim")
-    if not package["signatures"]:
+    if not verdict.signatures:
         return Text("unsigned", style="dim")
     lines = []
-    for signature in package["signatures"]:
-        who = _common_name(signature["subject"]) if signature["subject"] else "(no certificate)"
-        lines.append(f"{signature['kind']}: {who}")
+    for signature in verdict.signatures:
+        # A full distinguished name is too wide for a table cell; the CN is what people recognise.
+        who = (common_name(signature.subject) or signature.subject) if signature.subject else "(no certificate)"
+        lines.append(f"{signature.kind}: {who}")
     return Text("\n".join(lines))
 
 
-def _trusted_cell(package: Mapping[str, Any]) -> Text:
-    signer = package.get("trustedSigner")
-    if not signer:
+def _trusted_cell(package: PackageReport) -> Text:
+    signer = package.verdict.trusted_signer
+    if signer is None:
         return Text("-", style="dim")
-    return Text(f"{signer['name']} ({signer['kind']})", style="green")
+    return Text(f"{signer.name} ({signer.kind})", style="green")
 
 
-def _issues_cell(package: Mapping[str, Any]) -> Text:
+def _issues_cell(package: PackageReport) -> Text:
     cell = Text()
     seen: set[str] = set()
-    for issue in package["issues"]:
-        if issue["code"] in seen:
+    for issue in package.verdict.issues:
+        if issue.code in seen:
             continue
-        seen.add(issue["code"])
+        seen.add(issue.code)
         if cell:
             cell.append(" ")
-        cell.append(issue["code"], style=_LEVEL_STYLE.get(issue["level"], ""))
+        cell.append(issue.code.value, style=_LEVEL_STYLE[issue.level])
     return cell
 
 
-def package_cause(package: Mapping[str, Any]) -> str:
+def package_cause(package: PackageReport) -> str:
     """The one-line cause; falls back to the first error's message when the engine gave none."""
-    if package.get("cause"):
-        return str(package["cause"])
-    for issue in package["issues"]:
-        if issue["level"] == "error":
-            return f"{issue['code']}: {issue['message']}"
+    if package.cause:
+        return package.cause
+    for issue in package.verdict.issues:
+        if issue.level is Level.ERROR:
+            return f"{issue.code}: {issue.message}"
     return "not trusted"
 
 
-def build_table(report: Mapping[str, Any]) -> Table:
+def build_table(report: GraphReport) -> Table:
     """The per-package table (one row per package, in report order)."""
     table = Table(show_header=True, header_style="bold", show_lines=False)
     table.add_column("Package", overflow="fold")
@@ -78,12 +72,12 @@ def build_table(report: Mapping[str, Any]) -> Table:
     table.add_column("Signer", overflow="fold")
     table.add_column("Trusted signer", overflow="fold")
     table.add_column("Issues", overflow="fold")
-    for package in report["packages"]:
-        verdict = package["verdict"]
+    for package in report.packages:
+        verdict = package.verdict.verdict
         table.add_row(
-            Text(package["id"]),
-            Text(package["version"]),
-            Text(verdict, style=_VERDICT_STYLE.get(verdict, "")),
+            Text(package.id),
+            Text(package.version),
+            Text(verdict, style=_VERDICT_STYLE[verdict]),
             _signer_cell(package),
             _trusted_cell(package),
             _issues_cell(package),
@@ -91,33 +85,31 @@ def build_table(report: Mapping[str, Any]) -> Table:
     return table
 
 
-def render_table(report: Mapping[str, Any], console: Console) -> None:
+def render_table(report: GraphReport, console: Console) -> None:
     """Print the whole human report to `console`: header, table, summary, causes and fixes."""
-    header = Text(f"trustpolicy {report['tool']['version']}  mode: {report['mode']}", style="bold")
-    if report.get("trustStore"):
-        header.append(f"  trust store: {report['trustStore']}", style="")
+    header = Text(f"trustpolicy {report.tool_version}  mode: {report.mode}", style="bold")
+    if report.trust_store:
+        header.append(f"  trust store: {report.trust_store}", style="")
     console.print(header, soft_wrap=True)
-    if report.get("configFiles"):
-        console.print(Text("config: " + ", ".join(report["configFiles"]), style="dim"), soft_wrap=True)
-    for problem in report.get("graphProblems", []):
-        style = "red" if problem["level"] == "error" else "yellow"
-        console.print(Text(f"graph {problem['level']} {problem['code']}: {problem['message']}", style=style), soft_wrap=True)
-    if report["packages"]:
+    if report.config_files:
+        console.print(Text("config: " + ", ".join(report.config_files), style="dim"), soft_wrap=True)
+    for problem in report.graph_problems:
+        style = "red" if problem.level is Level.ERROR else "yellow"
+        console.print(Text(f"graph {problem.level} {problem.code}: {problem.message}", style=style), soft_wrap=True)
+    if report.packages:
         console.print(build_table(report))
     else:
         console.print(Text("no packages in the graph", style="yellow"))
-    outcome_style = "green" if not report["summary"]["invalid"] else ("yellow" if report["mode"] == "audit" else "red")
+    outcome_style = "green" if not report.summary.invalid else ("yellow" if report.mode == "audit" else "red")
     console.print(Text(summary_line(report), style=f"bold {outcome_style}"), soft_wrap=True)
-    failing = [package for package in report["packages"] if package["verdict"] != "valid"]
-    for package in failing:
+    for package in report.failing:
         console.print()
         line = Text("x ", style="bold red")
-        line.append(f"{package['id']} {package['version']}", style="bold")
+        line.append(f"{package.id} {package.version}", style="bold")
         line.append(f": {package_cause(package)}")
         console.print(line, soft_wrap=True)  # soft_wrap: never break a line the user may copy
-        fix = package.get("fix")
-        if fix:
-            lines = str(fix).splitlines() or [""]
+        if package.fix:
+            lines = package.fix.splitlines() or [""]
             console.print(Text("  fix: ", style="cyan") + Text(lines[0]), soft_wrap=True)
             for rest in lines[1:]:
                 console.print(Text("       " + rest), soft_wrap=True)

@@ -1,7 +1,6 @@
-"""Package signature verification with NuGet's semantics (spec/verify.md).
+"""Package signature verification with NuGet's semantics (verify.md).
 
-    from trustpolicy.verify import Verifier, VERIFY
-    verdict = Verifier(VERIFY, at=moment).verify_package("pkg.nupkg")
+    verdict = TrustContext.build(TrustOptions(mode="verify")).verifier().verify_package("pkg.nupkg")
     verdict.verdict, verdict.issues, verdict.steps
 
 `Verifier.verify_package` never raises for findings; the verdict keeps each step's status apart
@@ -13,7 +12,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from trustpolicy.verify.models import Issue, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult, worst
 from trustpolicy.verify.settings import (
     ACCEPT,
     REQUIRE,
@@ -26,8 +24,8 @@ from trustpolicy.verify.settings import (
 )
 
 if TYPE_CHECKING:
-    from trustpolicy.verify.allowlist import AllowList, AllowListEntry, compile_trusted_signers
-    from trustpolicy.verify.engine import RepositorySignatures, Verifier
+    from trustpolicy.verify.allowlist import AllOf, AllowList, AllowListEntry, RepositorySignatures, compile_trusted_signers
+    from trustpolicy.verify.engine import Verifier
 
 # The engine and the allow lists pull in the CMS, X.509 and crypto stack: loaded on first use, so
 # `trustpolicy.verify.settings` (all a check answered from the cache needs) stays cheap to import.
@@ -35,7 +33,8 @@ _LAZY = {
     "AllowList": "trustpolicy.verify.allowlist",
     "AllowListEntry": "trustpolicy.verify.allowlist",
     "compile_trusted_signers": "trustpolicy.verify.allowlist",
-    "RepositorySignatures": "trustpolicy.verify.engine",
+    "RepositorySignatures": "trustpolicy.verify.allowlist",
+    "AllOf": "trustpolicy.verify.allowlist",
     "Verifier": "trustpolicy.verify.engine",
 }
 
@@ -50,21 +49,15 @@ __all__ = [
     "ACCEPT",
     "REQUIRE",
     "VERIFY",
+    "AllOf",
     "AllowList",
     "AllowListEntry",
     "CountersignatureBehavior",
-    "Issue",
-    "MatchedSigner",
-    "PackageVerdict",
     "RepositorySignatures",
     "SignaturePlacement",
-    "SignatureReport",
-    "Status",
-    "StepResult",
     "VerificationSettings",
     "VerificationTarget",
     "Verifier",
     "compile_trusted_signers",
     "preset",
-    "worst",
 ]

@@ -2,25 +2,33 @@
 
 verify.md section 5 and policy.md 2.2-2.3. trustedSigners compiles to a flat list of certificate
 entries; the same "{algorithm}-{fingerprint}" key seen twice merges (targets and placements OR-ed,
-owners unioned, allowUntrustedRoot false on conflict). A package is allowed when any entry matches.
+owners unioned, allowUntrustedRoot false on conflict). A list allows a package when any entry matches.
+
+Every list is an `AllowPolicy`; the verifier runs an `AllOf` of them, and a package must pass each
+one (NuGet runs one allow-list provider per list). An empty composition allows nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, MatchedSigner, Status, StepResult
 from trustpolicy.signature import PrimarySignature, Signature, fingerprint
-from trustpolicy.verify.models import Issue, MatchedSigner, Status, StepResult
 from trustpolicy.verify.settings import VerificationSettings
 
 __all__ = [
+    "AllOf",
     "AllowList",
     "AllowListEntry",
+    "AllowPolicy",
+    "AllowResult",
+    "RepositorySignatures",
     "compile_trusted_signers",
+    "compose",
     "fingerprint_allow_list",
-    "repository_allow_list",
     "trusted_signers_allow_list",
     "untrusted_root_allowed",
 ]
@@ -121,6 +129,52 @@ def untrusted_root_case_only(signature: Signature, entries: Sequence[AllowListEn
 
 
 @dataclass(frozen=True)
+class AllowResult:
+    """One list's answer: its step, the signer it matched, or (no match) why not."""
+
+    step: StepResult
+    matched: MatchedSigner | None = None
+    reason: str | None = None
+
+
+class AllowPolicy(Protocol):
+    """What the verifier needs of an allow list."""
+
+    @property
+    def entries(self) -> tuple[AllowListEntry, ...]: ...
+
+    @property
+    def unsigned_message(self) -> str | None:
+        """The NU3004 message when this list demands signed packages, else None."""
+        ...
+
+    def check(self, primary: PrimarySignature, settings: VerificationSettings) -> AllowResult: ...
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """A package is allowed only if every policy allows it. With no policy, nothing is allowed."""
+
+    policies: tuple[AllowPolicy, ...]
+
+    @property
+    def entries(self) -> tuple[AllowListEntry, ...]:
+        return tuple(entry for policy in self.policies for entry in policy.entries)
+
+    @property
+    def unsigned_message(self) -> str | None:
+        # The last list that demands signatures speaks: a repository's announcement comes after the
+        # client's own trustedSigners, and NuGet names the repository's rule for an unsigned package.
+        return next((p.unsigned_message for p in reversed(self.policies) if p.unsigned_message), None)
+
+    def check(self, primary: PrimarySignature, settings: VerificationSettings) -> tuple[AllowResult, ...]:
+        if not self.policies:
+            issue = Issue(Code.NU3034, "error", "No allow list is configured, so no signer can be trusted.")
+            return (AllowResult(StepResult("allow-lists", Status.DISALLOWED, (issue,)), None, "no allow list"),)
+        return tuple(policy.check(primary, settings) for policy in self.policies)
+
+
+@dataclass(frozen=True)
 class _Match:
     entry: AllowListEntry
     signature: Signature
@@ -136,21 +190,22 @@ class AllowList:
     empty_message: str
     no_match_message: str
     source_name: str | None = None  # name reported for entries without trustedSigners names
+    unsigned_message: str | None = None
 
-    def check(self, primary: PrimarySignature, settings: VerificationSettings) -> tuple[StepResult, MatchedSigner | None, str | None]:
+    def check(self, primary: PrimarySignature, settings: VerificationSettings) -> AllowResult:
         """Status, the matched signer (or None) and, when none matched, why."""
         if not self.entries:
             if self.require_non_empty:
-                issue = Issue("NU3034", "error", self.empty_message)
-                return StepResult(self.step, Status.DISALLOWED, (issue,)), None, self.empty_message
-            return StepResult(self.step, Status.VALID), None, f"the {self.step} allow list is empty"
+                issue = Issue(Code.NU3034, "error", self.empty_message)
+                return AllowResult(StepResult(self.step, Status.DISALLOWED, (issue,)), None, self.empty_message)
+            return AllowResult(StepResult(self.step, Status.VALID), None, f"the {self.step} allow list is empty")
         found = self._find(primary)
         if isinstance(found, _Match):
-            return StepResult(self.step, Status.VALID), self._matched(found), None
+            return AllowResult(StepResult(self.step, Status.VALID), self._matched(found))
         fatal = not settings.allow_untrusted
-        issue = Issue("NU3034", "error" if fatal else "warning", self.no_match_message, "primary")
+        issue = Issue(Code.NU3034, "error" if fatal else "warning", self.no_match_message, "primary")
         status = Status.DISALLOWED if fatal else Status.VALID
-        return StepResult(self.step, status, (issue,)), None, found
+        return AllowResult(StepResult(self.step, status, (issue,)), None, found)
 
     def _find(self, primary: PrimarySignature) -> _Match | str:
         """The first matching entry, or a sentence saying why nothing matched."""
@@ -227,6 +282,15 @@ NO_REPOSITORY_ALLOW_LIST = (
 NO_MATCHING_REPOSITORY_CERTIFICATE = "This package was not repository signed with a certificate listed by this repository."
 
 
+UNSIGNED_REQUIRE = (
+    "signatureValidationMode is set to require, so packages are allowed only if signed by trusted signers; "
+    "however, this package is unsigned."
+)
+UNSIGNED_REPOSITORY = (
+    "This repository indicated that all its packages are repository signed; however, this package is unsigned."
+)
+
+
 def trusted_signers_allow_list(signers: Iterable[Any], *, require_non_empty: bool) -> AllowList:
     """trustedSigners from config (verify.md 5.1)."""
     return AllowList(
@@ -235,6 +299,7 @@ def trusted_signers_allow_list(signers: Iterable[Any], *, require_non_empty: boo
         require_non_empty=require_non_empty,
         empty_message=NO_CLIENT_ALLOW_LIST,
         no_match_message=NO_MATCHING_CLIENT_CERTIFICATE,
+        unsigned_message=UNSIGNED_REQUIRE if require_non_empty else None,
     )
 
 
@@ -268,22 +333,56 @@ def fingerprint_allow_list(fingerprints: Iterable[str]) -> AllowList:
     )
 
 
-def repository_allow_list(fingerprints: Iterable[str], *, all_repository_signed: bool, name: str = "repository") -> AllowList:
-    """A source's RepositorySignatures certificates: SHA-256, repository, any placement (verify.md 5.3)."""
-    entries = tuple(
-        AllowListEntry(
-            fingerprint=value,
-            hash_algorithm="sha256",
-            targets=frozenset({"repository"}),
-            placements=frozenset({"primary", "countersignature"}),
+@dataclass(frozen=True)
+class RepositorySignatures:
+    """A source's announced RepositorySignatures resource (verify.md 5.3-5.4)."""
+
+    all_repository_signed: bool
+    fingerprints: tuple[str, ...] = ()  # SHA-256 hex, any case
+    source: str = "repository"
+
+    def restrict(self, settings: VerificationSettings) -> VerificationSettings:
+        """verify.md 5.4: a source that says all its packages are repository signed forbids unsigned and
+        untrusted packages even in accept mode."""
+        if not self.all_repository_signed:
+            return settings
+        return settings.replace(allow_unsigned=False, allow_untrusted=False)
+
+    def allow_list(self) -> AllowList:
+        """Its certificates: SHA-256, repository, any placement (verify.md 5.3)."""
+        entries = tuple(
+            AllowListEntry(
+                fingerprint=value,
+                hash_algorithm="sha256",
+                targets=frozenset({"repository"}),
+                placements=frozenset({"primary", "countersignature"}),
+            )
+            for value in self.fingerprints
         )
-        for value in fingerprints
-    )
-    return AllowList(
-        step="repository-certificates",
-        entries=entries,
-        require_non_empty=all_repository_signed,
-        empty_message=NO_REPOSITORY_ALLOW_LIST,
-        no_match_message=NO_MATCHING_REPOSITORY_CERTIFICATE,
-        source_name=name,
-    )
+        return AllowList(
+            step="repository-certificates",
+            entries=entries,
+            require_non_empty=self.all_repository_signed,
+            empty_message=NO_REPOSITORY_ALLOW_LIST,
+            no_match_message=NO_MATCHING_REPOSITORY_CERTIFICATE,
+            source_name=self.source,
+            unsigned_message=UNSIGNED_REPOSITORY if self.all_repository_signed else None,
+        )
+
+
+def compose(
+    signers: Iterable[Any],
+    *,
+    require_non_empty: bool,
+    fingerprints: Iterable[str] = (),
+    repository: RepositorySignatures | None = None,
+) -> AllOf:
+    """The lists a package must pass, in NuGet's order: trustedSigners, --certificate-fingerprint
+    values (when given), a source's announced certificates (when it announced any)."""
+    lists = [trusted_signers_allow_list(signers, require_non_empty=require_non_empty)]
+    fingerprints = tuple(fingerprints)
+    if fingerprints:
+        lists.append(fingerprint_allow_list(fingerprints))
+    if repository is not None:
+        lists.append(repository.allow_list())
+    return AllOf(tuple(lists))

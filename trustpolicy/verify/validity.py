@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import x509
 from cryptography.exceptions import InvalidSignature
@@ -22,12 +22,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from trustpolicy import asn1 as oids
+from trustpolicy.chain import ChainResult, ChainStatus, Revocation
+from trustpolicy.clock import format_moment
+from trustpolicy.codes import Code
 from trustpolicy.errors import TrustPolicyError
+from trustpolicy.models import Issue, Status
 from trustpolicy.signature import PrimarySignature, Signature, Timestamp, distinguished_name, fingerprint, remember
-from trustpolicy.verify.models import Issue, Status, format_moment
 from trustpolicy.verify.settings import VerificationSettings
 
-__all__ = ["Flag", "SignatureEvaluator", "Summary", "status_of"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from trustpolicy.chain import ChainValidator
+
+__all__ = ["BROKEN", "Flag", "SignatureEvaluator", "Summary", "status_of"]
 
 RSA_ENCRYPTION = oids.RSA_ENCRYPTION_OID
 _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}  # SHA-1: never
@@ -82,32 +90,89 @@ def status_of(flags: Flag) -> Status:
     return Status.UNKNOWN
 
 
-class ChainValidatorLike(Protocol):
-    def validate(self, leaf: x509.Certificate, intermediates: Any, *, moment: datetime, purpose: str) -> Any: ...
+# A signature with any of these is not evidence of anything, whatever the mode tolerates.
+BROKEN = (
+    Flag.SIGNATURE_CHECK_FAILED
+    | Flag.SIGNATURE_ALGORITHM_UNSUPPORTED
+    | Flag.PUBLIC_KEY_INVALID
+    | Flag.NO_CERTIFICATE
+    | Flag.CHAIN_BUILDING_FAILURE
+    | Flag.CERTIFICATE_REVOKED
+)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Summary:
-    """The evaluation of one signature (NuGet's SignatureVerificationSummary)."""
+    """The evaluation of one signature (NuGet's SignatureVerificationSummary).
+
+    Attributes:
+        flags: NuGet's status flags; the status follows from them (or from `fixed_status`).
+        issues: what is reported about this signature, in NuGet's order.
+        timestamp: the valid timestamp used, if any.
+        expired: NU3037 fired (NuGet records ExpirationTime).
+        untrusted_root: the chain ended in an untrusted root (reported or not).
+        untrusted_issues / expiry_issues: the NU3018/NU3042 and NU3037 issues a valid repository
+            countersignature may clear (verify.md 4.3).
+        fixed_status: the status NuGet returns without flags (NU3010, or NU3012 on the CMS signature).
+    """
 
     signature: Signature
     flags: Flag = Flag.NONE
-    issues: list[Issue] = field(default_factory=list)
-    timestamp: Timestamp | None = None  # the valid timestamp used, if any
-    expired: bool = False  # NU3037 fired (NuGet records ExpirationTime)
-    untrusted_root: bool = False  # the chain ended in an untrusted root (reported or not)
-    untrusted_issues: list[Issue] = field(default_factory=list)  # NU3018/NU3042 a countersignature may clear
-    expiry_issues: list[Issue] = field(default_factory=list)  # NU3037 a countersignature timestamp may clear
-    fixed_status: Status | None = None  # set when NuGet returns a status without flags (NU3010/NU3012 CMS)
+    issues: tuple[Issue, ...] = ()
+    timestamp: Timestamp | None = None
+    expired: bool = False
+    untrusted_root: bool = False
+    untrusted_issues: tuple[Issue, ...] = ()
+    expiry_issues: tuple[Issue, ...] = ()
+    fixed_status: Status | None = None
 
     @property
     def status(self) -> Status:
         return self.fixed_status if self.fixed_status is not None else status_of(self.flags)
 
+    @property
+    def intact_and_valid(self) -> bool:
+        """Valid, and evidence of something: not broken, whatever the mode tolerates."""
+        return self.status == Status.VALID and not self.flags & BROKEN and self.fixed_status in (None, Status.VALID)
+
+    def rescued_by(self, counter: Summary) -> Summary:
+        """verify.md 4.3: a valid repository countersignature is a trust anchor for an untrusted root,
+        and its timestamp proves an expired primary certificate was valid when it was countersigned."""
+        drop: list[Issue] = []
+        flags = self.flags
+        if self.untrusted_root:
+            drop += self.untrusted_issues
+            flags &= ~Flag.UNTRUSTED_CHAIN
+        cert = self.signature.signer_certificate
+        if self.expired and cert is not None and within(counter.timestamp, cert):
+            drop += self.expiry_issues
+            flags &= ~Flag.CERTIFICATE_EXPIRED
+        issues = tuple(i for i in self.issues if not any(i is d for d in drop))
+        return replace(self, flags=flags, issues=issues)
+
+
+@dataclass
+class _Draft:
+    """A Summary while the evaluator collects it."""
+
+    signature: Signature
+    timestamp: Timestamp | None = None
+    flags: Flag = Flag.NONE
+    issues: list[Issue] = field(default_factory=list)
+    expired: bool = False
+    untrusted_root: bool = False
+    untrusted_issues: list[Issue] = field(default_factory=list)
+    expiry_issues: list[Issue] = field(default_factory=list)
+    fixed_status: Status | None = None
+
+    def freeze(self) -> Summary:
+        return Summary(self.signature, self.flags, tuple(self.issues), self.timestamp, self.expired,
+                       self.untrusted_root, tuple(self.untrusted_issues), tuple(self.expiry_issues), self.fixed_status)
+
 
 def _t(moment: datetime) -> str:
     """A moment for messages: RFC 3339 UTC to the second."""
-    return format_moment(moment.replace(microsecond=0))
+    return format_moment(moment, seconds=True)
 
 
 def _level(fatal: bool) -> str:
@@ -234,12 +299,12 @@ class SignatureEvaluator:
     def __init__(
         self,
         settings: VerificationSettings,
-        chains: ChainValidatorLike,
+        chains: ChainValidator,
         now: datetime,
         primary: PrimarySignature,
         *,
-        untrusted_root_allowed: Any,  # Callable[[Signature], bool]
-        case_only_hint: Any = None,  # Callable[[Signature], bool]
+        untrusted_root_allowed: Callable[[Signature], bool],
+        case_only_hint: Callable[[Signature], bool] | None = None,
         store_description: str = "the trust store",
     ) -> None:
         self.settings = settings
@@ -258,16 +323,16 @@ class SignatureEvaluator:
         report_untrusted_root = not allowed_root
 
         ts_flags, ts_issues, timestamp = self._timestamp(signature, label)
-        summary = self._signature(signature, timestamp, allow_untrusted, report_untrusted_root)
-        summary.issues[:0] = ts_issues  # timestamp messages first, as NuGet logs them
+        draft = self._signature(signature, timestamp, allow_untrusted, report_untrusted_root)
+        draft.issues[:0] = ts_issues  # timestamp messages first, as NuGet logs them
         # Step C, and the timestamp policy flags that disallow in every mode.
         if ts_flags & (Flag.NO_VALID_TIMESTAMP | Flag.MULTIPLE_TIMESTAMPS):
-            summary.flags |= ts_flags & (Flag.NO_VALID_TIMESTAMP | Flag.MULTIPLE_TIMESTAMPS)
+            draft.flags |= ts_flags & (Flag.NO_VALID_TIMESTAMP | Flag.MULTIPLE_TIMESTAMPS)
         if ts_flags and not self.settings.allow_ignore_timestamp:
-            summary.flags |= Flag.NO_VALID_TIMESTAMP
-            if summary.fixed_status is not None:
-                summary.fixed_status = Status.DISALLOWED
-        return summary
+            draft.flags |= Flag.NO_VALID_TIMESTAMP
+            if draft.fixed_status is not None:
+                draft.fixed_status = Status.DISALLOWED
+        return draft.freeze()
 
     # -- Step A -----------------------------------------------------------------------------------
 
@@ -349,23 +414,22 @@ class SignatureEvaluator:
             issues.append(Issue("NU3028", _level(not settings.allow_ignore_timestamp),
                                 f"{what}: the timestamping certificate chain cannot be built ({error}).", label))
             return Flag.TIMESTAMP_INVALID
-        problems = _problems(result)
         flags = Flag.NONE
-        if "revoked" in problems or result.revocation == "revoked":
+        if result.revoked:
             issues.append(Issue("NU3028", "error", f"{what}: the timestamping certificate is revoked ({result.message}).", label))
             return Flag.TIMESTAMP_INVALID
-        if "untrusted-root" in problems:
+        if ChainStatus.UNTRUSTED_ROOT in result.problems:
             issues.append(Issue("NU3028", "error", f"{what}: the timestamping certificate is not trusted by the "
                                 f"trust provider ({result.message}).", label))
             self._missing_root(result, "time-stamping", issues, label)
             flags |= Flag.TIMESTAMP_INVALID
-        hard = [p for p in problems if p in ("invalid", "not-valid-for-usage")]  # NotTimeValid is ignored
+        hard = _hard_problems(result)
         if hard:
             issues.append(Issue("NU3028", _level(not settings.allow_ignore_timestamp),
                                 f"{what}: the timestamping certificate chain has a problem: {', '.join(hard)} "
                                 f"({result.message}).", label))
             flags |= Flag.TIMESTAMP_INVALID
-        if result.revocation == "unknown":
+        if result.revocation is Revocation.UNKNOWN:
             tolerated = settings.allow_ignore_timestamp or settings.allow_unknown_revocation
             if not settings.allow_ignore_timestamp:
                 message = (f"{what}: the revocation status of the timestamping certificate is unknown "
@@ -378,9 +442,9 @@ class SignatureEvaluator:
                 flags |= Flag.UNKNOWN_REVOCATION
         return flags
 
-    def _missing_root(self, result: Any, bundle: str, issues: list[Issue], label: str) -> None:
+    def _missing_root(self, result: ChainResult, bundle: str, issues: list[Issue], label: str) -> None:
         """NU3042 (warning): name the root that the bundle lacks, when the chain ends in one."""
-        path = tuple(getattr(result, "path", ()) or ())
+        path = result.path
         if not path or not path[-1].self_issued:
             return
         root = path[-1]
@@ -394,11 +458,11 @@ class SignatureEvaluator:
     # -- Step B -----------------------------------------------------------------------------------
 
     def _signature(self, signature: Signature, timestamp: Timestamp | None, allow_untrusted: bool,
-                   report_untrusted_root: bool) -> Summary:
+                   report_untrusted_root: bool) -> _Draft:
         settings = self.settings
         label = signature.placement
         name = _name(signature)
-        summary = Summary(signature, timestamp=timestamp)
+        summary = _Draft(signature, timestamp=timestamp)
         issues = summary.issues
         cert = signature.signer_certificate
         illegal = _level(not settings.allow_illegal)
@@ -466,7 +530,7 @@ class SignatureEvaluator:
         return summary
 
     def _chain(self, signature: Signature, moment: datetime, allow_untrusted: bool, report_untrusted_root: bool,
-               summary: Summary) -> bool:
+               summary: _Draft) -> bool:
         """Map the code-signing chain outcome (verify.md 4.2 B.4). True when revoked (stop)."""
         settings = self.settings
         label = signature.placement
@@ -481,25 +545,24 @@ class SignatureEvaluator:
                                 f"The {name} found a chain building issue: {error}.", label))
             summary.flags |= Flag.CHAIN_BUILDING_FAILURE
             return False
-        if result.revocation == "good" and moment < self.now and settings.revocation_mode != "off":
+        if result.revocation is Revocation.GOOD and moment < self.now and settings.revocation_mode != "off":
             # NuGet's chain engine reports a certificate revoked today as Revoked, even when the
             # timestamp proves it signed before the revocation (verify.md 7): ask again at now.
             later = self.chains.validate(cert, self.primary.certificates, moment=self.now, purpose="code_signing")
-            if later.revocation == "revoked":
+            if later.revocation is Revocation.REVOKED:
                 result = later
-        problems = _problems(result)
-        if "revoked" in problems or result.revocation == "revoked":
-            when = f" on {_t(result.revoked_at)}" if getattr(result, "revoked_at", None) else ""
+        if result.revoked:
+            when = f" on {_t(result.revoked_at)}" if result.revoked_at else ""
             issues.append(Issue("NU3012", "error", f"The {name} found a chain building issue: the certificate is "
                                 f"revoked{when} ({result.message}).", label))
             summary.flags |= Flag.CERTIFICATE_REVOKED
             return True
-        hard = [p for p in problems if p in ("invalid", "not-valid-for-usage")]  # NotTimeValid is ignored
+        hard = _hard_problems(result)
         if hard:
             issues.append(Issue("NU3012", _level(not settings.allow_illegal), f"The {name} found a chain building "
                                 f"issue: {', '.join(hard)} ({result.message}).", label))
             summary.flags |= Flag.CHAIN_BUILDING_FAILURE
-        if "untrusted-root" in problems:
+        if ChainStatus.UNTRUSTED_ROOT in result.problems:
             summary.untrusted_root = True
             if report_untrusted_root:
                 hint = ""
@@ -513,24 +576,21 @@ class SignatureEvaluator:
                 summary.untrusted_issues.extend(issues[before:])
             if not allow_untrusted:
                 summary.flags |= Flag.UNTRUSTED_CHAIN
-        if result.revocation == "unknown" and settings.report_unknown_revocation:
+        if result.revocation is Revocation.UNKNOWN and settings.report_unknown_revocation:
             message = (f"The {name}: the revocation function was unable to check revocation for the signing "
                        f"certificate ({result.message}).")
             if settings.revocation_mode == "offline":
                 issues.append(Issue("NU3018", "info", message, label))
             else:
                 issues.append(Issue("NU3018", _level(not settings.allow_unknown_revocation), message, label))
-        if result.revocation == "unknown" and not settings.allow_unknown_revocation:
+        if result.revocation is Revocation.UNKNOWN and not settings.allow_unknown_revocation:
             summary.flags |= Flag.UNKNOWN_REVOCATION
         return False
 
 
-def _problems(result: Any) -> set[str]:
-    """Every chain problem (ChainResult.problems; older results only carry `status`)."""
-    problems = set(getattr(result, "problems", ()) or ())
-    if result.status != "valid":
-        problems.add(result.status)
-    return problems
+def _hard_problems(result: ChainResult) -> list[str]:
+    """The chain problems that disallow; NotTimeValid is ignored (NuGet judges validity itself, B.5)."""
+    return [p.value for p in result.problems if p in (ChainStatus.INVALID, ChainStatus.NOT_VALID_FOR_USAGE)]
 
 
 def within(limits: Timestamp | None, cert: x509.Certificate) -> bool:

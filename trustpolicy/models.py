@@ -1,0 +1,402 @@
+"""The result model, from the verifier to every report: typed, frozen, derived in one place.
+
+A verification step (integrity, an allow list, trust) ends in a `Status`; its `Issue`s explain it at
+a `Level` that depends on the mode. A package's verdict follows from its steps' statuses, never from
+the loudest message: an accept-mode NU3013 is a warning, yet its status rejects the package
+(docs/verification.md section 1). `PackageVerdict.passed` is the one place that decides.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from trustpolicy.clock import format_moment, parse_moment
+from trustpolicy.codes import Code
+
+__all__ = [
+    "GraphReport",
+    "Issue",
+    "Level",
+    "Location",
+    "MatchedSigner",
+    "PackageReport",
+    "PackageVerdict",
+    "SignatureReport",
+    "Status",
+    "StepResult",
+    "Summary",
+    "worst",
+]
+
+
+class Level(enum.StrEnum):
+    """How loud a finding is in this mode. Only statuses decide a verdict."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Status(enum.IntEnum):
+    """NuGet's SignatureVerificationStatus, ordered so that min() is the more severe."""
+
+    UNKNOWN = 0
+    SUSPECT = 1
+    DISALLOWED = 2
+    VALID = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+def worst(*statuses: Status) -> Status:
+    """The combined status of several results: the most severe one (an empty list is UNKNOWN)."""
+    return min(statuses, default=Status.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a file: a config line, a graph entry (JSON pointer or packages.config step).
+
+    `kind` says what the file is when that matters to a reader ("assets", "lock", "folder", ...).
+    """
+
+    path: str
+    line: int | None = None
+    pointer: str | None = None
+    kind: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "pointer": self.pointer, "line": self.line}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Location:
+        return cls(data["path"], data.get("line"), data.get("pointer"), data.get("kind"))
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding, wherever it comes from: verification, the graph, configuration, lint, signing.
+
+    `signature` says which signature of a package it is about ("primary" | "countersignature");
+    `where` points into a file (a config line, a graph entry); `fix` says what to do.
+    """
+
+    code: Code
+    level: Level
+    message: str
+    signature: str | None = None
+    where: Location | None = None
+    cause: str | None = None
+    fix: str | None = None
+
+    def __post_init__(self) -> None:
+        # Plain strings are accepted and checked: an unregistered code or level is a bug, not a finding.
+        object.__setattr__(self, "code", Code(self.code))
+        object.__setattr__(self, "level", Level(self.level))
+
+    def to_json(self) -> dict[str, Any]:
+        """The issue object of the package reports (schemas/report.schema.json)."""
+        return {"code": self.code.value, "level": self.level.value, "message": self.message, "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Issue:
+        return cls(data["code"], data["level"], data["message"], data.get("signature"))
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The outcome of one verification step (NuGet's provider result): a status plus its issues."""
+
+    step: str  # "read" | "unsigned" | "signature" | "integrity" | "trusted-signers" | "trust" | "graph" | ...
+    status: Status
+    issues: tuple[Issue, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "status": self.status.label, "issues": [i.to_json() for i in self.issues]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StepResult:
+        return cls(data["step"], Status[data["status"].upper()], tuple(Issue.from_json(i) for i in data["issues"]))
+
+
+@dataclass(frozen=True)
+class MatchedSigner:
+    """The allow-list entry a package matched: trustedSigners name and kind, and the fingerprint."""
+
+    name: str
+    kind: str  # "author" | "repository"
+    fingerprint: str | None
+    placement: str = "primary"  # which signature matched: "primary" | "countersignature"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "fingerprint": self.fingerprint}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MatchedSigner:
+        return cls(data["name"], data["kind"], data["fingerprint"], data.get("placement", "primary"))
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    """What the report says about one signature (primary or repository countersignature)."""
+
+    kind: str  # "author" | "repository" | "unknown"
+    placement: str  # "primary" | "countersignature"
+    subject: str | None
+    fingerprints: Mapping[str, str] = field(default_factory=dict)  # {"SHA256": uppercase hex}
+    timestamp: datetime | None = None  # time proven by the valid timestamp, if any
+    service_index: str | None = None
+    owners: tuple[str, ...] = ()
+    status: Status | None = None  # None: the trust step did not evaluate this signature
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "placement": self.placement,
+            "subject": self.subject,
+            "fingerprints": dict(self.fingerprints),
+            "timestamp": format_moment(self.timestamp) if self.timestamp else None,
+            "serviceIndex": self.service_index,
+            "owners": list(self.owners),
+            "status": self.status.label if self.status is not None else "not-evaluated",
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SignatureReport:
+        status = data["status"]
+        return cls(
+            kind=data["kind"],
+            placement=data["placement"],
+            subject=data["subject"],
+            fingerprints=dict(data["fingerprints"]),
+            timestamp=parse_moment(data["timestamp"]) if data["timestamp"] else None,
+            service_index=data["serviceIndex"],
+            owners=tuple(data["owners"]),
+            status=None if status == "not-evaluated" else Status[status.upper()],
+        )
+
+
+@dataclass(frozen=True)
+class PackageVerdict:
+    """The judgement of one package file.
+
+    The verdict is derived, never stored: "valid" iff every step is VALID and, when `errors_fail`
+    (the verify command counts error-level messages, docs/verification.md section 9), no issue is an
+    error. `trusted_signer` is the allow-list entry that matched, or None with `trusted_signer_reason`.
+    """
+
+    path: str | None
+    id: str | None
+    version: str | None
+    signed: bool | None  # None when the file could not be read far enough to tell
+    steps: tuple[StepResult, ...]
+    signatures: tuple[SignatureReport, ...] = ()
+    trusted_signer: MatchedSigner | None = None
+    trusted_signer_reason: str | None = None
+    errors_fail: bool = False
+
+    @cached_property
+    def passed(self) -> bool:
+        if not self.steps or any(step.status != Status.VALID for step in self.steps):
+            return False
+        return not (self.errors_fail and any(i.level is Level.ERROR for step in self.steps for i in step.issues))
+
+    @property
+    def verdict(self) -> str:
+        return "valid" if self.passed else "invalid"
+
+    @property
+    def status(self) -> Status:
+        """The combined step status (UNKNOWN when no step ran)."""
+        return worst(*(step.status for step in self.steps))
+
+    @cached_property
+    def issues(self) -> tuple[Issue, ...]:
+        """Every step's issues in order; a rejection whose findings are only warnings in this mode gets
+        one more error saying so, so that an invalid verdict always carries an error."""
+        issues = tuple(issue for step in self.steps for issue in step.issues)
+        if self.passed or any(issue.level is Level.ERROR for issue in issues):
+            return issues
+        failing = next((step for step in self.steps if step.status != Status.VALID), None)
+        if failing is None:
+            return issues
+        cause = next(iter(failing.issues), None)
+        because = f" because of {cause.code} ({cause.message})" if cause else ""
+        rejection = Issue(
+            cause.code if cause else Code.TP0004,
+            Level.ERROR,
+            f"The package is rejected: the {failing.step} step is {failing.status.label}{because}, even though "
+            "that finding is only a warning in this mode.",
+            cause.signature if cause else None,
+        )
+        return (*issues, rejection)
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(issue for issue in self.issues if issue.level is Level.ERROR)
+
+    @property
+    def warnings(self) -> tuple[Issue, ...]:
+        return tuple(issue for issue in self.issues if issue.level is Level.WARNING)
+
+    def codes(self, level: str | None = None) -> list[str]:
+        """The issue codes in order, optionally only those of one level (handy in tests)."""
+        return [issue.code.value for issue in self.issues if level is None or issue.level == level]
+
+    def with_step(self, step: StepResult) -> PackageVerdict:
+        """This verdict with one more step (e.g. the graph's own integrity records), decided again."""
+        return replace(self, steps=(*self.steps, step))
+
+    def to_json(self) -> dict[str, Any]:
+        """The package object of `trustpolicy verify --format json`."""
+        return {
+            "path": self.path,
+            "id": self.id,
+            "version": self.version,
+            "signed": self.signed,
+            "verdict": self.verdict,
+            "signatures": [signature.to_json() for signature in self.signatures],
+            "issues": [issue.to_json() for issue in self.issues],
+        }
+
+    def to_cache(self) -> dict[str, Any]:
+        """Everything needed to rebuild this verdict (the verdict cache stores this)."""
+        return {
+            "path": self.path,
+            "id": self.id,
+            "version": self.version,
+            "signed": self.signed,
+            "steps": [step.to_json() for step in self.steps],
+            "signatures": [signature.to_json() for signature in self.signatures],
+            "trustedSigner": self.trusted_signer.to_json() | {"placement": self.trusted_signer.placement}
+            if self.trusted_signer
+            else None,
+            "trustedSignerReason": self.trusted_signer_reason,
+            "errorsFail": self.errors_fail,
+        }
+
+    @classmethod
+    def from_cache(cls, data: Mapping[str, Any]) -> PackageVerdict:
+        """The inverse of to_cache; raises KeyError/ValueError/TypeError on a damaged entry."""
+        signer = data["trustedSigner"]
+        return cls(
+            path=data["path"],
+            id=data["id"],
+            version=data["version"],
+            signed=data["signed"],
+            steps=tuple(StepResult.from_json(step) for step in data["steps"]),
+            signatures=tuple(SignatureReport.from_json(s) for s in data["signatures"]),
+            trusted_signer=MatchedSigner.from_json(signer) if signer else None,
+            trusted_signer_reason=data["trustedSignerReason"],
+            errors_fail=bool(data["errorsFail"]),
+        )
+
+
+@dataclass(frozen=True)
+class PackageReport:
+    """One package of a graph report: the verdict on its file, named as the graph names it, where the
+    graph lists it, and the one-line cause and fix for a failing package."""
+
+    id: str
+    version: str
+    verdict: PackageVerdict
+    source: Location
+    cause: str | None = None
+    fix: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    def to_json(self) -> dict[str, Any]:
+        verdict = self.verdict
+        return {
+            "path": verdict.path,
+            "id": self.id,
+            "version": self.version,
+            "signed": verdict.signed,
+            "verdict": verdict.verdict,
+            "signatures": [signature.to_json() for signature in verdict.signatures],
+            "issues": [issue.to_json() for issue in verdict.issues],
+            "trustedSigner": verdict.trusted_signer.to_json() if verdict.trusted_signer else None,
+            "trustedSignerReason": verdict.trusted_signer_reason,
+            "source": self.source.to_json(),
+            "cause": self.cause,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Package counts by verdict and the number of warning-level issues."""
+
+    total: int
+    valid: int
+    invalid: int
+    warnings: int
+
+    @classmethod
+    def of(cls, verdicts: Any) -> Summary:
+        verdicts = list(verdicts)
+        valid = sum(1 for v in verdicts if v.passed)
+        warnings = sum(1 for v in verdicts for issue in v.issues if issue.level is Level.WARNING)
+        return cls(len(verdicts), valid, len(verdicts) - valid, warnings)
+
+    def to_json(self) -> dict[str, int]:
+        return {"total": self.total, "valid": self.valid, "invalid": self.invalid, "warnings": self.warnings}
+
+
+# Exit codes, the one place: 0 the policy is satisfied, 1 violations, 2 unusable input (raised errors).
+EXIT_OK, EXIT_VIOLATIONS, EXIT_UNUSABLE = 0, 1, 2
+
+
+def exit_code(mode: str, summary: Summary) -> int:
+    """0 when every package passed, else 1; audit judges as require but never fails."""
+    if mode == "audit":
+        return EXIT_OK
+    return EXIT_VIOLATIONS if summary.invalid else EXIT_OK
+
+
+REPORT_MODES = ("accept", "require", "audit", "verify")
+
+
+@dataclass(frozen=True)
+class GraphReport:
+    """The result of `check` (and, with file packages, of `verify`): what every renderer draws."""
+
+    mode: str  # "accept" | "require" | "audit" | "verify"
+    packages: tuple[PackageReport, ...]
+    generated_at: datetime
+    settings: Mapping[str, Any]
+    trust_store: str
+    config_files: tuple[str, ...] = ()
+    graph_problems: tuple[Issue, ...] = ()
+    tool_version: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in REPORT_MODES:
+            raise ValueError(f"mode must be one of {', '.join(REPORT_MODES)}, not {self.mode!r}")
+        if self.generated_at.tzinfo is None:
+            raise ValueError("report times must be timezone-aware")
+
+    @cached_property
+    def summary(self) -> Summary:
+        return Summary.of(p.verdict for p in self.packages)
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.mode, self.summary)
+
+    @property
+    def failing(self) -> tuple[PackageReport, ...]:
+        return tuple(p for p in self.packages if not p.passed)

@@ -1,0 +1,56 @@
+"""`verify`'s text output: a block per package (verdict, signatures, trusted signer, issues), then a
+count. Colours only on a terminal; report text is never read as markup."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from trustpolicy.clock import format_moment
+from trustpolicy.models import GraphReport, Level
+
+_STYLES = {"valid": "bold green", "invalid": "bold red", Level.ERROR: "red", Level.WARNING: "yellow", Level.INFO: "dim"}
+
+
+def render_verify_text(report: GraphReport, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    console = None
+    if out.isatty():
+        from rich.console import Console
+
+        console = Console(file=out, highlight=False, soft_wrap=True)
+
+    def emit(text: str, style: str | None = None) -> None:
+        if console is not None:
+            from rich.text import Text
+
+            console.print(Text(text, style=style or ""))
+        else:
+            print(text, file=out)
+
+    for package in report.packages:
+        verdict = package.verdict
+        name = f"{verdict.id} {verdict.version}" if verdict.id else None
+        emit(f"{verdict.verdict.upper():8} {verdict.path}" + (f" ({name})" if name else ""), _STYLES[verdict.verdict])
+        if verdict.signed is False:
+            emit("  unsigned")
+        for sig in verdict.signatures:
+            parts = [f"{sig.kind} primary signature" if sig.placement == "primary" else "repository countersignature"]
+            if sig.subject:
+                parts.append(sig.subject)
+            if "SHA256" in sig.fingerprints:
+                parts.append(f"SHA256 {sig.fingerprints['SHA256']}")
+            parts.append(f"timestamp {format_moment(sig.timestamp)}" if sig.timestamp else "no valid timestamp")
+            if sig.service_index:
+                parts.append(f"service index {sig.service_index}")
+            if sig.owners:
+                parts.append(f"owners {';'.join(sig.owners)}")
+            parts.append(sig.status.label if sig.status is not None else "not evaluated")
+            emit("  " + ", ".join(parts))
+        if verdict.trusted_signer is not None:
+            matched = verdict.trusted_signer
+            emit(f"  trusted signer: {matched.kind} '{matched.name}' ({matched.fingerprint})")
+        for issue in verdict.issues:
+            emit(f"  {issue.level} {issue.code}: {issue.message}", _STYLES[issue.level])
+    s = report.summary
+    emit(f"{s.total} package{'s' if s.total != 1 else ''}: {s.valid} valid, {s.invalid} invalid")
