@@ -44,6 +44,7 @@ __all__ = [
     "distinguished_name",
     "fingerprint",
     "parse_signature",
+    "parse_timestamp",
 ]
 
 MAX_SIGNATURE_SIZE = 1024 * 1024  # format.md 2.4: NuGet has no cap; 1 MiB is our defensive limit
@@ -577,6 +578,16 @@ def _repository_attributes(attrs: list[tuple[str, Any]]) -> tuple[str, tuple[str
 
 def _timestamp_problem(code: str, message: str) -> SignatureFormatError:
     return SignatureFormatError(code, f"The timestamp is invalid: {message}")
+
+
+def parse_timestamp(der: bytes) -> Timestamp:
+    """One TimeStampToken from its DER (what a TSA answers), read as parse_signature reads the
+    tokens of a signature: never raises, defects go into `Timestamp.problem`."""
+    try:
+        token = cms.ContentInfo.load(der, strict=True)
+    except Exception as error:  # noqa: BLE001 - undecodable token bytes: a timestamp defect
+        return _broken_timestamp(der, error)
+    return _parse_timestamp(token)
 
 
 def _parse_timestamp(token: cms.ContentInfo) -> Timestamp:
