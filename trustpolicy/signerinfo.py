@@ -1,4 +1,5 @@
-"""The one CMS SignerInfo check (RFC 5652 5.4, format.md 5.2, 6 and 7).
+"""The one CMS SignerInfo check (RFC 5652 5.4, format.md 5.2, 6 and 7), and the certificate rules
+NuGet applies to every signer (format.md 8: NU3013/NU3022, NU3014/NU3023).
 
 Used for primary signatures, repository countersignatures and timestamp tokens, by the verifier
 and by the signer (on the tokens it receives): message-digest over the content, RSA PKCS#1 v1.5
@@ -8,6 +9,7 @@ over the ORIGINAL signed-attribute DER re-tagged as SET, SHA-256/384/512 digests
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from asn1crypto import x509
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from trustpolicy import asn1 as oids
 from trustpolicy.signature import remember
 
-__all__ = ["verify_signer_info"]
+__all__ = ["certificate_algorithm_ok", "rsa_key_ok", "validity_of", "verify_signer_info"]
 
 _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}  # SHA-1: never
 # rsaEncryption (what .NET writes) or sha256/384/512WithRSAEncryption; no PSS, no ECDSA.
@@ -27,6 +29,23 @@ _SIGNATURE_ALGORITHMS = oids.RSA_SIGNATURE_OIDS | {oids.RSA_ENCRYPTION_OID}
 # Keys loaded once per exact SubjectPublicKeyInfo encoding: every package of a graph repeats the
 # same few signer and TSA keys (bounded like trustpolicy.signature's caches).
 _PUBLIC_KEYS: dict[bytes, Any] = {}
+
+
+def certificate_algorithm_ok(cert: x509.Certificate) -> bool:
+    """The certificate is signed with SHA-256/384/512 and RSA (NU3013 for a signer, NU3022 for a TSA)."""
+    return cert["signature_algorithm"]["algorithm"].dotted in oids.RSA_SIGNATURE_OIDS
+
+
+def rsa_key_ok(cert: x509.Certificate) -> bool:
+    """The certificate's key is RSA of at least 2048 bits (NU3014 for a signer, NU3023 for a TSA)."""
+    key = cert.public_key
+    return key.algorithm == "rsa" and key.bit_size >= 2048
+
+
+def validity_of(cert: x509.Certificate) -> tuple[datetime, datetime]:
+    """(notBefore, notAfter) as aware datetimes."""
+    validity = cert["tbs_certificate"]["validity"]
+    return validity["not_before"].native, validity["not_after"].native
 
 
 def _public_key(cert: x509.Certificate) -> Any:

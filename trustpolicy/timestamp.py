@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from asn1crypto import x509
 
 from trustpolicy import asn1 as oids
 from trustpolicy.signature import _DECODE_ERRORS, Timestamp, _algorithm_name, distinguished_name, parse_timestamp
-from trustpolicy.signerinfo import verify_signer_info
+from trustpolicy.clock import format_moment
+from trustpolicy.signerinfo import certificate_algorithm_ok, rsa_key_ok, validity_of, verify_signer_info
 
 __all__ = ["Problem", "TokenCheck", "check_token"]
 
@@ -81,12 +82,11 @@ def _problems(ts: Timestamp, signature_value: bytes, now: datetime) -> list[Prob
         why = verify_signer_info(tsa, signer_info, ts.signed_attrs_der or b"", content, digest)
         if why is not None:
             problems.append(Problem("NU3021", f"the token signature does not verify: {why}"))
-    certificate_algorithm = tsa["signature_algorithm"]["algorithm"]
-    if certificate_algorithm.dotted not in oids.RSA_SIGNATURE_OIDS:
+    if not certificate_algorithm_ok(tsa):
         problems.append(Problem("NU3022", f"the TSA certificate {_subject(tsa)} is signed with "
-                                          f"{certificate_algorithm.native}, not SHA-2 with RSA"))
-    key = tsa.public_key
-    if key.algorithm != "rsa" or key.bit_size < 2048:
+                                          f"{tsa['signature_algorithm']['algorithm'].native}, not SHA-2 with RSA"))
+    if not rsa_key_ok(tsa):
+        key = tsa.public_key
         problems.append(Problem("NU3023", f"the TSA certificate {_subject(tsa)} has a {key.bit_size}-bit "
                                           f"{key.algorithm.upper()} key; RSA of at least 2048 bits is required"))
     if digest not in oids.HASH_OIDS:
@@ -97,7 +97,7 @@ def _problems(ts: Timestamp, signature_value: bytes, now: datetime) -> list[Prob
     elif ts.message_imprint != hashlib.new(ts.hash_algorithm, signature_value).digest():
         problems.append(Problem("NU3019", "the message imprint does not match the signature value "
                                           "(timestamp integrity check failed)"))
-    not_before, not_after = _validity(tsa)
+    not_before, not_after = validity_of(tsa)
     if not_before > now:
         problems.append(Problem("NU3025", f"the TSA certificate {_subject(tsa)} is not yet valid "
                                           f"(notBefore {_t(not_before)})"))
@@ -107,15 +107,9 @@ def _problems(ts: Timestamp, signature_value: bytes, now: datetime) -> list[Prob
     return problems
 
 
-def _validity(cert: x509.Certificate) -> tuple[datetime, datetime]:
-    validity = cert["tbs_certificate"]["validity"]
-    return validity["not_before"].native, validity["not_after"].native
-
-
 def _subject(cert: x509.Certificate) -> str:
     return distinguished_name(cert.subject) or f"serial {cert.serial_number:x}"
 
 
 def _t(moment: datetime) -> str:
-    """RFC 3339 UTC to the second, as the verifier's other messages."""
-    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return format_moment(moment, seconds=True)

@@ -24,7 +24,7 @@ from trustpolicy.codes import Code
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.models import Issue, Status
 from trustpolicy.signature import PrimarySignature, Signature, Timestamp, distinguished_name, fingerprint
-from trustpolicy.signerinfo import verify_signer_info
+from trustpolicy.signerinfo import certificate_algorithm_ok, rsa_key_ok, validity_of, verify_signer_info
 from trustpolicy.timestamp import check_token
 from trustpolicy.verify.settings import VerificationSettings
 
@@ -181,26 +181,17 @@ def _name(signature: Signature) -> str:
 # --- crypto helpers ---------------------------------------------------------------------------------
 
 
-def _certificate_signature_ok(cert: x509.Certificate) -> bool:
-    return cert["signature_algorithm"]["algorithm"].dotted in oids.RSA_SIGNATURE_OIDS
-
-
-def _rsa_key_ok(cert: x509.Certificate) -> bool:
-    key = cert.public_key
-    return key.algorithm == "rsa" and key.bit_size >= 2048
-
-
 def _ekus(cert: x509.Certificate) -> set[str]:
     value = cert.extended_key_usage_value
     return {purpose.dotted for purpose in value} if value is not None else set()
 
 
 def _not_before(cert: x509.Certificate) -> datetime:
-    return cert["tbs_certificate"]["validity"]["not_before"].native
+    return validity_of(cert)[0]
 
 
 def _not_after(cert: x509.Certificate) -> datetime:
-    return cert["tbs_certificate"]["validity"]["not_after"].native
+    return validity_of(cert)[1]
 
 
 def subject_of(cert: x509.Certificate | None) -> str | None:
@@ -370,11 +361,11 @@ class SignatureEvaluator:
 
         # B.3 signing-certificate rules; any failure skips the chain (NuGet's ValidateSigningCertificate)
         rule_flags = Flag.NONE
-        if not _certificate_signature_ok(cert):
+        if not certificate_algorithm_ok(cert):
             issues.append(Issue("NU3013", illegal, f"The signing certificate of the {name} has an unsupported "
                                 f"signature algorithm ({cert['signature_algorithm']['algorithm'].dotted}).", label))
             rule_flags |= Flag.SIGNATURE_ALGORITHM_UNSUPPORTED
-        if not _rsa_key_ok(cert):
+        if not rsa_key_ok(cert):
             issues.append(Issue("NU3014", illegal, f"The signing certificate of the {name} does not meet the public "
                                 f"key requirements: RSA of at least 2048 bits is required ({cert.public_key.algorithm}, "
                                 f"{cert.public_key.bit_size} bits).", label))
