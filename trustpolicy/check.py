@@ -25,7 +25,7 @@ from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.explain import explain
 from trustpolicy.graph import Finding, Graph, GraphPackage, HashCache, Origin, collect_graph, try_parse_version, verify_graph_hashes
-from trustpolicy.models import GraphReport, Issue, Location, PackageReport, PackageVerdict, Status, StepResult
+from trustpolicy.models import GraphReport, Issue, Level, Location, PackageReport, PackageVerdict, Status, StepResult
 
 if TYPE_CHECKING:
     from trustpolicy.verify.engine import Verifier
@@ -272,6 +272,6 @@ def _location(origin: Origin) -> Location:
 
 
 def _issue(finding: Finding) -> Issue:
-    level = {"note": "info"}.get(finding.level, finding.level)
+    level = Level({"note": "info"}.get(finding.level, finding.level))
     where = _location(finding.origin) if finding.origin else None
-    return Issue(finding.code, level, finding.message, where=where)
+    return Issue(Code(finding.code), level, finding.message, where=where)
