@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from datafiles import ZIP_EDGE
 
 from test_verify_support import (  # noqa: F401 - `world` is a fixture
     SERVICE_INDEX,
@@ -67,10 +68,6 @@ from trustpolicy.verify import (
     VerificationTarget,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nuget-client"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus/nuget-client")
-ZIP_EDGE = CORPUS / "zip-edge"
 
 NG = ACCEPT.replace(allow_unsigned=False, allow_untrusted=False)  # nuget.org-like (scenarios.md legend)
 REPO = RepositoryOptions(SERVICE_INDEX)

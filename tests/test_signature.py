@@ -19,6 +19,7 @@ from asn1crypto import algos, cms, core, tsp, x509
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from datafiles import SIGNED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,8 +34,6 @@ from trustpolicy.signature import (
     parse_signature,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nuget-client"
-SIGNED = CORPUS / "signed"
 
 NUGET_ORG = "https://api.nuget.org/v3/index.json"
 TEST_REPO = "https://v3ServiceIndex.test/api/index"

@@ -12,9 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-CORPUS = Path("/work/shared/corpus")
-RESTORE = CORPUS / "restore"
-NUGET = CORPUS / "nuget-client"
+from datafiles import NUGET, RESTORE
 
 # file -> (id, version in nuspec, whole-file sha512, contentHash) from graph.md section 3.4
 PACKAGES = {
