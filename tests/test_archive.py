@@ -1,4 +1,4 @@
-"""trustpolicy.archive against real NuGet packages, hand-built zips and random zips (format.md 2 and 4)."""
+"""trustpolicy.archive against real NuGet packages, hand-built zips and random zips (docs/format.md 2 and 4)."""
 
 from __future__ import annotations
 
@@ -228,7 +228,7 @@ def test_eocd_is_the_last_signature_within_the_longest_comment(tmp_path: Path) -
     assert info.value.code == "NU3008"
 
 
-# --- signature entry rules (format.md 2.1 / 2.2) --------------------------------------------------------
+# --- signature entry rules (docs/format.md 2.1 / 2.2) ---------------------------------------------------
 
 
 def test_signature_not_last_hashes_to_the_unsigned_layout(tmp_path: Path) -> None:

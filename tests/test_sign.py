@@ -1,4 +1,4 @@
-"""trustpolicy.sign and `trustpolicy sign`: the CMS profile of format.md 5-7, checked against openssl,
+"""trustpolicy.sign and `trustpolicy sign`: the CMS profile of docs/format.md 5-7, checked against openssl,
 NuGet's own reference signature, and every refusal NuGet makes at signing time."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Mutated signatures are made by editing the asn1crypto structures of a corpus signature and
 re-encoding them. Their cryptographic signatures become invalid, which does not matter here: these
-tests check the parse-time NU codes (verify.md section 2), not validity.
+tests check the parse-time NU codes (docs/verification.md section 2), not validity.
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ def test_timestamp_values() -> None:
     assert ts.policy == "2.16.840.1.113733.1.7.23.3"
     assert ts.hash_algorithm == "sha256"
     assert isinstance(ts.tst_info, tsp.TSTInfo)
-    # the loose file's TSA uses the ETSI baseline policy without accuracy: 1 second (format.md 7)
+    # the loose file's TSA uses the ETSI baseline policy without accuracy: 1 second (docs/format.md 7)
     loose = parse_signature(LOOSE)
     for t in (loose.timestamps[0], loose.countersignature.timestamps[0]):
         assert t.policy == oids.ETSI_BASELINE_TSA_POLICY and t.tst_info["accuracy"].native is None
@@ -425,7 +425,7 @@ def test_unknown_plus_author_commitment_is_author() -> None:
     assert parse_signature(der).kind == "author"
 
 
-# signing-certificate-v2 (format.md 5.2)
+# signing-certificate-v2 (docs/format.md 5.2)
 
 
 def _scv2(der: bytes, edit_value: Callable[[tsp.SigningCertificateV2], object], counter: bool = False) -> bytes:
@@ -517,7 +517,7 @@ def test_scv2_missing_duplicated_or_v1_present_nu3011() -> None:
     assert code_of(_primary_attrs(VERSIONING, added(v1))) == "NU3011"
 
 
-# repository attributes (verify.md 2.8: invalid -> generic NU3000)
+# repository attributes (docs/verification.md 2.8: invalid -> generic NU3000)
 
 
 def _service_index(*urls: str) -> cms.CMSAttribute:
@@ -558,7 +558,7 @@ def test_author_signature_ignores_repository_attributes() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Countersignatures (format.md 6)
+# Countersignatures (docs/format.md 6)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -627,7 +627,7 @@ def test_countersignature_service_index_invalid_nu3000() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Timestamps: defects are stored, never raised (verify.md 2.9)
+# Timestamps: defects are stored, never raised (docs/verification.md 2.9)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -753,7 +753,7 @@ def test_all_values_of_all_timestamp_instances() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# SignatureContent (format.md 3)
+# SignatureContent (docs/format.md 3)
 # ---------------------------------------------------------------------------------------------
 
 SHA256_OID = oids.HASH_OIDS["sha256"]

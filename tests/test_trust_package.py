@@ -18,7 +18,7 @@ REPOSIGNED = SIGNED / "Test.Reposigned.1.0.0.nupkg"  # repository primary signat
 AUTHOR_SIGNED = SIGNED / "TestPackage.AuthorSigned.1.0.0.nupkg"
 UNSIGNED_PACKAGE = UNSIGNED / "PackageWithTextFile.1.0.nupkg"
 
-# Independent facts (policy.md section 3): Microsoft's author certificate and nuget.org's 2018-2021
+# Independent facts (docs/policy.md section 3): Microsoft's author certificate and nuget.org's 2018-2021
 # repository certificate, as NuGet documents their SHA-256 fingerprints.
 MICROSOFT = "3F9001EA83C560D712C24CF213C3D312CB3BFF51EE89435D3430BD06B5D0EECE"
 NUGET_ORG_2018 = "0E5F38F57DC1BCC806D8494F4F90FBCEDD988B46760709CBEEC6F4219AA6157D"

@@ -1,4 +1,4 @@
-"""Verdicts on real packages signed by NuGet's own tooling (shared/corpus/README.md).
+"""Verdicts on real packages signed by NuGet's own tooling (tests/data/README.md).
 
 nuget.org and Microsoft signatures chain to roots of the bundled .NET SDK bundles; the test-chain
 packages carry their own (untrusted) roots, which some tests extract from the signature and pass as
