@@ -75,14 +75,18 @@ class Finding:
         return f"{self.path}:{self.line}: {self.rule}: {self.text!r}"
 
 
+GENERIC_FOLDERS = {"/", "/tmp", "/var/tmp", "/private/tmp", "/home", "/Users"}  # shared by everyone: not a leak
+
+
 def machine_paths(root: Path) -> tuple[str, ...]:
-    """Absolute folders of this machine that no committed file may name: the folder the clone sits in
-    and the home folder of whoever runs the tests (a path copied from a terminal)."""
-    paths = [str(root.parent)]
-    home = str(Path.home())
-    if home not in ("/", ""):
-        paths.append(home)
-    return tuple(p.rstrip("/") + "/" for p in paths if p.strip("/"))
+    """Absolute folders of this machine that no committed file may name (a path copied from a terminal):
+    the checkout itself, the folder it sits in (unless that is a top-level one such as /tmp), and the
+    home folder of whoever runs the tests."""
+    candidates = [root, Path.home()]
+    if len(root.parent.parts) > 2:
+        candidates.append(root.parent)
+    folders = [str(p).rstrip("/") for p in candidates]
+    return tuple(dict.fromkeys(f + "/" for f in folders if f and f not in GENERIC_FOLDERS))
 
 
 def _climb_findings(rel: str, text: str) -> list[tuple[int, str, str]]:
@@ -193,7 +197,8 @@ def test_the_scanner_finds_a_planted_reference(rel: str, line: str, rule: str) -
 
 def test_the_scanner_finds_this_machine_and_a_root_name_climbing(tmp_path: Path) -> None:
     machine = machine_paths(tmp_path / "repo")
-    assert machine[0] == f"{tmp_path}/"
+    assert {f"{tmp_path}/repo/", f"{tmp_path}/"} <= set(machine)
+    assert "/tmp/" not in machine_paths(Path("/tmp/repo"))  # a clone straight in /tmp: /tmp/x in a test is fine
     assert [f.rule for f in scan_text("bench/x.py", f"OUT = '{tmp_path}/other/out'\n", machine)] == [
         "an absolute path of this machine"]
     text = 'ROOT = Path(__file__).resolve().parents[1]\nCORPUS = ROOT.parent / "shared" / "corpus"\n'
