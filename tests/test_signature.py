@@ -11,7 +11,6 @@ import base64
 import hashlib
 import zipfile
 from datetime import timedelta
-from pathlib import Path
 from typing import Callable
 
 import pytest
