@@ -1,4 +1,4 @@
-"""trustpolicy.archive against real NuGet packages, hand-built zips and random zips (format.md 2 and 4)."""
+"""trustpolicy.archive against real NuGet packages, hand-built zips and random zips (docs/format.md 2 and 4)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms
 from hypothesis import HealthCheck, given, settings
+from datafiles import NUGET, ZIP_EDGE
+from datafiles import SIGNED as SIGNED_DIR
+from datafiles import UNSIGNED as UNSIGNED_DIR
 from hypothesis import strategies as st
 
 from trustpolicy.archive import (
@@ -32,18 +35,15 @@ from trustpolicy.archive import (
 )
 from trustpolicy.errors import SignatureFormatError, SigningError, TrustPolicyError
 
-CORPUS = Path(os.environ.get("TRUSTPOLICY_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
-NUGET = CORPUS / "nuget-client"
-SIGNED = sorted((NUGET / "signed").glob("*.nupkg"))
-UNSIGNED = sorted((NUGET / "unsigned").glob("*.nupkg"))
-ZIP_EDGE = NUGET / "zip-edge"
+SIGNED = sorted(SIGNED_DIR.glob("*.nupkg"))
+UNSIGNED = sorted(UNSIGNED_DIR.glob("*.nupkg"))
 SIG = b".signature.p7s"
 WHEN = datetime(2024, 5, 17, 13, 45, 31)
 HASH_OIDS = {"2.16.840.1.101.3.4.2.1": "sha256", "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512"}
 
 
 def test_corpus_is_present() -> None:
-    assert len(SIGNED) == 9 and len(UNSIGNED) == 3, f"corpus not found under {NUGET}"
+    assert len(SIGNED) == 9 and len(UNSIGNED) == 3, f"test data missing under {NUGET}"
 
 
 def expected_hash(package: Path) -> tuple[str, bytes]:
@@ -228,7 +228,7 @@ def test_eocd_is_the_last_signature_within_the_longest_comment(tmp_path: Path) -
     assert info.value.code == "NU3008"
 
 
-# --- signature entry rules (format.md 2.1 / 2.2) --------------------------------------------------------
+# --- signature entry rules (docs/format.md 2.1 / 2.2) ---------------------------------------------------
 
 
 def test_signature_not_last_hashes_to_the_unsigned_layout(tmp_path: Path) -> None:

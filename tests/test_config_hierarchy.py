@@ -1,4 +1,4 @@
-"""Which files apply and how they merge (policy.md section 4; scenario 98), and `config show`."""
+"""Which files apply and how they merge (docs/policy.md section 4; scenario 98), and `config show`."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def codes(findings) -> list[str]:
     return [f.code for f in findings]
 
 
-# --- contentHash is what graph.md 3.3 says -----------------------------------------------------
+# --- contentHash is what docs/graph.md 3.3 says ------------------------------------------------
 
 @pytest.mark.parametrize("name", ["signed", "reposigned", "crl", "untrustedts", "versioning", "textfile", "external", "prerelease"])
 def test_hashes_match_the_reference_values(name: str, tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_signed_package_content_hash_is_not_the_file_hash(tmp_path: Path) -> Non
 
 
 def test_old_assets_whole_file_hash_of_a_signed_package_is_accepted(tmp_path: Path) -> None:
-    """NuGet 4.6-4.8 wrote the .sha512 text into assets sha512 (graph.md 3.5)."""
+    """NuGet 4.6-4.8 wrote the .sha512 text into assets sha512 (docs/graph.md 3.5)."""
     gpf = tmp_path / "gpf"
     install(gpf, "reposigned", metadata=False)
     write_assets(tmp_path / "obj" / "project.assets.json", ["reposigned"], [gpf], hashes={"reposigned": whole_hash("reposigned")})
@@ -353,7 +353,7 @@ def test_packages_folder_root_level_nupkg(tmp_path: Path) -> None:
 
 
 def test_packages_config_lock_file_reads_metadata_in_packages_folder(tmp_path: Path) -> None:
-    """graph.md 3.2: a packages.config lock file; the hash comes from packages/<Id>.<Version>/.nupkg.metadata."""
+    """docs/graph.md 3.2: a packages.config lock file; the hash comes from packages/<Id>.<Version>/.nupkg.metadata."""
     sln, config = _solution(tmp_path, [("Test.Reposigned", "1.0.0")])
     write_lock(config.parent / "packages.lock.json", ["reposigned"], target=".NETFramework,Version=v4.7.2")
     folder = sln / "packages" / "Test.Reposigned.1.0.0"
@@ -437,7 +437,7 @@ def test_project_directory_kinds(tmp_path: Path) -> None:
         ("PreReleaseTestPackage.A", "/net8.0/dependencies/PreReleaseTestPackage.A", ("net8.0",))]
 
 
-# --- NuGet.Config globalPackagesFolder / repositoryPath (graph.md 5.1, 6.2) ----------------------
+# --- NuGet.Config globalPackagesFolder / repositoryPath (docs/graph.md 5.1, 6.2) -----------------
 
 def _config(path: Path, body: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""RFC 3161: our TimestampServer and client against each other and against openssl (format.md 7),
+"""RFC 3161: our TimestampServer and client against each other and against openssl (docs/format.md 7),
 and the test PKI they run on (trustpolicy.testing)."""
 
 from __future__ import annotations
