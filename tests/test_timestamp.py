@@ -1,5 +1,5 @@
-"""One RFC 3161 token check for the signer and the verifier (trustpolicy.timestamp, format.md 7,
-verify.md 4.2 Step A).
+"""One RFC 3161 token check for the signer and the verifier (trustpolicy.timestamp, docs/format.md 7,
+docs/verification.md 4.2 Step A).
 
 For every token defect a real TSA can produce, sign_package refuses with the code the verifier
 reports for the same token embedded into a signature. The checks' order, the moment as a parameter
@@ -191,7 +191,7 @@ def _resigned(token: cms.ContentInfo, tsa: Issued, *, digest: str = "sha256",
 
 
 def test_sha1_token_digest_is_nu3024_after_the_certificate_checks(world: World) -> None:
-    # verify.md 4.2 table order: NU3022, NU3023, then NU3024 (the old verifier put NU3024 first).
+    # docs/verification.md 4.2 table order: NU3022, NU3023, then NU3024 (the old verifier put NU3024 first).
     # A SHA-1 digest is not a failed signature (NU3021): the CMS check only runs for SHA-2.
     tsa = _tsa(world, "1024 for SHA-1", key_size=1024)
     with TimestampServer(tsa, signing_certificate="v1") as server:
@@ -296,7 +296,7 @@ def test_another_signature_value_is_nu3019(world: World) -> None:
 
 
 def test_every_problem_in_nugets_order(world: World) -> None:
-    """verify.md 4.2 Step A.3: all problems are reported, in the table's order."""
+    """docs/verification.md 4.2 Step A.3: all problems are reported, in the table's order."""
     tsa = _tsa(world, "Everything Wrong", hash_algorithm="sha1", key_size=1024)
     knobs = {"signer_key": generate_key(), "wrong_imprint": True,
              "gen_time": tsa.certificate.not_valid_after_utc + timedelta(days=1)}

@@ -1,5 +1,5 @@
-"""RFC 3161 timestamp tokens: the checks the signer and the verifier share (format.md 7,
-verify.md 4.2 Step A).
+"""RFC 3161 timestamp tokens: the checks the signer and the verifier share (docs/format.md 7,
+docs/verification.md 4.2 Step A).
 
 `check_token` judges one TimeStampToken against the signature value it should cover, at a given
 moment, and returns every problem in NuGet's order:
