@@ -326,20 +326,25 @@ def _cache_root(options: CheckOptions) -> Path:
 
 
 def _policy_digest(job: _Job, store: TrustStore, *, explicit_time: bool) -> str:
-    """Everything besides the package bytes that can change a verdict, as one digest.
-
-    Without --at the verdict is judged "now": cache it for the current UTC day only, so expiry and
-    fresh revocation data are picked up by the next day's run at the latest.
-    """
+    """Without --at the verdict is judged "now": cache it for the current UTC day only, so expiry and
+    fresh revocation data are picked up by the next day's run at the latest."""
     moment = job.at.isoformat() if explicit_time else job.at.date().isoformat()
     options = job.options
+    return policy_digest(job.settings, job.require_non_empty, job.trust.signers, store,
+                         options.revocation, options.revocation_data, moment)
+
+
+def policy_digest(settings: VerificationSettings, require_non_empty: bool, signers: Sequence[Any], store: TrustStore,
+                  revocation: str, revocation_data: Sequence[str | os.PathLike[str]], moment: str) -> str:
+    """Everything besides the package bytes that can change a verdict, as one digest (also the
+    verdict cache key of `serve`). `moment`: the instant, or the UTC day, the verdict holds for."""
     material = {
         "tool": __version__,
-        "settings": job.settings.to_json(),
-        "requireNonEmpty": job.require_non_empty,
-        "signers": [_signer_meaning(signer) for signer in job.trust.signers],
+        "settings": settings.to_json(),
+        "requireNonEmpty": require_non_empty,
+        "signers": [_signer_meaning(signer) for signer in signers],
         "roots": sorted(c.hex() for part in store.key for c in part),
-        "revocation": [options.revocation, [str(Path(d)) for d in options.revocation_data]],
+        "revocation": [revocation, [str(Path(d)) for d in revocation_data]],
         "moment": moment,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
