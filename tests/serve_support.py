@@ -167,19 +167,26 @@ class GateProcess:
         self.stderr: list[str] = []
 
     def start(self) -> GateProcess:
+        return self.launch().wait_ready()
+
+    def launch(self) -> GateProcess:
+        """Start the process; `wait_ready` waits for it to listen (launch several, then wait: faster)."""
         self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "HOME": str(self.home), "TRUSTPOLICY_NUGET_USER_DIR": "", "TRUSTPOLICY_NUGET_MACHINE_DIR": "",
                "PYTHONUNBUFFERED": "1"}
         command = [sys.executable, "-m", "trustpolicy", "serve", "--listen", "127.0.0.1:0", *self.args]
         self.process = subprocess.Popen(command, cwd=self.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_pump, args=(self.process.stdout, self.stdout, lines), daemon=True).start()
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_pump, args=(self.process.stdout, self.stdout, self._lines), daemon=True).start()
         threading.Thread(target=_pump, args=(self.process.stderr, self.stderr, None), daemon=True).start()
+        return self
+
+    def wait_ready(self) -> GateProcess:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             try:
-                line = lines.get(timeout=0.2)
+                line = self._lines.get(timeout=0.2)
             except queue.Empty:
                 continue
             if line is None:

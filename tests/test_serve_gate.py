@@ -53,7 +53,9 @@ def gates(serve_world: ServeWorld, upstream: FeedServer, tmp_path_factory: pytes
             work = tmp_path_factory.mktemp(f"gate-{mode}")
             args = gate_args(serve_world, work / "cache", "--mode", mode, "--audit-log", str(work / "audit.log"),
                              upstreams={"up": upstream.index_url})
-            started[mode] = GateProcess(args, cwd=work, home=work / "home").start()
+            started[mode] = GateProcess(args, cwd=work, home=work / "home").launch()
+        for gate in started.values():
+            gate.wait_ready()
         yield started
     finally:
         for gate in started.values():
@@ -266,6 +268,7 @@ def test_sighup_reloads_and_restart_keeps_the_cache(serve_world: ServeWorld, ups
         assert wait_for(lambda: "policy reloaded (SIGHUP)" in "".join(gate.stdout)), gate.output()
         assert client.restore("Northwind.Utils", "1.4.2").status == 200
     assert gate.process is not None and gate.process.returncode == 0  # SIGTERM: a clean stop
+    assert "trustpolicy serve: stopped" in "".join(gate.stdout) and "Traceback" not in "".join(gate.stderr)
     with GateProcess(args, cwd=tmp_path, home=tmp_path / "home") as again:
         assert V3Client(again.feed("up")).install("Northwind.Utils", "1.4.2").status == 200
     assert upstream.downloads("Northwind.Utils", "1.4.2") == downloads + 1  # the restarted gate used its cache

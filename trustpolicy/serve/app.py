@@ -438,7 +438,7 @@ def tls_context(options: ServeOptions) -> ssl.SSLContext | None:
     return context
 
 
-def serve(options: ServeOptions, *, ready: Callable[[str], None] | None = None) -> int:
+def serve(options: ServeOptions) -> int:
     """Run the gate until SIGTERM or SIGINT. Bad options, config or trust store: TrustPolicyError."""
     judge = build_judge(options.judge)
     specs = feed_specs(options)
@@ -448,11 +448,10 @@ def serve(options: ServeOptions, *, ready: Callable[[str], None] | None = None) 
         if scheme == "http" and not spec.location.lower().startswith(("http://127.", "http://localhost", "http://[::1]")):
             print(f"trustpolicy serve: warning: upstream {spec.name} is plain http ({spec.location}): its answers "
                   "can be changed on the way; packages are still verified", file=sys.stderr)
-    return asyncio.run(_run(options, judge, specs, context, ready))
+    return asyncio.run(_run(options, judge, specs, context))
 
 
-async def _run(options: ServeOptions, judge: Judge, specs: list[FeedSpec], context: ssl.SSLContext | None,
-               ready: Callable[[str], None] | None) -> int:
+async def _run(options: ServeOptions, judge: Judge, specs: list[FeedSpec], context: ssl.SSLContext | None) -> int:
     loop = asyncio.get_running_loop()
     store = PackageStore(options.cache_dir)
     audit = AuditLog(options.audit_log)
@@ -461,10 +460,16 @@ async def _run(options: ServeOptions, judge: Judge, specs: list[FeedSpec], conte
                                     auto_decompress=True, connector=aiohttp.TCPConnector(limit=64))
     gate = Gate(options, JudgePool(judge, options.workers), make_feeds(specs, session, options), store, audit, metrics)
     try:
-        await gate.pool.warm_up()
+        # Workers start while the socket already listens: a first download waits for one, nothing else does.
+        warming = asyncio.create_task(gate.pool.warm_up())
         app = web.Application(middlewares=[_observe], client_max_size=1 << 16)
         app["metrics"] = metrics
         app.add_routes(Handlers(gate, https=context is not None).routes())
+        stop = asyncio.Event()
+        reloads: asyncio.Queue[str] = asyncio.Queue()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, reloads.put_nowait, "SIGHUP")
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, options.host, options.port, ssl_context=context, backlog=1024)
@@ -478,18 +483,10 @@ async def _run(options: ServeOptions, judge: Judge, specs: list[FeedSpec], conte
         print(f"trustpolicy serve: listening on {url} ({judge.mode} mode)", flush=True)
         for name, feed in gate.feeds.items():
             print(f"  {url}/feeds/{name}/v3/index.json -> {feed.location}", flush=True)
-        if ready:
-            ready(url)
-
-        stop = asyncio.Event()
-        reloads: asyncio.Queue[str] = asyncio.Queue()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, reloads.put_nowait, "SIGHUP")
         workers = [asyncio.create_task(_reloader(gate, options, session, reloads)),
                    asyncio.create_task(_watch(gate, options, reloads))]
         await stop.wait()
-        for task in workers:
+        for task in (*workers, warming):
             task.cancel()
         await runner.cleanup()
         print("trustpolicy serve: stopped", flush=True)

@@ -66,6 +66,7 @@ class FeedServer(LoopbackServer):
         self.faults: dict[str, str] = {}
         self.delay = 0.5
         self.huge_bytes = 8 * 1024 * 1024
+        self.content_base: str | None = None  # another origin for packageContent URLs (e.g. http://localhost:PORT)
         self.requests: list[str] = []
         self._lock = threading.Lock()
 
@@ -109,7 +110,7 @@ class FeedServer(LoopbackServer):
 
     def _content_url(self, p: FeedPackage) -> str:
         lid, lver = p.key
-        return f"{self.base_url}/v3/flat/{lid}/{lver}/{lid}.{lver}.nupkg"
+        return f"{self.content_base or self.base_url}/v3/flat/{lid}/{lver}/{lid}.{lver}.nupkg"
 
     def _leaf(self, hive: str, p: FeedPackage) -> dict[str, Any]:
         lid, lver = p.key
