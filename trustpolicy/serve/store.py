@@ -7,7 +7,8 @@ verdicts by package and policy.
     {root}/tmp/                                downloads in progress (emptied at start)
 
 Files appear only by rename, so a reader (or a server killed at any moment) sees nothing or a whole
-file. Nothing is trusted blindly: a package file is hashed again the first time this process serves
+file. Index and verdict files are written by one background thread, after the answer: the memory copy
+serves at once, and a write lost to a kill only costs a download or a verification later. Nothing is trusted blindly: a package file is hashed again the first time this process serves
 it (and whenever its inode, size or ctime change), a file that no longer matches its name is deleted
 and fetched again; an index or verdict file that does not parse is a miss.
 """
@@ -23,6 +24,7 @@ import stat
 import tempfile
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,11 @@ class PackageStore:
         self._index: dict[tuple[str, str, str], str] = {}
         self._verdicts: dict[tuple[str, str], dict[str, Any]] = {}
         self._checked: dict[str, tuple[int, int, int, int]] = {}  # sha512 -> identity of the file found intact
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="trustpolicy-cache")
+
+    def close(self) -> None:
+        """Finish the pending index and verdict writes."""
+        self._writer.shutdown(wait=True)
 
     # -- package files ---------------------------------------------------------------------------
 
@@ -116,11 +123,11 @@ class PackageStore:
 
     def remember(self, feed: str, package_id: str, version: str, sha512: str) -> None:
         self._index[(feed, package_id, version)] = sha512
-        _write(self._index_path(feed, package_id, version), sha512.encode())
+        self._writer.submit(_write, self._index_path(feed, package_id, version), sha512.encode())
 
     def forget(self, feed: str, package_id: str, version: str) -> None:
         self._index.pop((feed, package_id, version), None)
-        _unlink(self._index_path(feed, package_id, version))
+        self._writer.submit(_unlink, self._index_path(feed, package_id, version))
 
     # -- verdicts ----------------------------------------------------------------------------------
 
@@ -142,7 +149,8 @@ class PackageStore:
         self._verdicts[(sha512, policy)] = verdict
         if len(self._verdicts) > 100_000:  # memory stays bounded; the files remain
             self._verdicts.pop(next(iter(self._verdicts)))
-        _write(self.verdict_dir / policy / f"{sha512}.json", json.dumps(verdict, separators=(",", ":")).encode())
+        self._writer.submit(_write, self.verdict_dir / policy / f"{sha512}.json",
+                            json.dumps(verdict, separators=(",", ":")).encode())
 
 
 def _identity(info: os.stat_result) -> tuple[int, int, int, int]:

@@ -41,7 +41,7 @@ _INDEX_TTL = 600.0  # seconds an upstream's service index is reused (NuGet's own
 _FAILURE_TTL = 2.0  # seconds a failure to read it is repeated without asking again
 _MAX_REDIRECTS = 5
 _MAX_PAGES = 200  # registration pages fetched for one id
-_CHUNK = 1 << 16
+_CHUNK = 1 << 18
 SEARCH_PARAMETERS = ("q", "skip", "take", "prerelease", "semVerLevel", "packageType", "id")
 _MAX_PARAMETER = 256
 
