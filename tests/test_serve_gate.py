@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import signal
 import ssl
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,7 +138,8 @@ def test_service_index_speaks_every_client(gates: dict[str, GateProcess], upstre
     assert get(f"{gate.url}/feeds/nope/v3/index.json").status == 404
 
 
-def test_metadata_never_leads_around_the_gate(gates: dict[str, GateProcess], upstream: FeedServer) -> None:
+def test_metadata_never_leads_around_the_gate(gates: dict[str, GateProcess], upstream: FeedServer,
+                                             serve_world: ServeWorld) -> None:
     """Registration index, non-inlined page, leaf and search: every download URL goes through the gate."""
     gate = gates["require"]
     client = V3Client(gate.feed("up"))
@@ -172,6 +174,15 @@ def test_metadata_never_leads_around_the_gate(gates: dict[str, GateProcess], ups
     assert get(f"{base}autocomplete?q=northwind").json()["data"] == ["Northwind.Utils"]
     assert get(f"{base}registration/0/no.such.package/index.json").status == 404
     assert client.restore("No.Such.Package", "1.0.0").status == 404
+
+    # the manifest comes out of the verified package, under the same decision
+    manifest = get(f"{base}flat/contoso.lib/1.2.0/contoso.lib.nuspec")
+    assert manifest.status == 200 and b"<id>Contoso.Lib</id>" in manifest.body
+    assert get(f"{base}flat/northwind.utils/1.4.2/northwind.utils.nuspec").status == 403
+    head = urllib.request.Request(f"{base}flat/contoso.lib/1.2.0/contoso.lib.1.2.0.nupkg", method="HEAD")
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(head) as answer:
+        assert answer.status == 200 and answer.read() == b""
+        assert int(answer.headers["Content-Length"]) == serve_world.packages["trusted"].stat().st_size
 
 
 def strings(node: object, key: str = "") -> Iterator[tuple[str, str]]:
