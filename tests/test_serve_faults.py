@@ -138,6 +138,17 @@ def test_only_configured_hosts(serve_world: ServeWorld, tmp_path: Path) -> None:
         allowed.stop()
 
 
+def test_a_verification_that_takes_too_long_is_stopped(serve_world: ServeWorld, upstream: FeedServer, tmp_path: Path) -> None:
+    """A worker that does not answer in time is killed and replaced; the client gets a 504, nothing is kept."""
+    args = gate_args(serve_world, tmp_path / "cache", "--verify-timeout", "0.001", upstreams={"up": upstream.index_url})
+    with GateProcess(args, cwd=tmp_path, home=tmp_path / "home") as gate:
+        for _ in range(2):  # the replaced workers are used (and stopped) again
+            answer = V3Client(gate.feed("up")).restore("Contoso.App", "1.0.0")
+            assert answer.status == 504 and "TP0004" in answer.reason and "did not finish within" in answer.reason
+        assert get(f"{gate.url}/healthz").status == 200
+    assert stored(tmp_path / "cache") == {}
+
+
 def raw(gate: GateProcess, method: str, path: str) -> tuple[int, str]:
     """A request exactly as written (no client-side normalisation of the path)."""
     host, port = gate.url.split("//")[1].split(":")
@@ -248,7 +259,10 @@ def test_sigkill_during_downloads_loses_nothing(serve_world: ServeWorld, upstrea
             thread.start()
         assert wait_for(lambda: upstream.downloads("Contoso.Large", "1.0.0") > before)
         assert wait_for(lambda: any(p.stat().st_size > 0 for p in (cache / "tmp").iterdir()))  # bytes on disk
+        workers = _children(gate.pid)
+        assert workers
         gate.kill()
+        assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers)), "workers outlived the gate"
         for thread in threads:
             thread.join(15)
         assert not any(getattr(r, "status", None) == 200 for r in results)  # nobody got a partial package
@@ -266,6 +280,11 @@ def test_sigkill_during_downloads_loses_nothing(serve_world: ServeWorld, upstrea
         assert upstream.downloads("Contoso.Lib", "1.2.0") == downloads  # kept across the kill
         assert client.restore("Contoso.Large", "1.0.0").body == large
     assert_cache_consistent(cache)
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return [int(child) for child in handle.read().split()]
 
 
 def _try(call, *args):  # type: ignore[no-untyped-def]

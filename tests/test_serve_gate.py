@@ -30,6 +30,7 @@ KINDS = {
     "untrusted": ("Northwind.Utils", "1.4.2", 403, 200, 200, "NU3034"),
     "unsigned": ("Legacy.Unsigned", "1.0.0", 403, 200, 200, "NU3004"),
     "tampered": ("Contoso.Tampered", "3.0.0", 403, 403, 200, "NU3008"),
+    "large": ("Contoso.Large", "1.0.0", 200, 200, 200, None),  # 6 MB, streamed both ways
 }
 MODES = ("require", "accept", "audit")
 SIGNATURES = {"allRepositorySigned": False, "signingCertificates": [{

@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-package-size", metavar="MB", type=float, default=250.0,
                         help="largest package accepted from an upstream, in MB (default: 250)")
     parser.add_argument("--workers", metavar="N", type=int, help="verification worker processes (default: 2)")
+    parser.add_argument("--verify-timeout", metavar="SECONDS", type=float, default=300.0,
+                        help="longest one verification may take; its worker is then stopped (default: 300)")
     parser.add_argument("--reload-interval", metavar="SECONDS", type=float, default=2.0,
                         help="how often the config files are checked for edits (default: 2; 0: only on SIGHUP)")
     parser.set_defaults(func=run)
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.public_url is not None and not args.public_url.lower().startswith(("http://", "https://")):
         raise UsageError("--public-url must be an http:// or https:// URL")
     for name, value in (("--upstream-timeout", args.upstream_timeout), ("--download-timeout", args.download_timeout),
-                        ("--max-package-size", args.max_package_size)):
+                        ("--max-package-size", args.max_package_size), ("--verify-timeout", args.verify_timeout)):
         if not value > 0:
             raise UsageError(f"{name} must be more than 0")
     if args.workers is not None and args.workers < 1:
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         limits=Limits(timeout=args.upstream_timeout, download_timeout=args.download_timeout,
                       max_package=int(args.max_package_size * 1024 * 1024)),
         workers=args.workers or min(2, os.cpu_count() or 1),
+        verify_timeout=args.verify_timeout,
         allow_hosts=tuple(args.allow_host),
         reload_interval=args.reload_interval,
     )

@@ -51,6 +51,7 @@ class ServeOptions:
     public_url: str | None = None  # how clients reach the gate; default: the Host they asked for
     limits: Limits = field(default_factory=Limits)
     workers: int = 2
+    verify_timeout: float = 300.0  # seconds one verification may take
     allow_hosts: tuple[str, ...] = ()
     reload_interval: float = 2.0  # seconds between checks of the config files; 0: only on SIGHUP
 
@@ -176,7 +177,7 @@ class Gate:
         try:
             result, at = await pool.judge_file(path)
         except VerificationFailed as error:
-            raise UpstreamError(502, f"TP0004 {error}") from None
+            raise UpstreamError(error.status, f"TP0004 {error}") from None
         self.metrics.count("verifications_total")
         self.metrics.observe("verification_seconds", time.monotonic() - started)
         return result, at
@@ -459,7 +460,8 @@ async def _run(options: ServeOptions, judge: Judge, specs: list[FeedSpec], conte
     metrics = Metrics()
     session = aiohttp.ClientSession(headers={"User-Agent": "trustpolicy-serve"}, trust_env=False, auto_decompress=True,
                                     connector=aiohttp.TCPConnector(limit=64), read_bufsize=_READ_BUFFER)
-    gate = Gate(options, JudgePool(judge, options.workers), make_feeds(specs, session, options), store, audit, metrics)
+    pool = JudgePool(judge, options.workers, options.verify_timeout)
+    gate = Gate(options, pool, make_feeds(specs, session, options), store, audit, metrics)
     try:
         # Workers start while the socket already listens: a first download waits for one, nothing else does.
         warming = asyncio.create_task(gate.pool.warm_up())
@@ -523,7 +525,7 @@ async def _reloader(gate: Gate, options: ServeOptions, session: aiohttp.ClientSe
         if judge.policy(today) == gate.judge.policy(today) and judge.mode == gate.judge.mode:
             gate.pool.judge = judge  # the same verdicts; it may have been read from other files
             continue
-        pool = JudgePool(judge, options.workers)
+        pool = JudgePool(judge, options.workers, options.verify_timeout)
         await pool.warm_up()
         old, gate.pool = gate.pool, pool
         old.close(wait=False)  # verifications already running there finish and are answered

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -117,6 +119,14 @@ def _init_worker(judge: Judge) -> None:
 
     _judge = judge
     _chains = ChainValidator(judge.store, judge.revocation)  # roots registered once per worker
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a gate killed with SIGKILL leaves no worker behind
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 def _ready() -> int:
@@ -154,15 +164,20 @@ def judge_file(path: str) -> dict[str, Any]:
 
 
 class VerificationFailed(Exception):
-    """The worker could not produce a verdict (it crashed or was killed)."""
+    """The worker gave no verdict: it died (`status` 502) or took longer than allowed (504)."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class JudgePool:
     """Worker processes that each hold one Judge; a policy change gets a new pool."""
 
-    def __init__(self, judge: Judge, workers: int) -> None:
+    def __init__(self, judge: Judge, workers: int, timeout: float = 300.0) -> None:
         self.judge = judge
         self.workers = workers
+        self.timeout = timeout  # seconds one verification may take before its worker is killed
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -177,12 +192,25 @@ class JudgePool:
 
     async def judge_file(self, path: Path) -> tuple[dict[str, Any], datetime]:
         loop = asyncio.get_running_loop()
+        executor = self._executor
         try:
-            result = await loop.run_in_executor(self._executor, judge_file, str(path))
+            result = await asyncio.wait_for(loop.run_in_executor(executor, judge_file, str(path)), self.timeout)
         except BrokenProcessPool:
-            self._executor = self._start()  # a worker died (killed, out of memory): the next request gets a new one
+            self._replace(executor)  # a worker died (killed, out of memory): later requests get new ones
             raise VerificationFailed("the verification worker stopped before it gave a verdict") from None
+        except TimeoutError:
+            self._replace(executor, kill=True)  # a worker that hangs is stopped, not waited for
+            raise VerificationFailed(f"the verification did not finish within {self.timeout:g} s", 504) from None
         return result, datetime.fromisoformat(result["at"])
+
+    def _replace(self, executor: ProcessPoolExecutor, *, kill: bool = False) -> None:
+        if self._executor is not executor:
+            return  # another request already replaced it
+        self._executor = self._start()
+        if kill:
+            for process in list(getattr(executor, "_processes", {}).values()):  # no public way before Python 3.14
+                process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self, *, wait: bool = False) -> None:
         """wait=False: verifications already handed over still finish (a reload); True: stop now and wait."""
