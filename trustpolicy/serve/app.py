@@ -280,28 +280,26 @@ class Handlers:
             raise _error(404, "not a file of this package")
         gate = self.gate
         mode = gate.judge.mode
-        record: dict[str, Any] = {"client": request.remote, "feed": feed.name, "id": lower_id, "version": version,
-                                  "mode": mode}
+        asked = {"client": request.remote, "feed": feed.name, "id": lower_id, "version": version, "mode": mode}
         try:
             judged = await gate.obtain(feed, lower_id, version)
         except UpstreamError as error:
-            outcome = "bad-package" if isinstance(error, BadPackage) else "upstream-error"
-            verdict = error.verdict if isinstance(error, BadPackage) else None
-            gate.audit.write({**record, "sha512": getattr(error, "sha512", None), "decision": outcome,
-                              "status": error.status, "verdict": verdict["verdict"] if verdict else None,
-                              "codes": _codes(verdict), "trustedSigner": None, "reason": error.reason, "cached": False})
+            bad = error if isinstance(error, BadPackage) else None
+            outcome = "bad-package" if bad else {404: "not-found"}.get(error.status, "upstream-error")
             gate.metrics.count("decisions_total", outcome=outcome)
-            raise _error(error.status, error.reason, verdict=verdict)
+            gate.audit.write({**asked, "sha512": bad.sha512 if bad else None, "decision": outcome, "status": error.status,
+                              "verdict": bad.verdict["verdict"] if bad else None, "codes": _codes(bad.verdict if bad else None),
+                              "trustedSigner": None, "reason": error.reason, "cached": False})
+            raise _error(error.status, error.reason, verdict=bad.verdict if bad else None)
         verdict = judged.verdict
         decision = decide(mode, verdict, lower_id, version)
         gate.metrics.count("decisions_total", outcome=decision.outcome)
         gate.metrics.count("cache_total", result="hit" if judged.cached else "miss")
         for issue in verdict.get("issues", []):
             gate.metrics.count("verdict_codes_total", code=str(issue.get("code")), level=str(issue.get("level")))
-        gate.audit.write({**record, "id": verdict.get("id") or lower_id, "version": verdict.get("version") or version,
+        gate.audit.write({**asked, "id": verdict.get("id") or lower_id, "version": verdict.get("version") or version,
                           "sha512": judged.sha512, "decision": decision.outcome, "status": decision.status,
-                          "verdict": verdict.get("verdict"), "codes": _codes(verdict),
-                          "trustedSigner": verdict.get("trustedSigner"),
+                          "verdict": verdict.get("verdict"), "codes": _codes(verdict), "trustedSigner": verdict.get("trustedSigner"),
                           "reason": None if decision.outcome == "served" else decision.reason, "cached": judged.cached})
         if not decision.served:
             raise _error(decision.status, decision.reason, verdict=verdict, mode=mode)
