@@ -268,19 +268,23 @@ def test_policy_edit_rejudges_without_downloading_again(serve_world: ServeWorld,
 
 def test_sighup_reloads_and_restart_keeps_the_cache(serve_world: ServeWorld, upstream: FeedServer, tmp_path: Path) -> None:
     config = serve_world.write_config(tmp_path / "NuGet.Config")
-    args = gate_args(serve_world, tmp_path / "cache", "--reload-interval", "0", upstreams={"up": upstream.index_url},
-                     config=config)
+    audit = tmp_path / "audit.log"
+    args = gate_args(serve_world, tmp_path / "cache", "--reload-interval", "0", "--audit-log", str(audit),
+                     upstreams={"up": upstream.index_url}, config=config)
     downloads = upstream.downloads("Northwind.Utils", "1.4.2")
     with GateProcess(args, cwd=tmp_path, home=tmp_path / "home") as gate:
         client = V3Client(gate.feed("up"))
         assert client.restore("Northwind.Utils", "1.4.2").status == 403
         serve_world.write_config(config, trust_northwind=True)
         assert client.restore("Northwind.Utils", "1.4.2").status == 403  # no watching: nothing changes yet
+        audit.rename(tmp_path / "audit.log.1")  # logrotate, then SIGHUP
         gate.signal(signal.SIGHUP)
         assert wait_for(lambda: "policy reloaded (SIGHUP)" in "".join(gate.stdout)), gate.output()
         assert client.restore("Northwind.Utils", "1.4.2").status == 200
     assert gate.process is not None and gate.process.returncode == 0  # SIGTERM: a clean stop
     assert "trustpolicy serve: stopped" in "".join(gate.stdout) and "Traceback" not in "".join(gate.stderr)
+    assert [r["status"] for r in read_audit(tmp_path / "audit.log.1")] == [403, 403]
+    assert [r["status"] for r in read_audit(audit)] == [200]  # reopened after the rotation
     with GateProcess(args, cwd=tmp_path, home=tmp_path / "home") as again:
         assert V3Client(again.feed("up")).install("Northwind.Utils", "1.4.2").status == 200
     assert upstream.downloads("Northwind.Utils", "1.4.2") == downloads + 1  # the restarted gate used its cache
