@@ -11,7 +11,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _HELP = {
     "requests_total": ("counter", "HTTP requests answered, by route and status"),
-    "decisions_total": ("counter", "Package decisions, by outcome (served, refused, audit-served, bad-package, not-found, upstream-error)"),
+    "decisions_total": ("counter", "Package decisions, by outcome: served, refused, audit-served (require would "
+                                   "refuse), bad-package, not-found, upstream-error"),
     "verdict_codes_total": ("counter", "Issue codes of the verdicts behind package decisions, by code and level"),
     "cache_total": ("counter", "Package decisions answered from the cache (hit) or after a download (miss)"),
     "verifications_total": ("counter", "Package files verified in a worker"),

@@ -8,9 +8,11 @@ verdicts by package and policy.
 
 Files appear only by rename, so a reader (or a server killed at any moment) sees nothing or a whole
 file. Index and verdict files are written by one background thread, after the answer: the memory copy
-serves at once, and a write lost to a kill only costs a download or a verification later. Nothing is trusted blindly: a package file is hashed again the first time this process serves
-it (and whenever its inode, size or ctime change), a file that no longer matches its name is deleted
-and fetched again; an index or verdict file that does not parse is a miss.
+serves at once, and a write lost to a kill only costs a download or a verification later.
+
+Nothing is trusted blindly: a package file is hashed again the first time this process serves it (and
+whenever its inode, size or ctime change), a file that no longer matches its name is deleted and
+fetched again; an index or verdict file that does not parse is a miss.
 """
 
 from __future__ import annotations
