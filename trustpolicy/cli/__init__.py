@@ -14,7 +14,7 @@ from importlib import import_module
 from trustpolicy import __version__
 from trustpolicy.errors import TrustPolicyError
 
-COMMAND_MODULES = ("inspect", "sign", "verify", "check", "init", "trust", "config", "lint")
+COMMAND_MODULES = ("inspect", "sign", "verify", "check", "init", "trust", "config", "lint", "serve")
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 
