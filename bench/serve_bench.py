@@ -51,7 +51,8 @@ sys.path.insert(0, str(ROOT))
 OUT = Path(os.environ.get("TRUSTPOLICY_BENCH_OUT", BENCH / "out")) / "serve"
 
 from trustpolicy import clock  # noqa: E402
-from trustpolicy.serve.gate import JudgeOptions, _init_worker, build_judge, judge_file  # noqa: E402
+from trustpolicy.context import TrustOptions  # noqa: E402
+from trustpolicy.serve.gate import _init_worker, build_judge, judge_file  # noqa: E402
 from trustpolicy.testing.feed import FeedServer  # noqa: E402
 
 SMALL, SMALL_COUNT = 100 * 1024, 40
@@ -228,7 +229,7 @@ def wrk(url: str, connections: int, duration: int) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def first_downloads(gate: str, upstream: FeedServer, packages: dict[str, Path], judge_options: JudgeOptions) -> list[dict[str, Any]]:
+def first_downloads(gate: str, upstream: FeedServer, packages: dict[str, Path], judge_options: TrustOptions) -> list[dict[str, Any]]:
     _init_worker(build_judge(judge_options))
     rows = []
     g, u = connect(gate), connect(upstream.base_url)
@@ -267,7 +268,7 @@ def gate_timings(gate: str) -> dict[str, float]:
 def _timed(fn: Any, *args: Any) -> float:
     started = time.perf_counter()
     result = fn(*args)
-    assert result["verdict"]["verdict"] == "valid", result["verdict"]["issues"]
+    assert result.verdict.passed, result.verdict.issues
     return time.perf_counter() - started
 
 
@@ -306,8 +307,8 @@ def main() -> int:
     upstream = FeedServer().start()
     for path in packages.values():
         upstream.add(path)
-    judge_options = JudgeOptions(configfile=str(world["config"]), trust_store=(str(world["roots"]),), revocation="off",
-                                 cache_dir=OUT / "cache")
+    judge_options = TrustOptions(configfile=str(world["config"]), trust_store=(str(world["roots"]),), revocation="off",
+                                 cache_dir=str(OUT / "cache"))
     gate = Process([sys.executable, "-m", "trustpolicy", "serve", "--listen", "127.0.0.1:0", "--configfile", str(world["config"]),
                     "--trust-store", str(world["roots"]), "--revocation", "off", "--cache-dir", str(OUT / "cache"),
                     "--audit-log", str(OUT / "audit.jsonl"), "--workers", "2", "--upstream", f"up={upstream.index_url}"],

@@ -15,7 +15,7 @@ import pytest
 from serve_support import ServeWorld
 from trustpolicy.cli import main
 from trustpolicy.serve.app import ServeOptions, feed_specs
-from trustpolicy.serve.gate import JudgeOptions
+from trustpolicy.context import TrustOptions
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -58,7 +58,7 @@ def test_machine_wide_config_from_the_readme(variant: str, tmp_path: Path, monke
     assert {f["scope"] for f in shown["files"] if f["exists"]} == {"user", "machine"}
 
     # The gate serves the same names, so packageSourceMapping keeps working: feed names are the keys.
-    specs = feed_specs(ServeOptions(judge=JudgeOptions(configfile=str(machine / "trustpolicy-gate.config")),
+    specs = feed_specs(ServeOptions(trust=TrustOptions(configfile=str(machine / "trustpolicy-gate.config")),
                                     cache_dir=tmp_path / "cache"))
     assert [s.name for s in specs] == list(sources)
 
@@ -83,7 +83,7 @@ def test_bad_options_are_exit_2_with_one_line(serve_world: ServeWorld, tmp_path:
         (["--max-package-size", "0", "--upstream", "x=/tmp"], "--max-package-size must be more than 0"),
         (["--public-url", "ftp://gate", "--upstream", "x=/tmp"], "--public-url must be"),
         (["--workers", "0", "--upstream", "x=/tmp"], "--workers must be at least 1"),
-        (["--configfile", str(tmp_path / "missing.config")], "file does not exist"),
+        (["--configfile", str(tmp_path / "missing.config")], "missing.config does not exist"),
         (["--trust-store", str(garbage), "--upstream", "x=/tmp"], "garbage.pem"),
         (["--configfile", str(empty)], "no package sources to serve"),
     ):

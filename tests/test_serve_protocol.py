@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from trustpolicy.models import Issue, PackageVerdict, SignatureReport, Status, StepResult
 from trustpolicy.serve.gate import decide, refusal_reason
 from trustpolicy.serve.protocol import (
     BadName,
@@ -105,10 +106,11 @@ def test_rewriting_leaves_no_way_around_the_gate() -> None:
 
 
 def _verdict(codes: list[tuple[str, str, str | None]], *, valid: bool = False, package: tuple[str, str] = ("Contoso.Lib", "1.2.0"),
-             subject: str = "CN=Northwind Traders, O=Northwind") -> dict:
-    return {"id": package[0], "version": package[1], "verdict": "valid" if valid else "invalid",
-            "signatures": [{"placement": "primary", "subject": subject}],
-            "issues": [{"code": c, "level": level, "message": "m", "signature": sig} for c, level, sig in codes]}
+             subject: str = "CN=Northwind Traders, O=Northwind") -> PackageVerdict:
+    issues = tuple(Issue(c, level, "m", sig) for c, level, sig in codes)
+    step = StepResult("trust", Status.VALID if valid else Status.DISALLOWED, issues)
+    return PackageVerdict("/tmp/download", package[0], package[1], True, (step,),
+                          (SignatureReport("author", "primary", subject),))
 
 
 def test_decisions_and_reason_phrases() -> None:

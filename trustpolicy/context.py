@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -168,6 +168,12 @@ class TrustContext:
             configfile=options.configfile,
             environ=options.environ,
         )
+
+    def at(self, moment: datetime) -> TrustContext:
+        """The same policy judged at another moment (a long-running server judges each package "now")."""
+        if moment.tzinfo is None:
+            raise ValueError("moments must be timezone-aware")
+        return replace(self, reference_time=moment)
 
     @property
     def require_non_empty(self) -> bool:

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from trustpolicy.cli.options import add_trust_options
+from trustpolicy.cli.options import add_trust_options, trust_options
 from trustpolicy.errors import UsageError
 
 
@@ -52,11 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from trustpolicy.serve.app import ServeOptions, serve
-    from trustpolicy.serve.gate import JudgeOptions
     from trustpolicy.serve.upstream import Limits
 
-    if args.at is not None:
-        raise UsageError("--at does not apply to serve: each package is judged at the moment it is downloaded")
     host, port = parse_listen(args.listen)
     if args.public_url is not None and not args.public_url.lower().startswith(("http://", "https://")):
         raise UsageError("--public-url must be an http:// or https:// URL")
@@ -68,16 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     cache_dir = Path(args.cache_dir) if args.cache_dir else _default_cache()
     options = ServeOptions(
-        judge=JudgeOptions(
-            mode=args.mode,
-            configfile=args.configfile,
-            directory=os.getcwd(),
-            trust_store=tuple(args.trust_store),
-            extra_roots=tuple(args.extra_roots),
-            revocation=args.revocation,
-            revocation_data=tuple(args.revocation_data),
-            cache_dir=cache_dir,
-        ),
+        trust=trust_options(args, mode=args.mode, directory=os.getcwd(), cache_dir=str(cache_dir)),
         cache_dir=cache_dir,
         host=host,
         port=port,

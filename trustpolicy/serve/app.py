@@ -27,7 +27,9 @@ from aiohttp import web
 from trustpolicy import clock
 from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.serve.audit import AuditLog
-from trustpolicy.serve.gate import Judge, JudgeOptions, JudgePool, VerificationFailed, build_judge, decide
+from trustpolicy.context import TrustOptions
+from trustpolicy.models import PackageVerdict
+from trustpolicy.serve.gate import Judge, Judgement, JudgePool, VerificationFailed, build_judge, decide, verdict_document
 from trustpolicy.serve.metrics import CONTENT_TYPE, Metrics
 from trustpolicy.serve.protocol import BadName, FeedUrls, is_feed_name, package_id, package_version, registration_tail, service_index
 from trustpolicy.serve.store import PackageStore
@@ -40,7 +42,7 @@ _READ_BUFFER = 1 << 18  # per upstream connection: fewer, larger reads per downl
 
 @dataclass(frozen=True)
 class ServeOptions:
-    judge: JudgeOptions
+    trust: TrustOptions
     cache_dir: Path
     host: str = "127.0.0.1"
     port: int = 5555
@@ -65,7 +67,7 @@ class FeedSpec:
 
 @dataclass(frozen=True)
 class Judged:
-    verdict: dict[str, Any]
+    verdict: PackageVerdict
     sha512: str
     path: Path
     cached: bool
@@ -74,7 +76,7 @@ class Judged:
 class BadPackage(UpstreamError):
     """The upstream sent something that is not the package asked for (not a package, another one)."""
 
-    def __init__(self, reason: str, sha512: str, verdict: dict[str, Any]) -> None:
+    def __init__(self, reason: str, sha512: str, verdict: PackageVerdict) -> None:
         super().__init__(502, reason)
         self.sha512 = sha512
         self.verdict = verdict
@@ -149,13 +151,13 @@ class Gate:
                 raise
             self.metrics.count("upstream_requests_total", feed=feed.name, outcome="200")
             self.metrics.observe("upstream_seconds", time.monotonic() - started, feed=feed.name)
-            result, at = await self._verify(pool, temp)
-            verdict, sha512 = result["verdict"], result["sha512"]
+            judgement = await self._verify(pool, temp)
+            verdict, sha512 = judgement.verdict, judgement.sha512
             decision = decide(pool.judge.mode, verdict, lower_id, version)
             if decision.outcome == "bad-package":
                 raise BadPackage(decision.reason, sha512, verdict)  # not what was asked for: nothing is kept
             path = self.store.admit(temp, sha512)
-            self.store.remember_verdict(sha512, pool.judge.policy(at.date()), verdict)
+            self.store.remember_verdict(sha512, pool.judge.policy(judgement.at.date()), verdict)
             self.store.remember(feed.name, lower_id, version, sha512)
             return Judged(verdict, sha512, path, cached=False)
         finally:
@@ -166,21 +168,21 @@ class Gate:
 
     async def _rejudge(self, pool: JudgePool, sha512: str, path: Path) -> Judged:
         """The policy changed (or a day passed): judge the cached file again, without downloading it."""
-        result, at = await self._verify(pool, path)
-        if result["sha512"] != sha512:
+        judgement = await self._verify(pool, path)
+        if judgement.sha512 != sha512:
             raise UpstreamError(502, "the cached package changed while it was being verified; try again")
-        self.store.remember_verdict(sha512, pool.judge.policy(at.date()), result["verdict"])
-        return Judged(result["verdict"], sha512, path, cached=True)
+        self.store.remember_verdict(sha512, pool.judge.policy(judgement.at.date()), judgement.verdict)
+        return Judged(judgement.verdict, sha512, path, cached=True)
 
-    async def _verify(self, pool: JudgePool, path: Path) -> tuple[dict[str, Any], Any]:
+    async def _verify(self, pool: JudgePool, path: Path) -> Judgement:
         started = time.monotonic()
         try:
-            result, at = await pool.judge_file(path)
+            judgement = await pool.judge_file(path)
         except VerificationFailed as error:
             raise UpstreamError(error.status, f"TP0004 {error}") from None
         self.metrics.count("verifications_total")
         self.metrics.observe("verification_seconds", time.monotonic() - started)
-        return result, at
+        return judgement
 
 
 # -- HTTP -------------------------------------------------------------------------------------------------
@@ -288,21 +290,22 @@ class Handlers:
             outcome = "bad-package" if bad else {404: "not-found"}.get(error.status, "upstream-error")
             gate.metrics.count("decisions_total", outcome=outcome)
             gate.audit.write({**asked, "sha512": bad.sha512 if bad else None, "decision": outcome, "status": error.status,
-                              "verdict": bad.verdict["verdict"] if bad else None, "codes": _codes(bad.verdict if bad else None),
+                              "verdict": bad.verdict.verdict if bad else None, "codes": _codes(bad.verdict if bad else None),
                               "trustedSigner": None, "reason": error.reason, "cached": False})
-            raise _error(error.status, error.reason, verdict=bad.verdict if bad else None)
+            raise _error(error.status, error.reason, verdict=verdict_document(bad.verdict) if bad else None)
         verdict = judged.verdict
         decision = decide(mode, verdict, lower_id, version)
         gate.metrics.count("decisions_total", outcome=decision.outcome)
         gate.metrics.count("cache_total", result="hit" if judged.cached else "miss")
-        for issue in verdict.get("issues", []):
-            gate.metrics.count("verdict_codes_total", code=str(issue.get("code")), level=str(issue.get("level")))
-        gate.audit.write({**asked, "id": verdict.get("id") or lower_id, "version": verdict.get("version") or version,
+        for issue in verdict.issues:
+            gate.metrics.count("verdict_codes_total", code=issue.code.value, level=issue.level.value)
+        signer = verdict.trusted_signer
+        gate.audit.write({**asked, "id": verdict.id or lower_id, "version": verdict.version or version,
                           "sha512": judged.sha512, "decision": decision.outcome, "status": decision.status,
-                          "verdict": verdict.get("verdict"), "codes": _codes(verdict), "trustedSigner": verdict.get("trustedSigner"),
+                          "verdict": verdict.verdict, "codes": _codes(verdict), "trustedSigner": signer.to_json() if signer else None,
                           "reason": None if decision.outcome == "served" else decision.reason, "cached": judged.cached})
         if not decision.served:
-            raise _error(decision.status, decision.reason, verdict=verdict, mode=mode)
+            raise _error(decision.status, decision.reason, verdict=verdict_document(verdict), mode=mode)
         if file.endswith(".nuspec"):
             manifest = await asyncio.get_running_loop().run_in_executor(None, _manifest, judged.path)
             return web.Response(body=manifest, content_type="application/xml")
@@ -350,8 +353,8 @@ def _dumps(document: Any) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-def _codes(verdict: dict[str, Any] | None) -> list[str]:
-    return list(dict.fromkeys(str(i.get("code")) for i in verdict.get("issues", []))) if verdict else []
+def _codes(verdict: PackageVerdict | None) -> list[str]:
+    return list(dict.fromkeys(verdict.codes())) if verdict else []
 
 
 def _manifest(path: Path) -> bytes:
@@ -394,9 +397,9 @@ def feed_specs(options: ServeOptions) -> list[FeedSpec]:
     else:
         from trustpolicy.config import load_config
 
-        judge = options.judge
-        directory = None if judge.configfile else (judge.directory or os.getcwd())
-        loaded = load_config(judge.configfile, directory)
+        trust = options.trust
+        directory = None if trust.configfile else (trust.directory or os.getcwd())
+        loaded = load_config(trust.configfile, directory, environ=trust.environ)
         specs = []
         for name, value in loaded.settings.sources.items():
             where = loaded.source_locations.get(name)
@@ -440,7 +443,7 @@ def tls_context(options: ServeOptions) -> ssl.SSLContext | None:
 
 def serve(options: ServeOptions) -> int:
     """Run the gate until SIGTERM or SIGINT. Bad options, config or trust store: TrustPolicyError."""
-    judge = build_judge(options.judge)
+    judge = build_judge(options.trust)
     specs = feed_specs(options)
     context = tls_context(options)
     for spec in specs:
@@ -510,7 +513,7 @@ async def _reloader(gate: Gate, options: ServeOptions, session: aiohttp.ClientSe
             except TrustPolicyError as error:
                 print(f"trustpolicy serve: {error}", file=sys.stderr, flush=True)
         try:
-            judge = await loop.run_in_executor(None, build_judge, options.judge)
+            judge = await loop.run_in_executor(None, build_judge, options.trust)
             specs = None if options.upstreams else await loop.run_in_executor(None, feed_specs, options)
         except TrustPolicyError as error:
             gate.metrics.count("policy_reloads_total", result="failed")

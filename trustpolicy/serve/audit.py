@@ -17,7 +17,7 @@ from typing import Any
 
 from trustpolicy import clock
 from trustpolicy.errors import UsageError
-from trustpolicy.verify.models import format_moment
+from trustpolicy.clock import format_moment
 
 
 class AuditLog:

@@ -1,8 +1,8 @@
 """Policy decisions: the judge (a package file -> a verdict, in a worker process) and the decision
 (a verdict -> what the gate answers).
 
-`build_judge` is the one place the verifier is assembled from the options and the effective
-NuGet.Config, the same way `check` does; the rest of the server sees only `Judge`.
+The policy is a TrustContext built from the same options and NuGet.Config as `check`'s, by
+`build_judge`; the verifier is the context's own. The rest of the server sees only `Judge`.
 """
 
 from __future__ import annotations
@@ -11,114 +11,76 @@ import asyncio
 import multiprocessing
 import multiprocessing.connection
 import os
-import re
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trustpolicy import clock
-from trustpolicy.codes import title
+from trustpolicy.codes import Code, title
+from trustpolicy.context import TrustContext, TrustOptions
+from trustpolicy.explain import common_name
 from trustpolicy.graph.versions import try_parse_version
+from trustpolicy.models import Level, PackageVerdict
 
 if TYPE_CHECKING:
-    from trustpolicy.config import TrustSettings
-    from trustpolicy.revocation import RevocationOptions
-    from trustpolicy.truststore import TrustStore
-    from trustpolicy.verify.settings import VerificationSettings
+    from trustpolicy.chain import ChainValidator
 
 MODES = ("accept", "require", "audit")
-UNREADABLE = "TP0003"  # the verifier's code for a file that is not a readable package
-WRONG_PACKAGE = "TP0002"  # the file is another package than the one asked for
 _REASON_LENGTH = 200
-
-
-@dataclass(frozen=True)
-class JudgeOptions:
-    """What `check` also takes: mode, config, trust store and revocation."""
-
-    mode: str | None = None  # None: signatureValidationMode of the config
-    configfile: str | None = None
-    directory: str | None = None  # where the config hierarchy starts when there is no configfile
-    trust_store: tuple[str, ...] = ()
-    extra_roots: tuple[str, ...] = ()
-    revocation: str = "online"
-    revocation_data: tuple[str, ...] = ()
-    revocation_timeout: float = 5.0
-    cache_dir: Path | None = None  # revocation data is cached under it
 
 
 @dataclass(frozen=True)
 class Judge:
     """One policy: judges package files (in a worker) and names the policy for the verdict cache."""
 
-    mode: str  # accept | require | audit (audit judges as require)
-    trust: TrustSettings
-    settings: VerificationSettings
-    require_non_empty: bool
-    store: TrustStore
-    revocation: RevocationOptions
+    context: TrustContext
     _digests: dict[date, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def mode(self) -> str:
+        return self.context.mode
 
     def policy(self, day: date) -> str:
         """The verdict cache's name for this policy on one UTC day (verdicts are judged "now")."""
         if day not in self._digests:
-            from trustpolicy.check import policy_digest
-
             self._digests.clear()
-            self._digests[day] = policy_digest(self.settings, self.require_non_empty, self.trust.signers, self.store,
-                                               self.revocation.mode, self.revocation.data_dirs, day.isoformat())
+            self._digests[day] = self.context.at(datetime.combine(day, time(), timezone.utc)).policy_digest()
         return self._digests[day]
 
     @property
     def config_files(self) -> tuple[str, ...]:
-        return self.trust.files
+        return self.context.config.files
 
 
-def build_judge(options: JudgeOptions) -> Judge:
+def build_judge(options: TrustOptions) -> Judge:
     """The policy of `check`, from the same options and NuGet.Config. Raises TrustPolicyError (exit 2)
     for a bad config, mode, trust store or revocation option."""
-    from trustpolicy.config import load_trust_settings
     from trustpolicy.errors import UsageError
-    from trustpolicy.revocation import RevocationOptions
-    from trustpolicy.truststore import TrustStore
-    from trustpolicy.verify.settings import ACCEPT, REQUIRE
 
-    directory = None if options.configfile else (options.directory or os.getcwd())
-    trust = load_trust_settings(configfile=options.configfile, directory=directory)
-    mode = options.mode or trust.mode
-    if mode not in MODES:
+    if options.mode is not None and options.mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}")
-    return Judge(
-        mode=mode,
-        trust=trust,
-        settings=ACCEPT if mode == "accept" else REQUIRE,
-        require_non_empty=mode != "accept",
-        store=TrustStore.from_files(options.trust_store, extra=options.extra_roots),
-        revocation=RevocationOptions(
-            mode=options.revocation,
-            data_dirs=tuple(Path(d) for d in options.revocation_data),
-            cache_dir=options.cache_dir / "revocation" if options.cache_dir else None,
-            timeout=options.revocation_timeout,
-        ),
-    )
+    if options.at is not None:
+        raise UsageError("--at does not apply to serve: each package is judged at the moment it is downloaded")
+    context = TrustContext.build(options)
+    if context.mode not in MODES:
+        raise UsageError(f"signatureValidationMode must be one of {', '.join(MODES)} for serve")
+    return Judge(context)
 
 
 # -- in the worker process ------------------------------------------------------------------------------
 
-_judge: Judge | None = None
-_chains: Any = None
+_context: TrustContext | None = None
+_chains: ChainValidator | None = None
 
 
 def _init_worker(judge: Judge) -> None:
-    global _judge, _chains
-    from trustpolicy.chain import ChainValidator
-
-    _judge = judge
-    _chains = ChainValidator(judge.store, judge.revocation)  # roots registered once per worker
+    global _context, _chains
+    _context = judge.context
+    _chains = _context.chain_validator()  # roots registered once per worker
     parent = multiprocessing.parent_process()
     if parent is not None:  # a gate killed with SIGKILL leaves no worker behind
         threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
@@ -133,15 +95,23 @@ def _ready() -> int:
     return os.getpid()
 
 
-def judge_file(path: str) -> dict[str, Any]:
-    """Verify one downloaded file "now": its verdict (the report entry shape) and its SHA-512.
+@dataclass(frozen=True)
+class Judgement:
+    """A downloaded file judged "now": the verdict, the file's SHA-512 (its cache address), its size."""
 
-    The whole-file SHA-512 (the cache address) is taken in the same read as the signature's content hash."""
+    verdict: PackageVerdict
+    sha512: str
+    size: int
+    at: datetime
+
+
+def judge_file(path: str) -> Judgement:
+    """Verify one downloaded file at this moment. The whole-file SHA-512 is taken in the same read as
+    the signature's content hash."""
     from trustpolicy.archive import PackageArchive, hash_file
     from trustpolicy.errors import TrustPolicyError
-    from trustpolicy.verify import Verifier
 
-    assert _judge is not None
+    assert _context is not None and _chains is not None
     at = clock.now()
     archive, sha512 = None, None
     try:
@@ -153,14 +123,18 @@ def judge_file(path: str) -> dict[str, Any]:
         archive = None  # the verifier opens it again and says why it cannot be read
     if sha512 is None:
         sha512 = hash_file(path, "sha512")
-    verifier = Verifier.from_trust_settings(_judge.trust, _judge.settings, chain_validator=_chains, at=at,
-                                            require_non_empty=_judge.require_non_empty)
-    verdict = verifier.verify_package(path, archive=archive)
-    entry = verdict.to_json()
-    entry["trustedSigner"] = verdict.trusted_signer.to_json() if verdict.trusted_signer else None
-    entry["trustedSignerReason"] = verdict.trusted_signer_reason
-    entry.pop("path", None)  # a temporary file: meaningless to anyone else
-    return {"verdict": entry, "sha512": sha512.hex(), "size": os.path.getsize(path), "at": at.isoformat()}
+    verdict = _context.at(at).verifier(_chains).verify_package(path, archive=archive)
+    return Judgement(verdict, sha512.hex(), os.path.getsize(path), at)
+
+
+def verdict_document(verdict: PackageVerdict) -> dict[str, Any]:
+    """The verdict as a refusal's JSON body and the verdict store keep it: the report's package
+    object without the path (a temporary file, meaningless to anyone else)."""
+    document = verdict.to_json()
+    del document["path"]
+    document["trustedSigner"] = verdict.trusted_signer.to_json() if verdict.trusted_signer else None
+    document["trustedSignerReason"] = verdict.trusted_signer_reason
+    return document
 
 
 class VerificationFailed(Exception):
@@ -190,7 +164,7 @@ class JudgePool:
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._executor, _ready) for _ in range(self.workers)))
 
-    async def judge_file(self, path: Path) -> tuple[dict[str, Any], datetime]:
+    async def judge_file(self, path: Path) -> Judgement:
         loop = asyncio.get_running_loop()
         executor = self._executor
         try:
@@ -201,7 +175,7 @@ class JudgePool:
         except TimeoutError:
             self._replace(executor, kill=True)  # a worker that hangs is stopped, not waited for
             raise VerificationFailed(f"the verification did not finish within {self.timeout:g} s", 504) from None
-        return result, datetime.fromisoformat(result["at"])
+        return result
 
     def _replace(self, executor: ProcessPoolExecutor, *, kill: bool = False) -> None:
         if self._executor is not executor:
@@ -231,36 +205,37 @@ class Decision:
         return self.status == 200
 
 
-def decide(mode: str, verdict: dict[str, Any], package_id: str, version: str) -> Decision:
+def decide(mode: str, verdict: PackageVerdict, package_id: str, version: str) -> Decision:
     """What the gate answers for a judged file that was fetched as `package_id` `version` (lower case)."""
     who = f"{package_id} {version}"
-    codes = [issue.get("code") for issue in verdict.get("issues", [])]
-    if UNREADABLE in codes:
-        return Decision(502, "bad-package", f"{UNREADABLE} {who}: the upstream sent a file that is not a readable NuGet package")
-    found_id, found_version = verdict.get("id"), verdict.get("version")
-    if not isinstance(found_id, str) or not isinstance(found_version, str):
-        return Decision(502, "bad-package", f"{UNREADABLE} {who}: the upstream sent a package whose manifest cannot be read")
-    parsed = try_parse_version(found_version)
-    if found_id.lower() != package_id or parsed is None or parsed.normalized.lower() != version:
-        return Decision(502, "bad-package", _phrase(f"{WRONG_PACKAGE} {who}: the upstream sent {found_id} {found_version} instead"))
-    if verdict.get("verdict") == "valid":
+    if Code.TP0003 in verdict.codes():
+        return Decision(502, "bad-package", f"{Code.TP0003} {who}: the upstream sent a file that is not a readable "
+                                            "NuGet package")
+    if verdict.id is None or verdict.version is None:
+        return Decision(502, "bad-package", f"{Code.TP0003} {who}: the upstream sent a package whose manifest "
+                                            "cannot be read")
+    parsed = try_parse_version(verdict.version)
+    if verdict.id.lower() != package_id or parsed is None or parsed.normalized.lower() != version:
+        return Decision(502, "bad-package",
+                        _phrase(f"{Code.TP0002} {who}: the upstream sent {verdict.id} {verdict.version} instead"))
+    if verdict.passed:
         return Decision(200, "served", "OK")
-    reason = refusal_reason(verdict, found_id, parsed.normalized)
+    reason = refusal_reason(verdict, verdict.id, parsed.normalized)
     if mode == "audit":
         return Decision(200, "audit-served", reason)
     return Decision(403, "refused", reason)
 
 
-def refusal_reason(verdict: dict[str, Any], package_id: str, version: str) -> str:
+def refusal_reason(verdict: PackageVerdict, package_id: str, version: str) -> str:
     """`NU3034 Contoso.Lib 1.2.0: signer 'X' is not trusted`: the first error, in one line."""
-    issues = verdict.get("issues", [])
-    issue = next((i for i in issues if i.get("level") == "error"), issues[0] if issues else {})
-    code = issue.get("code") or "TP0004"
-    if code == "NU3034" and issue.get("signature") is not None:
-        signer = _common_name(next((s.get("subject") for s in verdict.get("signatures", [])
-                                    if s.get("placement") == issue.get("signature")), None))
+    issues = verdict.issues
+    issue = next((i for i in issues if i.level is Level.ERROR), issues[0] if issues else None)
+    code = issue.code if issue else Code.TP0004
+    if code == Code.NU3034 and issue is not None and issue.signature is not None:
+        subject = next((s.subject for s in verdict.signatures if s.placement == issue.signature), None)
+        signer = (common_name(subject) or subject) if subject else None
         sentence = f"signer '{signer}' is not trusted" if signer else "the signer is not trusted"
-    elif code == "NU3034":
+    elif code == Code.NU3034:
         sentence = "no trusted signers are configured"
     else:
         sentence = _SENTENCES.get(code) or title(code)
@@ -268,21 +243,10 @@ def refusal_reason(verdict: dict[str, Any], package_id: str, version: str) -> st
 
 
 _SENTENCES = {
-    "NU3004": "the package is not signed",
-    "NU3008": "the package has changed since it was signed",
-    "TP0004": "verification could not be completed",
+    Code.NU3004: "the package is not signed",
+    Code.NU3008: "the package has changed since it was signed",
+    Code.TP0004: "verification could not be completed",
 }
-
-
-def _common_name(subject: str | None) -> str | None:
-    """The CN of a DN as .NET prints it (`CN=Name, O=...` or `CN="Name, Inc", ...`)."""
-    if not subject:
-        return None
-    match = re.search(r'(?:^|,\s*)CN=("(?:[^"]|"")*"|[^,]*)', subject)
-    if not match:
-        return subject
-    value = match.group(1).strip()
-    return value[1:-1].replace('""', '"') if value.startswith('"') else value
 
 
 def _phrase(text: str) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from trustpolicy.errors import UsageError
+from trustpolicy.models import PackageVerdict
 
 _HEX = re.compile(r"[0-9a-f]{128}\Z")
 _CHUNK = 1 << 20
@@ -53,7 +54,7 @@ class PackageStore:
             raise UsageError(f"cannot use the cache folder: {error.strerror or error}", path=str(root)) from None
         _remove_stale_policies(self.verdict_dir)
         self._index: dict[tuple[str, str, str], str] = {}
-        self._verdicts: dict[tuple[str, str], dict[str, Any]] = {}
+        self._verdicts: dict[tuple[str, str], PackageVerdict] = {}
         self._checked: dict[str, tuple[int, int, int, int]] = {}  # sha512 -> identity of the file found intact
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="trustpolicy-cache")
 
@@ -133,26 +134,24 @@ class PackageStore:
 
     # -- verdicts ----------------------------------------------------------------------------------
 
-    def verdict(self, sha512: str, policy: str) -> dict[str, Any] | None:
+    def verdict(self, sha512: str, policy: str) -> PackageVerdict | None:
         key = (sha512, policy)
         if key not in self._verdicts:
             path = self.verdict_dir / policy / f"{sha512}.json"
             try:
                 with open(path, "rb") as handle:
-                    stored = json.loads(handle.read(_MAX_VERDICT_FILE))
-            except (OSError, ValueError):
-                return None
-            if not _is_verdict(stored):
-                return None
-            self._verdicts[key] = stored
+                    verdict = PackageVerdict.from_cache(json.loads(handle.read(_MAX_VERDICT_FILE)))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                return None  # missing, damaged or of another shape: a miss
+            self._verdicts[key] = verdict
         return self._verdicts[key]
 
-    def remember_verdict(self, sha512: str, policy: str, verdict: dict[str, Any]) -> None:
+    def remember_verdict(self, sha512: str, policy: str, verdict: PackageVerdict) -> None:
         self._verdicts[(sha512, policy)] = verdict
         if len(self._verdicts) > 100_000:  # memory stays bounded; the files remain
             self._verdicts.pop(next(iter(self._verdicts)))
         self._writer.submit(_write, self.verdict_dir / policy / f"{sha512}.json",
-                            json.dumps(verdict, separators=(",", ":")).encode())
+                            json.dumps(verdict.to_cache(), separators=(",", ":")).encode())
 
 
 def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
@@ -211,12 +210,3 @@ def _remove_stale_policies(folder: Path) -> None:
     except OSError:
         pass
 
-
-def _is_verdict(entry: Any) -> bool:
-    return (
-        isinstance(entry, dict)
-        and entry.get("verdict") in ("valid", "invalid")
-        and isinstance(entry.get("issues"), list)
-        and all(isinstance(i, dict) for i in entry["issues"])
-        and isinstance(entry.get("signatures"), list)
-    )
