@@ -280,3 +280,47 @@ def test_lint_walks_the_hierarchy(isolated: Path, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.config")))
 def test_every_sample_lints_without_crashing(name: str) -> None:
     assert main(["lint", "--configfile", str(CONFIGS / name), "--format", "json"]) in (0, 1)
+
+
+# -- real NuGet.Config files from public repositories (tests/configs/PROVENANCE.md) -----------------
+
+
+@pytest.mark.parametrize(
+    ("name", "committed", "then", "in_2025"),
+    [
+        # pinned the 2018 certificate only: right in February 2021, wrong from March 2021 on
+        ("realworld-library-template-2021.config", "2021-02-10", [],
+         [("nuget-org-certificate-missing", 18, NUGET_ORG_2021), ("nuget-org-certificate-missing", 18, NUGET_ORG_2024)]),
+        ("realworld-cswin32-2022.config", "2022-06-01", [], [("nuget-org-certificate-missing", 14, NUGET_ORG_2024)]),
+        # accept mode with a signer list: advice only
+        ("realworld-nerdbank-gitversioning-2021-accept.config", "2021-08-01", [("signers-in-accept-mode", 5, None)],
+         [("signers-in-accept-mode", 5, None), ("nuget-org-certificate-missing", 14, NUGET_ORG_2024)]),
+    ],
+)
+def test_real_configs_no_false_alarm_when_written_and_the_right_finding_later(
+    name: str, committed: str, then: list, in_2025: list
+) -> None:
+    loaded = load_config(configfile=CONFIGS / name)
+    loaded.settings.require_usable(mode_given=False)  # check and verify accept every one of them
+
+    def found(at: datetime) -> list[tuple[str, int, str | None]]:
+        findings = lint(loaded, at=at)
+        return [(rule(f), f.where.line, next((fp for fp in (NUGET_ORG_2021, NUGET_ORG_2024) if fp in f.message), None))
+                for f in findings]
+
+    assert found(datetime.fromisoformat(committed).replace(tzinfo=timezone.utc)) == then
+    assert found(AT_2025) == in_2025
+
+
+def test_fixing_a_real_config_with_the_printed_commands_keeps_everything_else(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    original = (CONFIGS / "realworld-library-template-2021.config").read_bytes()
+    path = tmp_path / "nuget.config"
+    path.write_bytes(original)
+    for finding in lint(load_config(configfile=path), at=AT_2025):
+        assert main(shlex.split(finding.fix.removeprefix("run: "))[1:]) == 0
+    capsys.readouterr()
+    assert rules(path) == []
+    fixed = path.read_bytes()
+    assert fixed.startswith(b"\xef\xbb\xbf")  # the file's BOM stays
+    added = [line for line in fixed.decode("utf-8-sig").splitlines() if line not in original.decode("utf-8-sig").splitlines()]
+    assert [NUGET_ORG_2021 in added[0], NUGET_ORG_2024 in added[1], len(added)] == [True, True, 2]
