@@ -1,4 +1,4 @@
-"""Reading one NuGet.Config the way NuGet does (policy.md sections 1-2; scenarios 89-97)."""
+"""Reading one NuGet.Config the way NuGet does (NuGet.Configuration's parser; scenarios 89-97)."""
 
 from __future__ import annotations
 
