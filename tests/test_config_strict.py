@@ -188,3 +188,27 @@ def test_fuzzed_config_values_never_reach_the_verifier_as_an_exception(
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@pytest.fixture(scope="module")
+def lock_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("fuzz-lock") / "App"
+    project.mkdir()
+    (project / "packages.lock.json").write_text(
+        '{"version": 1, "dependencies": {"net8.0": {"Lib": {"type": "Direct", "requested": "[1.0.0, )", '
+        '"resolved": "1.0.0", "contentHash": "AAAA"}}}}')
+    return project
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(folder=st.one_of(_xml_text, st.sampled_from(["/dev/null", "/etc/passwd", "%HOME%", "..", "a/" * 2000, "\\\\server\\share"])),
+       key=st.sampled_from(["globalPackagesFolder", "repositoryPath", "GLOBALPACKAGESFOLDER"]))
+def test_fuzzed_package_folder_values_never_raise(lock_project: Path, capsys: pytest.CaptureFixture[str], folder: str, key: str) -> None:
+    """The package folders come from the same reader: whatever the value, the walk reports, never raises."""
+    config = lock_project.parent / "nuget.config"
+    config.write_text(f"<configuration><config><add key={quoteattr(key)} value={quoteattr(folder)} /></config></configuration>",
+                      encoding="utf-8")
+    code = check(str(lock_project))
+    err = capsys.readouterr().err
+    assert code in (1, 2), err  # the package cannot be found anywhere: a finding, or an unusable input named
+    assert "Traceback" not in err and "internal error" not in err
