@@ -145,7 +145,7 @@ class TrustSettings:
             f"signatureValidationMode is {self.mode_value!r}, which is neither accept nor require; "
             "NuGet silently reads it as accept",
             where=self.mode_source,
-            fix='Set it to "accept" or "require"',
+            fix='Set it to "accept" or "require".',
         )
 
     def unusable(self) -> list[Issue]:
