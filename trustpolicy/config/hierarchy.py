@@ -11,9 +11,9 @@ anything else is added. A <config> key (signatureValidationMode, globalPackagesF
 repositoryPath) is the first matching item (ignoring case) of the merged <config> section; values
 have %VAR% expanded, and a relative folder is relative to the folder of the file that defines it.
 
-This is the one NuGet.Config reader: the signing policy and the package folders that the graph
-walk searches (trustpolicy.graph asks `package_folders`) come from the same files, found with the
-same environment.
+This is the one NuGet.Config reader: the signing policy and the package folders the graph walk
+searches (TrustSettings.global_packages_folder / repository_path, which trustpolicy.graph asks for)
+come from the same files, found with the same environment.
 """
 
 from __future__ import annotations

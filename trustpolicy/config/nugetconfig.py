@@ -35,7 +35,7 @@ from lxml import etree
 from trustpolicy.codes import CODES, Code
 from trustpolicy.config.document import ConfigDocument, local_name
 from trustpolicy.errors import ConfigError
-from trustpolicy.models import Issue, Level, Location
+from trustpolicy.models import Issue, Location
 from trustpolicy.resources import schema_path
 
 CONFIG, SOURCES, SIGNERS = "config", "packageSources", "trustedSigners"
