@@ -102,6 +102,18 @@ def test_check_refuses_an_invalid_mode_unless_mode_is_given(tmp_path: Path, caps
     assert check(str(graph), "--configfile", str(config), "--mode", "accept") == 0
 
 
+def test_trust_context_keeps_nugets_reading_and_refuses_without_a_mode(tmp_path: Path) -> None:
+    from trustpolicy.context import TrustContext, TrustOptions
+    from trustpolicy.errors import ConfigError
+
+    config = write_config(tmp_path / "NuGet.Config", f'<author name="a">{cert()}</author>', mode="requir")
+    with pytest.raises(ConfigError) as caught:
+        TrustContext.build(TrustOptions(configfile=str(config)))
+    assert (caught.value.path, caught.value.line) == (str(config), 3)
+    context = TrustContext.build(TrustOptions(configfile=str(config), mode="require"))
+    assert (context.mode, context.config.mode, context.config.mode_value) == ("require", "accept", "requir")
+
+
 def test_check_finds_the_invalid_mode_in_the_hierarchy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = folder_of_packages(tmp_path / "repo" / "src" / "packages", 1)
     config = write_config(tmp_path / "repo" / "nuget.config", f'<author name="a">{cert()}</author>', mode="requier")
