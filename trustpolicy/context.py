@@ -145,6 +145,10 @@ class TrustContext:
 
         directory = None if options.configfile else (options.directory or os.getcwd())
         config = load_trust_settings(configfile=options.configfile, directory=directory, environ=options.environ)
+        # A strict reading: what NuGet would misread or fail on is refused (file:line). The config's
+        # signatureValidationMode matters unless a mode is given; `verify` reads it for its
+        # non-empty-list rule, so an invalid value refuses verify too (fail closed).
+        config.require_usable(mode_given=options.mode not in (None, "verify"))
         mode = options.mode or config.mode
         if mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}")

@@ -110,7 +110,7 @@ class ConfigEditor:
             if (
                 local_name(child).lower() == signer.kind
                 and child.get("name") == signer.name
-                and self.doc.line_of(child) == signer.source.line
+                and (self.doc.line_of(child) or None) == signer.source.line
             ):
                 return child
         raise ConfigError(f"cannot find {signer.kind} {signer.name!r} in the file any more", path=self.path, line=signer.source.line)

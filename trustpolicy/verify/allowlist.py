@@ -36,11 +36,12 @@ __all__ = [
 _HASHES = ("sha256", "sha384", "sha512")
 
 
-def _hash_name(value: str) -> str:
+def _hash_name(value: str) -> str | None:
+    """The hash of a trustedSigners certificate, or None for one NuGet cannot use (SHA-1, unknown).
+    TrustContext refuses such a config with file:line; a list built anyway skips the entry, which
+    trusts less and never raises in a verification worker."""
     name = value.lower().replace("-", "")
-    if name not in _HASHES:
-        raise ValueError(f"unsupported certificate hash algorithm {value!r}")
-    return name
+    return name if name in _HASHES else None
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ def compile_trusted_signers(signers: Iterable[Any]) -> tuple[AllowListEntry, ...
         owners = tuple(signer.owners) if kind == "repository" else ()
         for cert in signer.certificates:
             algorithm = _hash_name(cert.hash_algorithm)
+            if algorithm is None:
+                continue
             key = f"{algorithm}-{cert.fingerprint}"  # the fingerprint part is case-sensitive, as NuGet's key
             entry = AllowListEntry(
                 fingerprint=cert.fingerprint,
