@@ -15,6 +15,7 @@ import pytest
 from serve_support import ServeWorld
 from trustpolicy.cli import main
 from trustpolicy.serve.app import ServeOptions, feed_specs
+from trustpolicy.serve.gate import build_judge
 from trustpolicy.context import TrustOptions
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -58,8 +59,8 @@ def test_machine_wide_config_from_the_readme(variant: str, tmp_path: Path, monke
     assert {f["scope"] for f in shown["files"] if f["exists"]} == {"user", "machine"}
 
     # The gate serves the same names, so packageSourceMapping keeps working: feed names are the keys.
-    specs = feed_specs(ServeOptions(trust=TrustOptions(configfile=str(machine / "trustpolicy-gate.config")),
-                                    cache_dir=tmp_path / "cache"))
+    trust = TrustOptions(configfile=str(machine / "trustpolicy-gate.config"), cache_dir=str(tmp_path / "cache"))
+    specs = feed_specs(ServeOptions(trust=trust, cache_dir=tmp_path / "cache"), build_judge(trust))
     assert [s.name for s in specs] == list(sources)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trustpolicy import __version__, clock
-from trustpolicy.config import TrustedSigner, TrustSettings, load_trust_settings
+from trustpolicy.config import LoadedConfig, TrustedSigner, TrustSettings, load_config
 from trustpolicy.errors import UsageError
 from trustpolicy.truststore import TrustStore
 from trustpolicy.verify.settings import ACCEPT, REQUIRE, REVOCATION_MODES, VERIFY, VerificationSettings
@@ -107,7 +107,7 @@ class TrustContext:
     Attributes:
         mode: the effective mode (see MODES).
         settings: the verification preset for that mode, with the revocation mode applied.
-        config: the effective NuGet.Config trust settings (signers, sources, files read).
+        loaded: the NuGet.Config files read, closest first, and their merged trust settings (`config`).
         trust_store: the roots; revocation: how revocation is checked.
         reference_time: the one moment the whole run is judged at.
         explicit_time: the moment was given (--at), not read from the clock.
@@ -118,7 +118,7 @@ class TrustContext:
 
     mode: str
     settings: VerificationSettings
-    config: TrustSettings
+    loaded: LoadedConfig
     trust_store: TrustStore
     revocation: RevocationOptions
     reference_time: datetime
@@ -129,8 +129,11 @@ class TrustContext:
     environ: Mapping[str, str] | None = field(default=None, compare=False)
 
     @classmethod
-    def build(cls, options: TrustOptions | None = None) -> TrustContext:
-        """Read the config and the trust files; raises TrustPolicyError (exit 2) for unusable input."""
+    def build(cls, options: TrustOptions | None = None, *, strict: bool = True) -> TrustContext:
+        """Read the config and the trust files; raises TrustPolicyError (exit 2) for unusable input.
+
+        `strict=False` accepts a config that verification must refuse (an invalid mode, a SHA-1
+        fingerprint...), for front ends that report such problems instead (lint)."""
         options = options or TrustOptions()
         if options.at is not None and options.at.tzinfo is None:
             raise UsageError("--at needs a time zone")
@@ -144,12 +147,13 @@ class TrustContext:
         fingerprints = _fingerprints(options.certificate_fingerprints)
 
         directory = None if options.configfile else (options.directory or os.getcwd())
-        config = load_trust_settings(configfile=options.configfile, directory=directory, environ=options.environ)
-        # A strict reading: what NuGet would misread or fail on is refused (file:line). The config's
-        # signatureValidationMode matters unless a mode is given; `verify` reads it for its
-        # non-empty-list rule, so an invalid value refuses verify too (fail closed).
-        config.require_usable(mode_given=options.mode not in (None, "verify"))
-        mode = options.mode or config.mode
+        loaded = load_config(options.configfile, directory, environ=options.environ)
+        if strict:
+            # What NuGet would misread or fail on is refused (file:line). The config's
+            # signatureValidationMode matters unless a mode is given; `verify` reads it for its
+            # non-empty-list rule, so an invalid value refuses verify too (fail closed).
+            loaded.settings.require_usable(mode_given=options.mode not in (None, "verify"))
+        mode = options.mode or loaded.settings.mode
         if mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}")
         preset = {"accept": ACCEPT, "require": REQUIRE, "audit": REQUIRE, "verify": VERIFY}[mode]
@@ -157,7 +161,7 @@ class TrustContext:
         return cls(
             mode=mode,
             settings=preset.replace(revocation_mode=options.revocation),
-            config=config,
+            loaded=loaded,
             trust_store=TrustStore.from_files(options.trust_store, extra=options.extra_roots),
             revocation=RevocationOptions(
                 mode=options.revocation,
@@ -172,6 +176,11 @@ class TrustContext:
             configfile=options.configfile,
             environ=options.environ,
         )
+
+    @property
+    def config(self) -> TrustSettings:
+        """The effective trust settings: mode, trusted signers, package sources, files read."""
+        return self.loaded.settings
 
     def at(self, moment: datetime) -> TrustContext:
         """The same policy judged at another moment (a long-running server judges each package "now")."""

@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from trustpolicy import clock
 from trustpolicy.cli.config_cmd import add_scope_arguments
-from trustpolicy.config.hierarchy import load_config
+from trustpolicy.cli.options import parse_at
 from trustpolicy.config.lint import failing, lint, rule
-from trustpolicy.errors import UsageError
 from trustpolicy.models import Issue, Level
 
 
@@ -28,12 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_config(args.configfile, args.directory)
-    try:
-        at = clock.parse_moment(args.at) if args.at else clock.now()
-    except ValueError as exc:
-        raise UsageError(f"--at: {exc}") from None
-    findings = lint(loaded, at=at)
+    from trustpolicy.context import TrustContext, TrustOptions
+
+    # Not strict: what verification would refuse is what lint reports.
+    options = TrustOptions(configfile=args.configfile, directory=args.directory, at=parse_at(args.at))
+    context = TrustContext.build(options, strict=False)
+    loaded = context.loaded
+    findings = lint(loaded, at=context.reference_time)
     code = 1 if failing(findings) else 0
     checked = [f.path for f in loaded.files if f.parsed is not None]
     if args.format == "json":

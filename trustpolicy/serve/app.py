@@ -390,16 +390,12 @@ async def _observe(request: web.Request, handler: Callable[[web.Request], Awaita
 # -- startup, reload, shutdown ------------------------------------------------------------------------------
 
 
-def feed_specs(options: ServeOptions) -> list[FeedSpec]:
-    """The feeds to serve: --upstream, or the packageSources of the effective NuGet.Config."""
+def feed_specs(options: ServeOptions, judge: Judge) -> list[FeedSpec]:
+    """The feeds to serve: --upstream, or the packageSources of the NuGet.Config the policy comes from."""
     if options.upstreams:
         specs = [FeedSpec(name, location, None) for name, location in options.upstreams]
     else:
-        from trustpolicy.config import load_config
-
-        trust = options.trust
-        directory = None if trust.configfile else (trust.directory or os.getcwd())
-        loaded = load_config(trust.configfile, directory, environ=trust.environ)
+        loaded = judge.context.loaded
         specs = []
         for name, value in loaded.settings.sources.items():
             where = loaded.source_locations.get(name)
@@ -444,7 +440,7 @@ def tls_context(options: ServeOptions) -> ssl.SSLContext | None:
 def serve(options: ServeOptions) -> int:
     """Run the gate until SIGTERM or SIGINT. Bad options, config or trust store: TrustPolicyError."""
     judge = build_judge(options.trust)
-    specs = feed_specs(options)
+    specs = feed_specs(options, judge)
     context = tls_context(options)
     for spec in specs:
         scheme = spec.location.split(":", 1)[0].lower()
@@ -514,7 +510,7 @@ async def _reloader(gate: Gate, options: ServeOptions, session: aiohttp.ClientSe
                 print(f"trustpolicy serve: {error}", file=sys.stderr, flush=True)
         try:
             judge = await loop.run_in_executor(None, build_judge, options.trust)
-            specs = None if options.upstreams else await loop.run_in_executor(None, feed_specs, options)
+            specs = None if options.upstreams else feed_specs(options, judge)
         except TrustPolicyError as error:
             gate.metrics.count("policy_reloads_total", result="failed")
             print(f"trustpolicy serve: the policy was not reloaded ({why}), the previous one stays in force: {error}",
