@@ -27,11 +27,11 @@ from trustpolicy.errors import SigningError
 from trustpolicy.sign import (
     RepositoryOptions,
     SigningIdentity,
-    SigningWarning,
     countersign_signature,
     sign_package,
     signature_content,
 )
+from trustpolicy.models import Issue
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, LIFETIME_SIGNING, write_certificates
 from trustpolicy.testing.tsa import OpenSSLTimestampServer
 
@@ -542,7 +542,7 @@ def test_tsa_without_timestamping_eku_is_refused(pki, unsigned_package, signing_
 
 
 def test_no_timestamper_warns_nu3002(unsigned_package, signing_identity, tmp_path, tsa_server):
-    seen: list[SigningWarning] = []
+    seen: list[Issue] = []
     sign_package(unsigned_package, identity=signing_identity, output=tmp_path / "a.nupkg", on_warning=seen.append)
     assert [w.code for w in seen] == ["NU3002"]
     with pytest.warns(UserWarning, match="NU3002"):

@@ -44,7 +44,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from trustpolicy import asn1 as oids  # importing registers the NuGet attribute types
 from trustpolicy import clock
 from trustpolicy.archive import PackageArchive, hash_file, insert_signature, strip_signature
+from trustpolicy.codes import Code
 from trustpolicy.errors import SigningError, TrustPolicyError
+from trustpolicy.models import Issue, Level, Location
 from trustpolicy.net import with_deadline
 from trustpolicy.signature import distinguished_name
 from trustpolicy.timestamp import check_token
@@ -54,7 +56,6 @@ __all__ = [
     "HASH_ALGORITHMS",
     "RepositoryOptions",
     "SigningIdentity",
-    "SigningWarning",
     "TimeStampResp",
     "attribute",
     "build_signature",
@@ -85,16 +86,7 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 _ECDSA_NAMES = {"sha256": "sha256_ecdsa", "sha384": "sha384_ecdsa", "sha512": "sha512_ecdsa"}
-_WARN = Callable[["SigningWarning"], None]
-
-
-@dataclass(frozen=True)
-class SigningWarning:
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+_WARN = Callable[[Issue], None]
 
 
 def hash_algorithm_name(value: str) -> str:
@@ -804,8 +796,8 @@ def sign_package(
             error.path = where
         raise
     if not timestamper:
-        _warn(on_warning, SigningWarning("NU3002", f"{dest}: the signature is not timestamped (no timestamper given); "
-                                                   "it becomes invalid when the certificate expires"))
+        _warn(on_warning, Issue(Code.NU3002, Level.WARNING, "the signature is not timestamped (no timestamper "
+                                "given); it becomes invalid when the certificate expires", where=Location(str(dest))))
     return dest
 
 
@@ -816,10 +808,10 @@ def _copy(source: Path, target: Path) -> None:
         raise SigningError("NU3001", f"cannot read the package: {exc.strerror or exc}", path=str(source)) from exc
 
 
-def _warn(on_warning: _WARN | None, warning: SigningWarning) -> None:
+def _warn(on_warning: _WARN | None, warning: Issue) -> None:
     if on_warning is not None:
         on_warning(warning)
     else:
         import warnings
 
-        warnings.warn(str(warning), UserWarning, stacklevel=3)
+        warnings.warn(f"{warning.code}: {warning.where}: {warning.message}", UserWarning, stacklevel=3)

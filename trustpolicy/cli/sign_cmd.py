@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 from trustpolicy.errors import UsageError
+from trustpolicy.models import Issue
 from trustpolicy.sign import (
     DEFAULT_TIMESTAMP_TIMEOUT,
     HASH_ALGORITHMS,
     RepositoryOptions,
     SigningIdentity,
-    SigningWarning,
     sign_package,
 )
 
@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot create the output directory: {exc.strerror or exc}", path=str(output)) from exc
 
-    def warn(warning: SigningWarning) -> None:
-        print(f"trustpolicy: warning: {warning}", file=sys.stderr)
+    def warn(warning: Issue) -> None:
+        print(f"trustpolicy: warning: {warning.code}: {warning.where}: {warning.message}", file=sys.stderr)
 
     for package in args.packages:
         written = sign_package(
