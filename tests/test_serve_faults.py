@@ -56,6 +56,8 @@ def assert_cache_consistent(cache: Path) -> None:
     for name, path in files.items():
         assert hashlib.sha512(path.read_bytes()).hexdigest() == name, path
     for entry in (cache / "index").glob("*/*/*"):
+        if entry.name.startswith(".tmp-"):
+            continue  # a write in flight (renamed into place when complete)
         assert entry.read_text() in files, entry
 
 
