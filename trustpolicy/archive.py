@@ -95,13 +95,13 @@ class ZipEntry:
 class _EndRecord:
     """The end of central directory fields (APPNOTE 4.3.16), or the ZIP64 end record's (4.3.14)."""
 
+    limit: int  # where the central directory must end: this record's position
     disk: int
     cd_disk: int
     on_disk: int
     total: int
     cd_size: int
     cd_offset: int
-    limit: int  # where the central directory must end: this record's position
 
     # (field, how messages name it, the ZIP64 marker of the 32-bit record's field)
     FIELDS: ClassVar[tuple[tuple[str, str, int], ...]] = (
@@ -237,7 +237,7 @@ class PackageArchive:
 
     def _end_record(self, f: BinaryIO) -> _EndRecord:
         """The end record's fields, each 0xFFFF / 0xFFFFFFFF marker replaced from the ZIP64 end record."""
-        plain = _EndRecord(*struct.unpack_from("<HHHHII", self._eocd, 4), limit=self._eocd_pos)
+        plain = _EndRecord(self._eocd_pos, *struct.unpack_from("<HHHHII", self._eocd, 4))
         locator_at = self._eocd_pos - _ZIP64_LOCATOR.size
         if locator_at < 0 or _read(f, locator_at, 4, self._size) != _ZIP64_LOCATOR_SIG:
             return plain  # markers without a locator are plain numbers (.NET reads them so)
@@ -248,7 +248,7 @@ class PackageArchive:
             header = _read(f, record_at, _ZIP64_END.size, self._size)
             signature, rest, *values = _ZIP64_END.unpack(header)
             if signature == _ZIP64_END_SIG and record_at + 12 + rest == locator_at:  # right before its locator
-                record = _EndRecord(*values, limit=record_at)
+                record = _EndRecord(record_at, *values)
         if record is None:
             if marked:
                 raise self._error(_UNREADABLE, f"the end of central directory record marks {', '.join(marked)} as "
