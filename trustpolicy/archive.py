@@ -9,21 +9,23 @@ Limits (hostile input is refused quickly, with a message naming the file):
 - MAX_ENTRIES (1,000,000): central-directory records read (about 3 s and 150 MB at the cap). Before
   any record is read, the end record's claims must fit the file: the central directory between its
   offset and the end record, at least 46 bytes per announced entry, equal per-disk and total counts.
-ZIP64 (APPNOTE 4.3.14-4.3.15, 4.4.1.4, 4.5.3): a field of the end record holding 0xFFFF / 0xFFFFFFFF
-takes its value from the ZIP64 end record when a ZIP64 locator precedes the end record (as .NET's
-ZipArchive reads it; without a locator the markers are plain numbers, also as .NET). Any field that
-holds a plain value must equal the ZIP64 record's, else readers would disagree on which to use: refused.
-Central-directory sizes and offsets of 0xFFFFFFFF likewise come from the entry's ZIP64 extra field.
-Whether a package is ZIP64 (NU3006 when signed) is a separate question: `is_zip64`.
-Opening: only a regular file is opened (a FIFO or device named *.nupkg would block or never end). A
-file that cannot be opened or read as a zip is SignatureFormatError TP0003 ("cannot be read", the
-same code in verify, inspect and check); later read failures are integrity failures (NU3008).
 - MAX_NUSPEC_SIZE (4 MiB): the inflated .nuspec, enforced while inflating (decompression bombs).
 Integrity (format.md 4.2, plus rules of ours, NU3008): the signature entry must be exactly its local
 header and data, no other record may point at it, and no entry's header + data may run into it or
 into the central directory. NuGet's hash skips the whole region up to the next local header, so
 anything there (an entry a streaming unzip would extract, bytes another entry's data runs into)
 would otherwise be unsigned, and NuGet would call the package intact.
+
+ZIP64 (APPNOTE 4.3.14-4.3.15, 4.4.1.4, 4.5.3): a field of the end record holding 0xFFFF / 0xFFFFFFFF
+takes its value from the ZIP64 end record when a ZIP64 locator precedes the end record (as .NET's
+ZipArchive reads it; without a locator the markers are plain numbers, also as .NET). A field holding
+a plain value must equal the ZIP64 record's, else readers would disagree on which to use: refused.
+Central-directory sizes and offsets of 0xFFFFFFFF likewise come from the entry's ZIP64 extra field.
+Whether a package is ZIP64 (NU3006 when signed) is a separate question: `is_zip64`.
+
+Opening: only a regular file is opened (a FIFO or device named *.nupkg would block or never end). A
+file that cannot be opened or read as a zip is SignatureFormatError TP0003 ("cannot be read", the
+same code in verify, inspect and check); later read failures are integrity failures (NU3008).
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ def _has_zip64_extra(extra: bytes) -> bool:
 def _zip64_values(extra: bytes, *fields: int) -> list[int]:
     """APPNOTE 4.5.3: the ZIP64 extra block holds, in order, 8 bytes for each of uncompressed size,
     compressed size and local header offset that is 0xFFFFFFFF in the record. A missing or short
-    block leaves the marker (as .NET does), which then fails as an offset or size outside the file."""
+    block leaves the marker, which then fails as an offset or size outside the file."""
     block, values, pos = _extra_block(extra, 0x0001) or b"", list(fields), 0
     for k, value in enumerate(values):
         if value == _M32 and pos + 8 <= len(block):
