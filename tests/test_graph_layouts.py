@@ -12,6 +12,7 @@ from graphdata.layout import (b64sha512, content_hash, ident, install, src, whol
                               write_packages_config)
 
 from trustpolicy.graph import Graph, GraphPackage, HashCache, collect_graph, detect_kind, verify_graph_hashes
+from trustpolicy.graph.locate import Listings
 
 
 def one(graph: Graph, pid: str) -> GraphPackage:
@@ -492,3 +493,68 @@ def test_nuget_config_repository_path_for_packages_config(tmp_path: Path) -> Non
     shutil.copyfile(src("textfile"), folder / "PackageWithTextFile.1.0.nupkg")
     (pkg,) = collect_graph([config], environ={}).packages
     assert pkg.nupkg == (folder / "PackageWithTextFile.1.0.nupkg").absolute() and pkg.problems == ()
+
+
+# --- scale: each folder is listed a fixed number of times, whatever it holds (issue 12 part 5) -------
+
+
+def _listings_per_folder(paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """collect_graph(paths) with the real os.scandir / os.listdir counted per folder (not replaced)."""
+    counts: dict[str, int] = {}
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def scandir(path="."):  # type: ignore[no-untyped-def]
+        counts[os.fspath(path)] = counts.get(os.fspath(path), 0) + 1
+        return real_scandir(path)
+
+    def listdir(path="."):  # type: ignore[no-untyped-def]
+        counts[os.fspath(path)] = counts.get(os.fspath(path), 0) + 1
+        return real_listdir(path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "scandir", scandir)
+        patch.setattr(os, "listdir", listdir)
+        collect_graph(paths, environ={})
+    return counts
+
+
+def _feed(folder: Path, count: int) -> Path:
+    """`count` packages at the root and in two subfolders (hard links: the bytes do not matter here)."""
+    for where in (folder, folder / "a", folder / "b"):
+        where.mkdir(parents=True)
+        for i in range(count):
+            os.link(src("textfile"), where / f"p{i:04d}.nupkg")
+    return folder
+
+
+def test_a_flat_folder_is_listed_a_fixed_number_of_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: every package listed (and stat'ed) its whole folder again to see whether it was alone in it:
+    1,000 files took 11.5 s. The count per folder must not grow with the number of packages."""
+    few = _listings_per_folder([_feed(tmp_path / "few", 2)], monkeypatch)
+    many = _listings_per_folder([_feed(tmp_path / "many", 150)], monkeypatch)
+    for name in ("", "/a", "/b"):
+        assert many[str(tmp_path / "many") + name] == few[str(tmp_path / "few") + name], name
+    assert many[str(tmp_path / "many" / "a")] == 1  # read once: the kind test stops at the root's own packages
+    assert sum(many.values()) == sum(few.values()) <= 12
+
+
+def test_a_global_folder_is_listed_a_fixed_number_of_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = []
+    for n, name in ((1, "small"), (3, "large")):
+        gpf = tmp_path / name
+        for package in ("signed", "prerelease", "external")[:n]:
+            install(gpf, package)
+        counts.append(_listings_per_folder([gpf], monkeypatch)[str(gpf)])
+    assert counts[0] == counts[1] <= 6  # the kind tests (project? solution? feed?) and the read
+
+
+def test_side_by_side_names_are_found_by_prefix(tmp_path: Path) -> None:
+    """The packages/ folder lookup searches a sorted listing instead of scanning it for every package."""
+    root = tmp_path / "packages"
+    names = ["Foo.1.0.0", "foo.bar.2.0.0", "FOO.1.0.1", "Foo.Bar.Baz.1.0", "Fo.1.0", "Foox.1.0", "zzz"]
+    for name in names:
+        (root / name).mkdir(parents=True)
+    listings = Listings()
+    assert sorted(listings.starting_with(root, "foo.")) == sorted(["Foo.1.0.0", "foo.bar.2.0.0", "FOO.1.0.1", "Foo.Bar.Baz.1.0"])
+    assert sorted(listings.starting_with(root, "foo.bar.")) == sorted(["foo.bar.2.0.0", "Foo.Bar.Baz.1.0"])
+    assert listings.starting_with(root, "nothing.") == [] and listings.starting_with(root / "absent", "foo.") == []

@@ -10,6 +10,7 @@ Two layouts:
 
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,20 +88,27 @@ def with_config(defaults: list[Root], config_folder: Path | None) -> list[Root]:
     return [*defaults[:at], Root(config_folder, "global", "NuGet.Config globalPackagesFolder"), *defaults[at:]]
 
 
-def _is_file(path: Path) -> bool:
+def is_file(path: Path) -> bool:
+    """A regular file (or a link to one) is at `path`."""
     try:
         return path.is_file()
     except OSError:
         return False
 
 
+def exists_as_file(path: Path) -> bool:
+    """Something other than a folder is at `path`: a package file is there, even when it is a FIFO, a
+    device or a broken or looping link (opening it then fails with its path; it is never skipped)."""
+    return os.path.lexists(path) and not os.path.isdir(path)
+
+
 def find_in_global(root: Root, id_part: str, ver_part: str) -> Hit | None:
     folder = root.path.joinpath(id_part, ver_part)
     nupkg = folder / f"{id_part}.{ver_part}.nupkg"
-    marker = _is_file(folder / METADATA_FILE)
+    marker = is_file(folder / METADATA_FILE)
     if not marker and root.layout == "global":
-        marker = _is_file(folder / f"{id_part}.{ver_part}.nupkg.sha512")
-    has_nupkg = _is_file(nupkg)
+        marker = is_file(folder / f"{id_part}.{ver_part}.nupkg.sha512")
+    has_nupkg = exists_as_file(nupkg)
     if not marker and not has_nupkg:
         return None
     return Hit(folder, nupkg if has_nupkg else None, marker)
@@ -108,6 +116,10 @@ def find_in_global(root: Root, id_part: str, ver_part: str) -> Hit | None:
 
 class Listings(dict[Path, list[str]]):
     """Directory listings cached for one walk (a packages/ folder is listed once, not per package)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lowered: dict[Path, list[tuple[str, str]]] = {}
 
     def __call__(self, folder: Path) -> list[str]:
         if folder not in self:
@@ -117,17 +129,30 @@ class Listings(dict[Path, list[str]]):
                 self[folder] = []
         return self[folder]
 
+    def starting_with(self, folder: Path, prefix: str) -> list[str]:
+        """The names in `folder` that start with `prefix` (lower case), case-insensitively: a binary
+        search in the listing sorted by lower-case name, not a scan of it per package."""
+        lowered = self._lowered.get(folder)
+        if lowered is None:
+            lowered = self._lowered[folder] = sorted((name.lower(), name) for name in self(folder))
+        start = bisect.bisect_left(lowered, (prefix,))
+        found = []
+        for low, name in lowered[start:]:
+            if not low.startswith(prefix):
+                break
+            found.append(name)
+        return found
+
 
 def find_side_by_side(root: Root, package_id: str, version: NuGetVersion, _listing: Listings) -> Hit | None:
     """Exact `<Id>.<ToString>` first, then the normalized form, then any `<id>.<v>` whose version is equal."""
     candidates = [f"{package_id}.{version.to_string()}", f"{package_id}.{version.normalized}"]
     prefix = package_id.lower() + "."
-    for name in _listing(root.path):  # case-insensitive and lenient, like NuGet's glob + version compare
-        if name.lower().startswith(prefix):
-            stem = name[len(prefix) :]
-            stem = stem[: -len(".nupkg")] if stem.lower().endswith(".nupkg") else stem
-            if try_parse_version(stem) == version and name not in candidates:
-                candidates.append(name)
+    for name in _listing.starting_with(root.path, prefix):  # case-insensitive and lenient, like NuGet's
+        stem = name[len(prefix) :]  # glob + version compare
+        stem = stem[: -len(".nupkg")] if stem.lower().endswith(".nupkg") else stem
+        if try_parse_version(stem) == version and name not in candidates:
+            candidates.append(name)
     for name in candidates:
         folder = root.path / name
         if folder.is_dir():
@@ -135,11 +160,11 @@ def find_side_by_side(root: Root, package_id: str, version: NuGetVersion, _listi
                 folder / n for n in _listing(folder) if n.lower().endswith(".nupkg") and n != f"{name}.nupkg"
             ]
             for nupkg in nupkgs:
-                if _is_file(nupkg) and try_parse_version(nupkg.name[len(prefix) : -len(".nupkg")]) == version:
+                if exists_as_file(nupkg) and try_parse_version(nupkg.name[len(prefix) : -len(".nupkg")]) == version:
                     return Hit(folder, nupkg, True)
-            if _is_file(folder / f"{package_id}.packagedownload.marker") or _is_file(folder / METADATA_FILE):
+            if is_file(folder / f"{package_id}.packagedownload.marker") or is_file(folder / METADATA_FILE):
                 return Hit(folder, None, True)
-        elif name.lower().endswith(".nupkg") and _is_file(root.path / name):  # a .nupkg at the root
+        elif name.lower().endswith(".nupkg") and exists_as_file(root.path / name):  # a .nupkg at the root
             return Hit(None, root.path / name, True)
     return None
 

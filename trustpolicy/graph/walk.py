@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,8 +125,21 @@ def iter_graph(
 
 
 def detect_kind(path: Path) -> str:
-    """What a path is: "project" | "solution" | "folder" | "global-folder" | "nupkg" | "file" (graph file)."""
-    if path.is_dir():
+    """What a path is: "project" | "solution" | "folder" | "global-folder" | "nupkg" | "file" (graph file).
+
+    A `*.nupkg` that is not a regular file (a FIFO, a device, a broken or looping link) is still a
+    "nupkg": it is reported as unreadable, with its path, not skipped. UsageError for a path that
+    does not exist or cannot be looked at (too long, no permission)."""
+    nupkg_name = path.name.lower().endswith(".nupkg")
+    try:
+        is_dir = stat.S_ISDIR(path.stat().st_mode)
+    except OSError as error:
+        if nupkg_name and os.path.lexists(path):
+            return "nupkg"
+        if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+            raise UsageError(f"{path}: no such file or directory") from None
+        raise UsageError(f"{path}: cannot be read: {error.strerror or error}") from None
+    if is_dir:
         if _project_files(path):
             return "project"
         if _is_solution(path):
@@ -138,9 +152,7 @@ def detect_kind(path: Path) -> str:
             f"{path}: not a project directory (no obj/project.assets.json, packages.lock.json or packages.config), "
             "solution, folder of .nupkg files or global packages folder"
         )
-    if path.is_file():
-        return "nupkg" if path.name.lower().endswith(".nupkg") else "file"
-    raise UsageError(f"{path}: no such file or directory")
+    return "nupkg" if nupkg_name else "file"
 
 
 def _add_path(walk: _Walk, path: Path) -> None:
