@@ -42,25 +42,7 @@ ASSIGNED = re.compile(r"^\s*(?P<name>[A-Z_][A-Z0-9_]*)\s*=\s*(?P<value>Path\(__f
 # Citations in trustpolicy/ that a one-off comment sweep rewrites to docs/ once the modules being
 # refactored are merged: file -> the exact references still waiting for it. Nothing else is exempt;
 # the sweep empties this table.
-PENDING_SWEEP: dict[str, tuple[str, ...]] = {
-    "trustpolicy/archive.py": ("spec/format.md",),
-    "trustpolicy/chain.py": ("verify.md", "perf-notes.md"),
-    "trustpolicy/cli/verify_cmd.py": ("verify.md",),
-    "trustpolicy/codes.py": ("../shared",),
-    "trustpolicy/config/nugetconfig.py": ("../shared",),
-    "trustpolicy/config/sources.py": ("verify.md",),
-    "trustpolicy/data/nuget-org-repository-certificates.json": ("shared/spec",),
-    "trustpolicy/graph/__init__.py": ("../shared",),
-    "trustpolicy/revocation.py": ("verify.md",),
-    "trustpolicy/signature.py": ("verify.md",),
-    "trustpolicy/truststore.py": ("verify.md",),
-    "trustpolicy/verify/__init__.py": ("spec/verify.md",),
-    "trustpolicy/verify/allowlist.py": ("verify.md",),
-    "trustpolicy/verify/engine.py": ("verify.md",),
-    "trustpolicy/verify/models.py": ("verify.md", "style.md"),
-    "trustpolicy/verify/settings.py": ("verify.md",),
-    "trustpolicy/verify/validity.py": ("verify.md",),
-}
+PENDING_SWEEP: dict[str, tuple[str, ...]] = {}
 # END PENDING SWEEP
 
 

@@ -84,7 +84,7 @@ def test_bad_options_are_exit_2_with_one_line(serve_world: ServeWorld, tmp_path:
         (["--max-package-size", "0", "--upstream", "x=/tmp"], "--max-package-size must be more than 0"),
         (["--public-url", "ftp://gate", "--upstream", "x=/tmp"], "--public-url must be"),
         (["--workers", "0", "--upstream", "x=/tmp"], "--workers must be at least 1"),
-        (["--configfile", str(tmp_path / "missing.config")], "missing.config does not exist"),
+        (["--configfile", str(tmp_path / "missing.config")], "file does not exist"),
         (["--trust-store", str(garbage), "--upstream", "x=/tmp"], "garbage.pem"),
         (["--configfile", str(empty)], "no package sources to serve"),
     ):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from datafiles import ZIP_EDGE
 from fuzz import signed
 from trustpolicy.archive import PackageArchive
 from trustpolicy.errors import SignatureFormatError
@@ -25,7 +26,6 @@ from trustpolicy.inspect import inspect_package
 FIELDS = ("disk", "cd_disk", "on_disk", "total", "cd_size", "cd_offset")  # the end record's, in order
 MARKERS = (0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
 EOCD = struct.Struct("<4sHHHHIIH")
-CORPUS = Path(os.environ.get("TRUSTPOLICY_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 
 
 def plain_zip() -> bytes:
@@ -127,7 +127,7 @@ def test_central_directory_zip64_extra_fields_are_read(tmp_path: Path) -> None:
 
 
 def test_corpus_zip64_files_read_as_zipfile_reads_them() -> None:
-    corpus = CORPUS / "nuget-client" / "zip-edge"
+    corpus = ZIP_EDGE
     for name in ("EmptyZip64.zip", "CentralDirectoryHeaderWithZip64ExtraField.zip"):
         data = (corpus / name).read_bytes()
         assert ours(PackageArchive.open(corpus / name)) == central_directory(data), name

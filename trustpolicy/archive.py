@@ -1,4 +1,4 @@
-"""The ZIP container of a .nupkg at byte level (spec/format.md sections 2 and 4).
+"""The ZIP container of a .nupkg at byte level (docs/format.md sections 2 and 4).
 
 Everything goes through the central directory and explicit offsets, not zipfile, because the
 package hash (4.2) and signature insertion (2.3) depend on exact header positions. Files are
@@ -10,7 +10,7 @@ Limits (hostile input is refused quickly, with a message naming the file):
   any record is read, the end record's claims must fit the file: the central directory between its
   offset and the end record, at least 46 bytes per announced entry, equal per-disk and total counts.
 - MAX_NUSPEC_SIZE (4 MiB): the inflated .nuspec, enforced while inflating (decompression bombs).
-Integrity (format.md 4.2, plus rules of ours, NU3008): the signature entry must be exactly its local
+Integrity (docs/format.md 4.2, plus rules of ours, NU3008): the signature entry must be exactly its local
 header and data, no other record may point at it, and no entry's header + data may run into it or
 into the central directory. NuGet's hash skips the whole region up to the next local header, so
 anything there (an entry a streaming unzip would extract, bytes another entry's data runs into)
@@ -89,7 +89,7 @@ class ZipEntry:
 
     @property
     def names_signature(self) -> bool:
-        # format.md 2.1: raw bytes, only when the UTF-8 flag (bit 11) is clear
+        # docs/format.md 2.1: raw bytes, only when the UTF-8 flag (bit 11) is clear
         return self.name == SIGNATURE_NAME and not self.flags & 0x0800
 
 
@@ -280,7 +280,7 @@ class PackageArchive:
             yield f
 
     def _lfh_confirms_signature(self, f: BinaryIO) -> bool:
-        """format.md 2.1: the first CD record naming the signature must be named so by its LFH too."""
+        """docs/format.md 2.1: the first CD record naming the signature must be named so by its LFH too."""
         entry = next((e for e in self.entries if e.names_signature), None)
         if entry is None:
             return False
@@ -292,7 +292,7 @@ class PackageArchive:
         return name == SIGNATURE_NAME and not flags & 0x0800
 
     def _signature_entry(self, f: BinaryIO) -> tuple[ZipEntry, int, int]:
-        """The validated signature entry (format.md 2.2), its data offset and length."""
+        """The validated signature entry (docs/format.md 2.2), its data offset and length."""
         if not self.is_signed:
             raise self._error("NU3003", "the package is not signed: it has no .signature.p7s entry")
         found = [e for e in self.entries if e.names_signature]
@@ -328,7 +328,7 @@ class PackageArchive:
             return _read(f, start, length, self._size)
 
     def is_zip64(self) -> bool:
-        """Exactly NuGet's three checks (format.md 2.4): locator, CD extra 0x0001, LFH extra 0x0001."""
+        """Exactly NuGet's three checks (docs/format.md 2.4): locator, CD extra 0x0001, LFH extra 0x0001."""
         with self._reading() as f:
             pos = self._eocd_pos - 20
             if pos >= 0 and _read(f, pos, 4, self._size) == _ZIP64_LOCATOR_SIG:
@@ -359,7 +359,7 @@ class PackageArchive:
         return cd_start, sizes
 
     def package_hash(self, algorithm: str) -> bytes:
-        """H of the unsigned package rebuilt virtually from this signed one (format.md 4.2), streamed."""
+        """H of the unsigned package rebuilt virtually from this signed one (docs/format.md 4.2), streamed."""
         return self.package_hashes((algorithm,))[algorithm]
 
     def package_hashes(self, algorithms: tuple[str, ...], *, file_algorithms: tuple[str, ...] = ()) -> dict[str, bytes]:
@@ -427,7 +427,7 @@ class PackageArchive:
                 {a: hasher.digest() for a, hasher in files.items()})
 
     def _check_signature_region(self, f: BinaryIO, s: int, sizes: list[int], sig_end: int, cd_start: int) -> None:
-        """Our rule on top of format.md 4.2: nothing unsigned can hide in, or leak into, what a reader extracts.
+        """Our rule on top of docs/format.md 4.2: nothing unsigned can hide in, or leak into, what a reader extracts.
 
         NuGet's hash skips the signature's whole region (its LFH up to the next LFH or the central
         directory). So the region must be exactly the signature's header and data, no other record may
@@ -622,7 +622,7 @@ def _atomic_write(dest: Path, write: Callable[[BinaryIO], None]) -> None:
 
 def insert_signature(unsigned_path: str | os.PathLike[str], signature: bytes, dest_path: str | os.PathLike[str],
                      *, modified: datetime | None = None) -> None:
-    """Add .signature.p7s exactly as NuGet does (format.md 2.3); atomic write of dest_path.
+    """Add .signature.p7s exactly as NuGet does (docs/format.md 2.3); atomic write of dest_path.
 
     `modified` gives the entry's DOS time (its wall-clock fields as given); default local now, like NuGet.
     """
@@ -643,7 +643,7 @@ def insert_signature(unsigned_path: str | os.PathLike[str], signature: bytes, de
     if len(signature) > MAX_SIGNATURE_SIZE:
         raise SigningError("NU3001", f"the signature is {len(signature)} bytes, over the {MAX_SIGNATURE_SIZE} "
                                      "bytes limit", path=where)
-    # NuGet's offset arithmetic needs the first LFH at 0 and the EOCD right after the CD (format.md 2.4).
+    # NuGet's offset arithmetic needs the first LFH at 0 and the EOCD right after the CD (docs/format.md 2.4).
     cd_start, _ = src._entry_sizes()
     end_of_cd = src.entries[-1].cd_offset + src.entries[-1].cd_size
     if min(e.lfh_offset for e in src.entries) != 0 or end_of_cd != src._eocd_pos:

@@ -56,7 +56,11 @@ class CheckOptions:
 def config_directory(path: str | os.PathLike[str]) -> str:
     """Where the NuGet.Config hierarchy of a graph input starts: the input's folder."""
     path = Path(path)
-    return str(path if path.is_dir() else path.parent)
+    try:
+        is_dir = path.is_dir()
+    except OSError as error:  # too long, no permission: the input is unusable
+        raise UsageError(f"{path}: cannot be read: {error.strerror or error}") from None
+    return str(path if is_dir else path.parent)
 
 
 def check_graph(

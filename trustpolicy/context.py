@@ -142,8 +142,6 @@ class TrustContext:
         for folder in options.revocation_data:
             if not Path(folder).is_dir():
                 raise UsageError(f"--revocation-data: {folder} is not a directory")
-        if options.configfile is not None and not Path(options.configfile).is_file():
-            raise UsageError(f"--configfile: {options.configfile} does not exist")
         fingerprints = _fingerprints(options.certificate_fingerprints)
 
         directory = None if options.configfile else (options.directory or os.getcwd())

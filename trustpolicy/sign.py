@@ -1,6 +1,6 @@
 """Sign .nupkg files: author and repository primary signatures, repository countersignatures.
 
-Builds exactly the CMS profile of format.md sections 5-7 (what NuGet's signer writes):
+Builds exactly the CMS profile of docs/format.md sections 5-7 (what NuGet's signer writes):
 
 - content: "Version:1\\n\\n<hash-oid>-Hash:<base64>\\n\\n" over the hash of the whole unsigned file;
 - SignedData v1 (issuer+serial) or v3 (subject key identifier), attached id-data content;
@@ -196,7 +196,7 @@ def _describe(cert: x509.Certificate) -> str:
 
 
 def check_signing_certificate(identity: SigningIdentity, moment: datetime) -> None:
-    """NuGet's sign-time certificate checks (format.md 5.3, policy.md 6), in NuGet's order."""
+    """NuGet's sign-time certificate checks (docs/format.md 5.3, docs/policy.md 6), in NuGet's order."""
     cert, where = identity.certificate, identity.source
     subject = _describe(cert)
     if _spki(identity.private_key.public_key()) != _spki(cert.public_key()):
@@ -385,14 +385,14 @@ def _sign(key: PrivateKey, hash_algorithm: str, data: bytes) -> tuple[bytes, dic
 
 
 def signature_content(hash_algorithm: str, digest: bytes) -> bytes:
-    """The properties document NuGet writes (format.md 3.1), byte for byte."""
+    """The properties document NuGet writes (docs/format.md 3.1), byte for byte."""
     oid = oids.HASH_OIDS[hash_algorithm]
     return f"Version:1\n\n{oid}-Hash:{base64.b64encode(digest).decode('ascii')}\n\n".encode("ascii")
 
 
 def _repository_attributes(repository: RepositoryOptions) -> list[bytes]:
     attrs = [attribute("nuget_v3_service_index_url", repository.service_index)]
-    if repository.owners:  # omitted, never empty (format.md 5.2)
+    if repository.owners:  # omitted, never empty (docs/format.md 5.2)
         attrs.append(attribute("nuget_package_owners", list(repository.owners)))
     return attrs
 
@@ -416,7 +416,7 @@ def build_signature(
     timestamp_hash_algorithm: str = "sha256",
     timestamp_timeout: float = DEFAULT_TIMESTAMP_TIMEOUT,
 ) -> bytes:
-    """The DER `.signature.p7s` of a primary signature over `content` (format.md 5)."""
+    """The DER `.signature.p7s` of a primary signature over `content` (docs/format.md 5)."""
     hash_algorithm = hash_algorithm_name(hash_algorithm)
     moment = _moment(signing_time)
     cert = identity.certificate
@@ -490,7 +490,7 @@ def _moment(value: datetime | None) -> datetime:
 
 
 # ---------------------------------------------------------------------------------------------
-# Repository countersignature (format.md 6)
+# Repository countersignature (docs/format.md 6)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -583,7 +583,7 @@ def _check_primary_untouched(before: cms.SignedData, after_der: bytes) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# RFC 3161 client (format.md 7)
+# RFC 3161 client (docs/format.md 7)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -671,7 +671,7 @@ def check_timestamp_response(
 ) -> bytes:
     """Validate the TimeStampResp to our request for `signature_value`; return the token DER.
 
-    format.md 7, in order: the response (NU3000), our request's nonce (NU3026) and imprint (NU3019),
+    docs/format.md 7, in order: the response (NU3000), our request's nonce (NU3026) and imprint (NU3019),
     the token checks the verifier runs too (the first problem refuses), then the timeStamping EKU
     (NU3028; the verifier judges it with the TSA chain, which signing does not build).
     """

@@ -1,5 +1,5 @@
-"""The one CMS SignerInfo check (RFC 5652 5.4, format.md 5.2, 6 and 7), and the certificate rules
-NuGet applies to every signer (format.md 8: NU3013/NU3022, NU3014/NU3023).
+"""The one CMS SignerInfo check (RFC 5652 5.4, docs/format.md 5.2, 6 and 7), and the certificate rules
+NuGet applies to every signer (docs/format.md 8: NU3013/NU3022, NU3014/NU3023).
 
 Used for primary signatures, repository countersignatures and timestamp tokens, by the verifier
 and by the signer (on the tokens it receives): message-digest over the content, RSA PKCS#1 v1.5

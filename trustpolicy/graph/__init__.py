@@ -8,7 +8,7 @@ Inputs (kind sniffed, see `detect_kind`): project and solution directories, proj
 packages.lock.json (v1-v3), packages.config (+ the solution packages/ folder), folders of .nupkg
 files, global packages folders. Archives are searched in: the folders an assets file records,
 --packages-dir, NUGET_PACKAGES, NuGet.Config globalPackagesFolder (repositoryPath for
-packages.config), `<home>/.nuget/packages`. Rules: ../shared/spec/graph.md.
+packages.config), `<home>/.nuget/packages`. Rules: docs/graph.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""project.assets.json: package libraries, their folder and sha512 (graph.md section 2)."""
+"""project.assets.json: package libraries, their folder and sha512 (docs/graph.md section 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Package folders given directly: a folder of .nupkg files, or a global packages folder (graph.md 5, 7)."""
+"""Package folders given directly: a folder of .nupkg files, or a global packages folder (docs/graph.md 5, 7)."""
 
 from __future__ import annotations
 

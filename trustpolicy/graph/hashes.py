@@ -1,8 +1,8 @@
 """Re-hash the .nupkg on disk and compare it with every integrity record the graph holds.
 
-What each record means (graph.md sections 3.3, 3.5, 4.1, 4.2):
+What each record means (docs/graph.md sections 3.3, 3.5, 4.1, 4.2):
 - assets `sha512`, lock `contentHash`, `.nupkg.metadata` `contentHash`: base64 SHA-512 of the package
-  *without its signature* (the format.md 4.2 walk with SHA-512); for an unsigned package that is the
+  *without its signature* (the docs/format.md 4.2 walk with SHA-512); for an unsigned package that is the
   whole file. An assets file written by NuGet 4.6-4.8 may hold the whole-file hash of a signed
   package instead, so `sha512` is also accepted when it equals the whole-file hash.
 - `.nupkg.sha512`: base64 SHA-512 of the whole file as downloaded, signature included.

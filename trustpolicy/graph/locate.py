@@ -1,4 +1,4 @@
-"""Find a package's .nupkg on disk (graph.md sections 2.4, 5 and 6.2).
+"""Find a package's .nupkg on disk (docs/graph.md sections 2.4, 5 and 6.2).
 
 Two layouts:
 - "global"/"fallback": `<root>/<lower id>/<lower normalized version>/<lid>.<lver>.nupkg`. NuGet treats

@@ -1,4 +1,4 @@
-"""packages.lock.json versions 1, 2 and 3: resolved packages and contentHash (graph.md section 3)."""
+"""packages.lock.json versions 1, 2 and 3: resolved packages and contentHash (docs/graph.md section 3)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 # Origin kinds (the file or folder a package row was read from).
 KINDS = ("assets", "lock", "packages.config", "folder", "global-folder")
 
-# Integrity records a graph can hold (graph.md sections 2.3, 3.3, 4.1, 4.2).
+# Integrity records a graph can hold (docs/graph.md sections 2.3, 3.3, 4.1, 4.2).
 RECORDS = {
     "sha512": "project.assets.json sha512",
     "contentHash": "packages.lock.json contentHash",

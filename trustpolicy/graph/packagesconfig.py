@@ -1,4 +1,4 @@
-"""packages.config (graph.md section 6.1) and finding the solution `packages/` folder (6.2)."""
+"""packages.config (docs/graph.md section 6.1) and finding the solution `packages/` folder (6.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Turn user paths into the list of distinct package files to verify (graph.md section 8)."""
+"""Turn user paths into the list of distinct package files to verify (docs/graph.md section 8)."""
 
 from __future__ import annotations
 

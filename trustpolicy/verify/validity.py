@@ -1,4 +1,4 @@
-"""Signature validity and trust (verify.md section 4): one signature at a time.
+"""Signature validity and trust (docs/verification.md section 4): one signature at a time.
 
 `SignatureEvaluator.evaluate(signature)` runs Step A (pick and check the first timestamp), Step B
 (CMS signature, certificate rules, chain, validity at signing time) and Step C (timestamp
@@ -75,7 +75,7 @@ DISALLOWING_FLAGS = (
 
 
 def status_of(flags: Flag) -> Status:
-    """verify.md 4.2 Step B.6: no flag -> Valid; revoked -> Suspect; known problems -> Disallowed."""
+    """docs/verification.md 4.2 Step B.6: no flag -> Valid; revoked -> Suspect; known problems -> Disallowed."""
     if not flags:
         return Status.VALID
     if flags & SUSPECT_FLAGS:
@@ -107,7 +107,7 @@ class Summary:
         expired: NU3037 fired (NuGet records ExpirationTime).
         untrusted_root: the chain ended in an untrusted root (reported or not).
         untrusted_issues / expiry_issues: the NU3018/NU3042 and NU3037 issues a valid repository
-            countersignature may clear (verify.md 4.3).
+            countersignature may clear (docs/verification.md 4.3).
         fixed_status: the status NuGet returns without flags (NU3010, or NU3012 on the CMS signature).
     """
 
@@ -131,7 +131,7 @@ class Summary:
         return self.status == Status.VALID and not self.flags & BROKEN and self.fixed_status in (None, Status.VALID)
 
     def rescued_by(self, counter: Summary) -> Summary:
-        """verify.md 4.3: a valid repository countersignature is a trust anchor for an untrusted root,
+        """docs/verification.md 4.3: a valid repository countersignature is a trust anchor for an untrusted root,
         and its timestamp proves an expired primary certificate was valid when it was countersigned."""
         drop: list[Issue] = []
         flags = self.flags
@@ -224,7 +224,7 @@ class SignatureEvaluator:
         self._store = store_description
 
     def evaluate(self, signature: Signature) -> Summary:
-        """Steps A, B and C of verify.md 4.2 for one signature."""
+        """Steps A, B and C of docs/verification.md 4.2 for one signature."""
         label = signature.placement
         allowed_root = self._untrusted_root_allowed(signature)
         allow_untrusted = self.settings.allow_untrusted or allowed_root
@@ -266,7 +266,7 @@ class SignatureEvaluator:
         return flags, issues, timestamp if valid else None
 
     def _check_timestamp(self, signature: Signature, ts: Timestamp, issues: list[Issue], label: str) -> Flag:
-        """verify.md 4.2 Step A.3: the token checks (trustpolicy.timestamp), then the TSA chain."""
+        """docs/verification.md 4.2 Step A.3: the token checks (trustpolicy.timestamp), then the TSA chain."""
         level = _level(not self.settings.allow_ignore_timestamp)
         what = f"The timestamp of the {_name(signature)}"
         problems = check_token(ts, signature.signature_value, self.now).problems
@@ -277,7 +277,7 @@ class SignatureEvaluator:
         return self._timestamp_chain(signature, ts, issues, label)
 
     def _timestamp_chain(self, signature: Signature, ts: Timestamp, issues: list[Issue], label: str) -> Flag:
-        """TSA chain for id-kp-timeStamping; time validity ignored (verify.md 4.2 table)."""
+        """TSA chain for id-kp-timeStamping; time validity ignored (docs/verification.md 4.2 table)."""
         settings = self.settings
         assert ts.tsa_certificate is not None
         what = f"The timestamp of the {_name(signature)}"
@@ -404,7 +404,7 @@ class SignatureEvaluator:
 
     def _chain(self, signature: Signature, moment: datetime, allow_untrusted: bool, report_untrusted_root: bool,
                summary: _Draft) -> bool:
-        """Map the code-signing chain outcome (verify.md 4.2 B.4). True when revoked (stop)."""
+        """Map the code-signing chain outcome (docs/verification.md 4.2 B.4). True when revoked (stop)."""
         settings = self.settings
         label = signature.placement
         name = _name(signature)
@@ -420,7 +420,7 @@ class SignatureEvaluator:
             return False
         if result.revocation is Revocation.GOOD and moment < self.now and settings.revocation_mode != "off":
             # NuGet's chain engine reports a certificate revoked today as Revoked, even when the
-            # timestamp proves it signed before the revocation (verify.md 7): ask again at now.
+            # timestamp proves it signed before the revocation (docs/verification.md 7): ask again at now.
             later = self.chains.validate(cert, self.primary.certificates, moment=self.now, purpose="code_signing")
             if later.revocation is Revocation.REVOKED:
                 result = later
