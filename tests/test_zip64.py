@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 import struct
 import zipfile
 from pathlib import Path
