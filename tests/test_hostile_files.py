@@ -107,7 +107,7 @@ def test_collect_graph_gives_special_files_a_finding_with_their_path(tmp_path: P
     rows = {p.nupkg: p for p in collect_graph([tmp_path / "feed"], environ={}).packages}
     for name, path in bad.items():
         (finding,) = rows[path].problems
-        assert finding.code == "TP0003" and finding.origin is not None and finding.origin.path == path, name
+        assert finding.code == "TP0003" and finding.where is not None and finding.where.path == str(path), name
 
 
 def test_check_on_a_global_folder_with_a_fifo_package(tmp_path: Path) -> None:

@@ -24,8 +24,8 @@ from trustpolicy.codes import Code
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.explain import explain
-from trustpolicy.graph import Finding, Graph, GraphPackage, HashCache, Origin, collect_graph, try_parse_version, verify_graph_hashes
-from trustpolicy.models import GraphReport, Issue, Level, Location, PackageReport, PackageVerdict, Status, StepResult
+from trustpolicy.graph import Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
+from trustpolicy.models import GraphReport, Issue, Level, PackageReport, PackageVerdict, Status, StepResult
 
 if TYPE_CHECKING:
     from trustpolicy.verify.engine import Verifier
@@ -88,7 +88,7 @@ def check_graph(
     packages = []
     for package, verdict in zip(graph.packages, verdicts):
         cause, fix = explain(verdict, package.id, package.version, mode=context.mode, configfile=context.configfile)
-        packages.append(PackageReport(package.id, package.version, verdict, _location(package.origin), cause, fix))
+        packages.append(PackageReport(package.id, package.version, verdict, package.origin.location, cause, fix))
     return GraphReport(
         mode=context.mode,
         packages=tuple(packages),
@@ -96,7 +96,7 @@ def check_graph(
         settings=context.settings.to_json(),
         trust_store=context.trust_store.description,
         config_files=context.config.files,
-        graph_problems=tuple(_issue(finding) for finding in graph.problems),
+        graph_problems=tuple(graph.problems),
         tool_version=__version__,
     )
 
@@ -195,16 +195,14 @@ def _judge(package: GraphPackage) -> PackageVerdict:
     archive = _open_hashed(package)
     findings = [*package.problems, *verify_graph_hashes(package, cache=_hashes, archive=archive)]
     if package.nupkg is None:
-        issues = tuple(_issue(finding) for finding in findings)
-        return PackageVerdict(None, package.id, package.version, None, (StepResult("graph", Status.UNKNOWN, issues),))
+        return PackageVerdict(None, package.id, package.version, None, (StepResult("graph", Status.UNKNOWN, tuple(findings)),))
     verdict = _verifier.verify_package(package.nupkg, archive=archive)
     findings += _identity_findings(package, verdict)
     if not findings:
         return verdict
-    issues = tuple(_issue(finding) for finding in findings)
     # The graph's own integrity record disagrees with the file: fail closed.
-    failed = any(issue.level == "error" for issue in issues)
-    return verdict.with_step(StepResult("graph", Status.SUSPECT if failed else Status.VALID, issues))
+    failed = any(issue.level is Level.ERROR for issue in findings)
+    return verdict.with_step(StepResult("graph", Status.SUSPECT if failed else Status.VALID, tuple(findings)))
 
 
 def _open_hashed(package: GraphPackage) -> PackageArchive | None:
@@ -223,21 +221,22 @@ def _open_hashed(package: GraphPackage) -> PackageArchive | None:
         return None
 
 
-def _identity_findings(package: GraphPackage, verdict: PackageVerdict) -> list[Finding]:
+def _identity_findings(package: GraphPackage, verdict: PackageVerdict) -> list[Issue]:
     """A file whose own nuspec names another package than the graph entry is a swapped file."""
     if package.origin.kind == "folder":
         return []  # a plain folder's rows come from the nuspec itself (the graph reports unreadable ones)
     if verdict.id is None:
         # Without its manifest the file cannot be shown to be the package the graph names: fail closed.
-        return [Finding(Code.TP0003, f"{package.nupkg}: its .nuspec cannot be read, so it cannot be matched "
-                                     f"to {package.id} {package.version}")]
+        return [Issue(Code.TP0003, Level.ERROR, f"{package.nupkg}: its .nuspec cannot be read, so it cannot be "
+                                                f"matched to {package.id} {package.version}")]
     parsed = try_parse_version(verdict.version) if verdict.version else None
     same_version = parsed is not None and parsed.normalized.lower() == package.version.lower()
     if verdict.id.lower() == package.id.lower() and same_version:
         return []
     return [
-        Finding(
+        Issue(
             Code.TP0002,
+            Level.ERROR,
             f"{package.nupkg} is {verdict.id} {verdict.version} according to its own manifest, "
             f"but the graph expects {package.id} {package.version} there",
         )
@@ -269,13 +268,3 @@ def _identity(package: GraphPackage, *, keyed: bool) -> tuple[str | None, int]:
         [(f.code, f.message) for f in package.problems],
     ]
     return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest(), st.st_size
-
-
-def _location(origin: Origin) -> Location:
-    return Location(str(origin.path), origin.line, origin.pointer, origin.kind)
-
-
-def _issue(finding: Finding) -> Issue:
-    level = Level({"note": "info"}.get(finding.level, finding.level))
-    where = _location(finding.origin) if finding.origin else None
-    return Issue(Code(finding.code), level, finding.message, where=where)

@@ -14,7 +14,7 @@ packages.config), `<home>/.nuget/packages`. Rules: docs/graph.md.
 from __future__ import annotations
 
 from trustpolicy.graph.hashes import HashCache, verify_graph_hashes
-from trustpolicy.graph.model import KINDS, RECORDS, Claim, Finding, Graph, GraphPackage, Origin
+from trustpolicy.graph.model import KINDS, RECORDS, Claim, Graph, GraphPackage, Origin
 from trustpolicy.graph.versions import NuGetVersion, normalize_version, parse_version, try_parse_version
 from trustpolicy.graph.walk import collect_graph, detect_kind, iter_graph
 
@@ -22,7 +22,6 @@ __all__ = [
     "KINDS",
     "RECORDS",
     "Claim",
-    "Finding",
     "Graph",
     "GraphPackage",
     "HashCache",

@@ -6,12 +6,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level
 from trustpolicy.archive import PackageArchive
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.fileutil import not_regular
 from trustpolicy.graph._io import XML_MAX_BYTES, local_name, parse_xml, read_bytes
 from trustpolicy.graph.locate import METADATA_FILE, Entry, exists_as_file, is_file
-from trustpolicy.graph.model import Finding, Origin
+from trustpolicy.graph.model import Origin, finding
 from trustpolicy.graph.versions import try_parse_version
 
 
@@ -84,18 +86,18 @@ def nupkg_entry(nupkg: Path, kind: str, one_per_folder: bool = False) -> Entry:
     except TrustPolicyError as error:
         stem = nupkg.name[: -len(".nupkg")]
         entry = Entry(stem, None, "", origin, nupkg=nupkg, folder=folder)
-        entry.problems.append(Finding("TP0003", f"cannot read the package's id and version: {error.message}", "error", origin))
+        entry.problems.append(finding(Code.TP0003, f"cannot read the package's id and version: {error.message}", Level.ERROR, origin))
         return entry
     entry = Entry(package_id, try_parse_version(version_text), version_text, origin, nupkg=nupkg, folder=folder)
     if entry.version is None:
-        entry.problems.append(Finding("TP0003", f"the nuspec version {version_text!r} is not a valid NuGet version", "error", origin))
+        entry.problems.append(finding(Code.TP0003, f"the nuspec version {version_text!r} is not a valid NuGet version", Level.ERROR, origin))
     return entry
 
 
-def read_global_folder(root: Path) -> tuple[list[Entry], list[Finding]]:
+def read_global_folder(root: Path) -> tuple[list[Entry], list[Issue]]:
     """Every `<lid>/<lver>/` version folder; the extracted `<lid>.nuspec` gives the id's original case."""
     entries: list[Entry] = []
-    problems: list[Finding] = []
+    problems: list[Issue] = []
     for id_dir in _list(root).folders:
         for version_dir in _list(id_dir).folders:
             if not is_version_folder(version_dir):
@@ -108,14 +110,14 @@ def read_global_folder(root: Path) -> tuple[list[Entry], list[Finding]]:
             present = exists_as_file(nupkg)
             entry = Entry(package_id, version, lver, origin, nupkg=nupkg if present else None, folder=version_dir)
             if version is None:
-                entry.problems.append(Finding("TP0003", f"folder name {lver!r} is not a NuGet version", "error", origin))
+                entry.problems.append(finding(Code.TP0003, f"folder name {lver!r} is not a NuGet version", Level.ERROR, origin))
             if not present:
-                entry.problems.append(Finding("TP0001", f"{nupkg.name} is missing in {version_dir}: no archive to verify", "error", origin))
+                entry.problems.append(finding(Code.TP0001, f"{nupkg.name} is missing in {version_dir}: no archive to verify", Level.ERROR, origin))
             elif unreadable := _not_a_file(nupkg):
-                entry.problems.append(Finding("TP0003", f"{nupkg}: cannot be read: {unreadable}", "error", origin))
+                entry.problems.append(finding(Code.TP0003, f"{nupkg}: cannot be read: {unreadable}", Level.ERROR, origin))
             entries.append(entry)
     if not entries:
-        problems.append(Finding("TP0001", f"no packages found in {root}", "warning", Origin(root, "global-folder")))
+        problems.append(finding(Code.TP0001, f"no packages found in {root}", Level.WARNING, Origin(root, "global-folder")))
     return entries, problems
 
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from trustpolicy.graph.model import Claim, Finding, Origin
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level
+from trustpolicy.graph.model import Claim, Origin, finding
 from trustpolicy.graph.versions import NuGetVersion, try_parse_version
 
 METADATA_FILE = ".nupkg.metadata"
@@ -44,7 +46,7 @@ class Entry:
     nupkg: Path | None = None  # already known (folder inputs) or found by `locate`
     folder: Path | None = None  # the folder holding it (and its .nupkg.metadata / .sha512)
     claims: list[Claim] = field(default_factory=list)
-    problems: list[Finding] = field(default_factory=list)
+    problems: list[Issue] = field(default_factory=list)
 
     @property
     def version_str(self) -> str:
@@ -58,19 +60,19 @@ class Hit:
     complete: bool  # a completion marker was present
 
 
-def default_roots(packages_dirs: tuple[Path, ...], environ: Mapping[str, str]) -> tuple[list[Root], list[Finding]]:
+def default_roots(packages_dirs: tuple[Path, ...], environ: Mapping[str, str]) -> tuple[list[Root], list[Issue]]:
     """--packages-dir folders, NUGET_PACKAGES, then `<home>/.nuget/packages` (section 5.1).
 
     The NuGet.Config `globalPackagesFolder` (per project) goes before the home folder: `with_config`.
     """
     roots = [Root(Path(p), "global", "--packages-dir") for p in packages_dirs]
-    notes: list[Finding] = []
+    notes: list[Issue] = []
     env = environ.get("NUGET_PACKAGES")
     if env:
         if os.path.isabs(env):
             roots.append(Root(Path(env), "global", "NUGET_PACKAGES"))
         else:  # NuGet refuses a relative NUGET_PACKAGES; so do we, without failing the run
-            notes.append(Finding("TP0001", f"NUGET_PACKAGES is not an absolute path, ignored: {env}", "warning"))
+            notes.append(finding(Code.TP0001, f"NUGET_PACKAGES is not an absolute path, ignored: {env}", Level.WARNING))
     home = environ.get("USERPROFILE") if os.name == "nt" else environ.get("HOME")
     if home:
         roots.append(Root(Path(home) / ".nuget" / "packages", "global", HOME_SOURCE))

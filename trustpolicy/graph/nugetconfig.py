@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level
 from trustpolicy.config.hierarchy import load_config
 from trustpolicy.config.nugetconfig import ConfigFile, read_config_file
 from trustpolicy.errors import ConfigError
-from trustpolicy.graph.model import Finding, Origin
+from trustpolicy.graph.model import Origin, finding
 
 KEYS = ("globalpackagesfolder", "repositorypath")
 
@@ -28,7 +30,7 @@ class ConfigReader:
     def __init__(self, environ: Mapping[str, str], configfile: Path | None = None) -> None:
         self.environ = environ
         self.configfile = configfile
-        self.problems: list[Finding] = []
+        self.problems: list[Issue] = []
         self._files: dict[Path, ConfigFile] = {}
         self._folders: dict[Path, dict[str, Path]] = {}
 
@@ -59,5 +61,5 @@ class ConfigReader:
         return self._files[path]
 
     def _problem(self, path: Path, message: str) -> None:
-        self.problems.append(Finding("TP0003", f"{message} (its package folders are not searched)", "warning",
+        self.problems.append(finding(Code.TP0003, f"{message} (its package folders are not searched)", Level.WARNING,
                                      Origin(path, "nuget.config")))
