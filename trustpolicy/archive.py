@@ -44,9 +44,10 @@ from typing import Any, BinaryIO, ClassVar
 
 from lxml import etree
 
-from . import clock
-from .errors import SignatureFormatError, SigningError, TrustPolicyError
-from .fileutil import open_regular, replace_file
+from trustpolicy import clock
+from trustpolicy.codes import Code
+from trustpolicy.errors import SignatureFormatError, SigningError, TrustPolicyError
+from trustpolicy.fileutil import open_regular, replace_file
 
 __all__ = ["ALGORITHMS", "MAX_ENTRIES", "MAX_NUSPEC_SIZE", "MAX_SIGNATURE_SIZE", "ZipEntry", "PackageArchive",
            "hash_file", "insert_signature", "strip_signature"]
@@ -68,8 +69,8 @@ _CD_MIN, _LFH_MIN = 46, 30
 _EOCD_SCAN = 22 + 0xFFFF  # EOCD + the longest possible comment
 _CHUNK = 1 << 20
 _M16, _M32 = 0xFFFF, 0xFFFFFFFF
-_CORRUPT = "NU3008"  # NuGet reports any read failure of its integrity check as NU3008
-_UNREADABLE = "TP0003"  # codes.py: the package file cannot be read (opening it, its end record, its CD)
+_CORRUPT = Code.NU3008  # NuGet reports any read failure of its integrity check as NU3008
+_UNREADABLE = Code.TP0003  # codes.py: the package file cannot be read (opening it, its end record, its CD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +185,7 @@ def _zip64_values(extra: bytes, *fields: int) -> list[int]:
 
 def _check_algorithm(algorithm: str) -> None:
     if algorithm not in ALGORITHMS:
-        raise SignatureFormatError("NU3016", f"unsupported hash algorithm {algorithm!r}, use one of {ALGORITHMS}")
+        raise SignatureFormatError(Code.NU3016, f"unsupported hash algorithm {algorithm!r}, use one of {ALGORITHMS}")
 
 
 class PackageArchive:
@@ -294,24 +295,24 @@ class PackageArchive:
     def _signature_entry(self, f: BinaryIO) -> tuple[ZipEntry, int, int]:
         """The validated signature entry (docs/format.md 2.2), its data offset and length."""
         if not self.is_signed:
-            raise self._error("NU3003", "the package is not signed: it has no .signature.p7s entry")
+            raise self._error(Code.NU3003, "the package is not signed: it has no .signature.p7s entry")
         found = [e for e in self.entries if e.names_signature]
         if len(found) > 1:
-            raise self._error("NU3005", "the package contains multiple package signature files")
+            raise self._error(Code.NU3005, "the package contains multiple package signature files")
         entry = found[0]
         self._check_headers("central directory header", entry.flags, entry.method,
                             entry.compressed_size, entry.uncompressed_size)
         if entry.external_attributes:
-            raise self._error("NU3005", "the package signature file entry is invalid: central directory header has "
+            raise self._error(Code.NU3005, "the package signature file entry is invalid: central directory header has "
                                         f"external file attributes {entry.external_attributes:#x}, expected 0")
         flags, method, csize, usize, name_len, extra_len = _LFH.unpack(_read(f, entry.lfh_offset, 30, self._size))
         self._check_headers("local file header", flags, method, csize, usize)
         if usize > MAX_SIGNATURE_SIZE:
-            raise self._error("NU3005", f"the package signature file is {usize} bytes, over the {MAX_SIGNATURE_SIZE} "
+            raise self._error(Code.NU3005, f"the package signature file is {usize} bytes, over the {MAX_SIGNATURE_SIZE} "
                                         "bytes limit")
         start = entry.lfh_offset + 30 + name_len + extra_len
         if start + usize > self._size:
-            raise self._error("NU3005", "the package signature file data lies outside the archive")
+            raise self._error(Code.NU3005, "the package signature file data lies outside the archive")
         return entry, start, usize
 
     def _check_headers(self, where: str, flags: int, method: int, csize: int, usize: int) -> None:
@@ -319,7 +320,7 @@ class PackageArchive:
                    f"compression method is {method}, expected 0 (stored)" if method else
                    f"compressed size {csize} differs from uncompressed size {usize}" if csize != usize else "")
         if problem:
-            raise self._error("NU3005", f"the package signature file entry is invalid: {where} {problem}")
+            raise self._error(Code.NU3005, f"the package signature file entry is invalid: {where} {problem}")
 
     def read_signature(self) -> bytes:
         """The .signature.p7s bytes; SignatureFormatError NU3003/NU3005 when absent or invalid."""
@@ -629,25 +630,25 @@ def insert_signature(unsigned_path: str | os.PathLike[str], signature: bytes, de
     src = PackageArchive.open(unsigned_path)
     where = str(src.path)
     if src.is_zip64():
-        raise SigningError("NU3006", "Signed Zip64 packages are not supported", path=where)
+        raise SigningError(Code.NU3006, "Signed Zip64 packages are not supported", path=where)
     if any(e.names_signature for e in src.entries):
-        raise SigningError("NU3001", "the package already contains a signature", path=where)
+        raise SigningError(Code.NU3001, "the package already contains a signature", path=where)
     on_disk, total, cd_size, cd_offset = struct.unpack_from("<HHII", src._eocd, 8)
     if total == _M16:  # the ZIP64 "see the ZIP64 record" marker, without a locator
-        raise SigningError("NU3006", "Signed Zip64 packages are not supported", path=where)
+        raise SigningError(Code.NU3006, "Signed Zip64 packages are not supported", path=where)
     if len(src.entries) >= MAX_ENTRIES_TO_SIGN:
-        raise SigningError("NU3039", f"the package has {len(src.entries)} entries; signing it would require ZIP64",
+        raise SigningError(Code.NU3039, f"the package has {len(src.entries)} entries; signing it would require ZIP64",
                            path=where)
     if not src.entries:
-        raise SigningError("NU3001", "the package has no entries", path=where)
+        raise SigningError(Code.NU3001, "the package has no entries", path=where)
     if len(signature) > MAX_SIGNATURE_SIZE:
-        raise SigningError("NU3001", f"the signature is {len(signature)} bytes, over the {MAX_SIGNATURE_SIZE} "
+        raise SigningError(Code.NU3001, f"the signature is {len(signature)} bytes, over the {MAX_SIGNATURE_SIZE} "
                                      "bytes limit", path=where)
     # NuGet's offset arithmetic needs the first LFH at 0 and the EOCD right after the CD (docs/format.md 2.4).
     cd_start, _ = src._entry_sizes()
     end_of_cd = src.entries[-1].cd_offset + src.entries[-1].cd_size
     if min(e.lfh_offset for e in src.entries) != 0 or end_of_cd != src._eocd_pos:
-        raise SigningError("NU3001", "unsupported zip layout: data before the first entry or between the "
+        raise SigningError(Code.NU3001, "unsupported zip layout: data before the first entry or between the "
                                      "central directory and its end record", path=where)
 
     dos = _dos_datetime(modified or clock.now().astimezone())
@@ -656,7 +657,7 @@ def insert_signature(unsigned_path: str | os.PathLike[str], signature: bytes, de
     central = struct.pack("<4sHHHHIIIIHHHHHII", _CD_SIG, 20, 20, 0, 0, dos, crc, n, n, 14, 0, 0, 0, 0, 0,
                           cd_start) + SIGNATURE_NAME
     if cd_offset + len(local) + n > _M32 or cd_size + len(central) > _M32:
-        raise SigningError("NU3006", "the signed package would require ZIP64", path=where)
+        raise SigningError(Code.NU3006, "the signed package would require ZIP64", path=where)
     eocd = src._eocd[:8] + struct.pack("<HHII", (on_disk + 1) & _M16, total + 1, cd_size + len(central),
                                        cd_offset + len(local) + n)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from asn1crypto import x509
 
+from trustpolicy.codes import Code
 from trustpolicy.archive import PackageArchive
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
 from trustpolicy.fileutil import open_regular
@@ -34,7 +35,7 @@ from trustpolicy.signature import (
 __all__ = ["inspect_package", "signature_failed"]
 
 FINGERPRINT_ALGORITHMS = ("sha256", "sha384", "sha512")
-UNREADABLE = "TP0003"  # a file that cannot be read at all: the code verify and check give it too
+UNREADABLE = Code.TP0003  # a file that cannot be read at all: the code verify and check give it too
 
 def _time(moment: datetime | None) -> str | None:
     if moment is None:
@@ -48,7 +49,7 @@ def _algorithm(name: str | None) -> str | None:
 
 
 def _problem(error: SignatureFormatError | TrustPolicyError, where: str | None = None) -> dict[str, str]:
-    code = getattr(error, "code", "TP0003")
+    code = getattr(error, "code", Code.TP0003)
     message = f"{where}: {error.message}" if where else error.message
     return {"code": code, "message": message}
 
@@ -168,7 +169,7 @@ def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:
     else:
         if not matches:
             report["problems"].append({
-                "code": "NU3008",
+                "code": Code.NU3008,
                 "message": "The package integrity check failed: the package has changed since it was signed",
             })
     report["contentHash"]["matches"] = matches

@@ -93,7 +93,7 @@ def hash_algorithm_name(value: str) -> str:
     """'SHA256', 'sha-256', 'sha256' -> 'sha256'; anything but SHA-256/384/512 is refused."""
     name = value.strip().lower().replace("-", "")
     if name not in HASH_ALGORITHMS:
-        raise SigningError("NU3001", f"hash algorithm {value!r} is not supported; use SHA256, SHA384 or SHA512")
+        raise SigningError(Code.NU3001, f"hash algorithm {value!r} is not supported; use SHA256, SHA384 or SHA512")
     return name
 
 
@@ -113,12 +113,12 @@ class RepositoryOptions:
         parts = urlsplit(self.service_index)
         if parts.scheme != "https" or not parts.netloc or not self.service_index.isascii():
             raise SigningError(
-                "NU3001", f"the service index URL must be an absolute https URL, got {self.service_index!r}"
+                Code.NU3001, f"the service index URL must be an absolute https URL, got {self.service_index!r}"
             )
         object.__setattr__(self, "owners", tuple(self.owners))
         for owner in self.owners:
             if not owner.strip():
-                raise SigningError("NU3001", "a package owner must not be empty or whitespace")
+                raise SigningError(Code.NU3001, "a package owner must not be empty or whitespace")
 
 
 @dataclass(frozen=True)
@@ -141,9 +141,9 @@ class SigningIdentity:
             key, cert, extra = pkcs12.load_key_and_certificates(data, password.encode() if password else None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             hint = "wrong password, or" if password else "no password given, or"
-            raise SigningError("NU3001", f"cannot read the PKCS#12 file ({hint} not PKCS#12): {exc}", path=str(path)) from exc
+            raise SigningError(Code.NU3001, f"cannot read the PKCS#12 file ({hint} not PKCS#12): {exc}", path=str(path)) from exc
         if cert is None or key is None:
-            raise SigningError("NU3001", "the PKCS#12 file must hold a certificate and its private key", path=str(path))
+            raise SigningError(Code.NU3001, "the PKCS#12 file must hold a certificate and its private key", path=str(path))
         return cls(cert, key, tuple(extra), str(path))  # type: ignore[arg-type]
 
     @classmethod
@@ -154,19 +154,19 @@ class SigningIdentity:
         try:
             certs = x509.load_pem_x509_certificates(cert_data)
         except ValueError as exc:
-            raise SigningError("NU3001", f"no PEM certificate could be read: {exc}", path=str(cert_path)) from exc
+            raise SigningError(Code.NU3001, f"no PEM certificate could be read: {exc}", path=str(cert_path)) from exc
         key_source = key_path if key_path is not None else cert_path
         key_data = _read_input(key_source) if key_path is not None else cert_data
         try:
             key = serialization.load_pem_private_key(key_data, password.encode() if password else None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise SigningError("NU3001", f"cannot read the PEM private key: {exc}", path=str(key_source)) from exc
+            raise SigningError(Code.NU3001, f"cannot read the PEM private key: {exc}", path=str(key_source)) from exc
         if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-            raise SigningError("NU3014", "the private key is neither RSA nor EC", path=str(key_source))
+            raise SigningError(Code.NU3014, "the private key is neither RSA nor EC", path=str(key_source))
         wanted = _spki(key.public_key())
         matching = [c for c in certs if _spki(c.public_key()) == wanted]
         if not matching:
-            raise SigningError("NU3001", f"no certificate matches the private key in {key_source}", path=str(cert_path))
+            raise SigningError(Code.NU3001, f"no certificate matches the private key in {key_source}", path=str(cert_path))
         leaf = matching[0]
         return cls(leaf, key, tuple(c for c in certs if c is not leaf), str(cert_path))
 
@@ -175,7 +175,7 @@ def _read_input(path: str | Path) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise SigningError("NU3001", f"cannot read the file: {exc.strerror or exc}", path=str(path)) from exc
+        raise SigningError(Code.NU3001, f"cannot read the file: {exc.strerror or exc}", path=str(path)) from exc
 
 
 def _spki(public_key: object) -> bytes:
@@ -200,29 +200,29 @@ def check_signing_certificate(identity: SigningIdentity, moment: datetime) -> No
     cert, where = identity.certificate, identity.source
     subject = _describe(cert)
     if _spki(identity.private_key.public_key()) != _spki(cert.public_key()):
-        raise SigningError("NU3001", f"the private key does not belong to the certificate {subject}", path=where)
+        raise SigningError(Code.NU3001, f"the private key does not belong to the certificate {subject}", path=where)
     if cert.signature_algorithm_oid.dotted_string not in oids.RSA_SIGNATURE_OIDS:
         name = getattr(cert.signature_algorithm_oid, "_name", cert.signature_algorithm_oid.dotted_string)
         raise SigningError(
-            "NU3013", f"the signing certificate {subject} is signed with {name}; "
+            Code.NU3013, f"the signing certificate {subject} is signed with {name}; "
                       "only SHA-256/384/512 with RSA are supported", path=where)
     key = cert.public_key()
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
         kind = f"a {key.key_size}-bit RSA key" if isinstance(key, rsa.RSAPublicKey) else f"a {type(key).__name__} key"
-        raise SigningError("NU3014", f"the signing certificate {subject} has {kind}; an RSA key of at least 2048 bits is required", path=where)
+        raise SigningError(Code.NU3014, f"the signing certificate {subject} has {kind}; an RSA key of at least 2048 bits is required", path=where)
     usages = _eku(cert)
     if usages is not None and oids.EKU_LIFETIME_SIGNING in usages:
-        raise SigningError("NU3015", f"the signing certificate {subject} has the lifetime-signing EKU", path=where)
+        raise SigningError(Code.NU3015, f"the signing certificate {subject} has the lifetime-signing EKU", path=where)
     if cert.not_valid_before_utc > moment:
-        raise SigningError("NU3017", f"the signing certificate {subject} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%SZ}", path=where)
+        raise SigningError(Code.NU3017, f"the signing certificate {subject} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%SZ}", path=where)
     if cert.not_valid_after_utc < moment:
-        raise SigningError("NU3018", f"the signing certificate {subject} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%SZ}", path=where)
+        raise SigningError(Code.NU3018, f"the signing certificate {subject} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%SZ}", path=where)
     # Windows semantics: no EKU extension means "any purpose"; an EKU list must allow code signing.
     if usages is not None and oids.EKU_CODE_SIGNING not in usages and ANY_EKU not in usages:
-        raise SigningError("NU3012", f"the signing certificate {subject} is not valid for code signing (EKU {', '.join(usages)})", path=where)
+        raise SigningError(Code.NU3012, f"the signing certificate {subject} is not valid for code signing (EKU {', '.join(usages)})", path=where)
     for other in identity.chain:
         if not other.not_valid_before_utc <= moment <= other.not_valid_after_utc:
-            raise SigningError("NU3018", f"the chain certificate {_describe(other)} is outside its validity period", path=where)
+            raise SigningError(Code.NU3018, f"the chain certificate {_describe(other)} is outside its validity period", path=where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def _sign(key: PrivateKey, hash_algorithm: str, data: bytes) -> tuple[bytes, dic
         return key.sign(data, padding.PKCS1v15(), algorithm), {"algorithm": "rsassa_pkcs1v15", "parameters": core.Null()}
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(data, ec.ECDSA(algorithm)), {"algorithm": _ECDSA_NAMES[hash_algorithm]}
-    raise SigningError("NU3014", f"unsupported private key type {type(key).__name__}")
+    raise SigningError(Code.NU3014, f"unsupported private key type {type(key).__name__}")
 
 
 def signature_content(hash_algorithm: str, digest: bytes) -> bytes:
@@ -485,7 +485,7 @@ def _unique(certs: Iterable[x509.Certificate]) -> list[x509.Certificate]:
 def _moment(value: datetime | None) -> datetime:
     moment = value if value is not None else clock.now()
     if moment.tzinfo is None:
-        raise SigningError("NU3001", "the signing time must carry a time zone")
+        raise SigningError(Code.NU3001, "the signing time must carry a time zone")
     return moment.astimezone(timezone.utc).replace(microsecond=0)
 
 
@@ -534,13 +534,13 @@ def countersign_signature(
         repo_counters = [cs for cs in existing if oids.COMMITMENT_REPOSITORY in _commitments(cs)]
         primary_value = primary["signature"].native
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise SigningError("NU3003", f"the existing signature cannot be read: {exc}", path=path) from exc
+        raise SigningError(Code.NU3003, f"the existing signature cannot be read: {exc}", path=path) from exc
     if oids.COMMITMENT_REPOSITORY in kinds:
-        raise SigningError("NU3033", "a repository primary signature cannot be countersigned", path=path)
+        raise SigningError(Code.NU3033, "a repository primary signature cannot be countersigned", path=path)
     if oids.COMMITMENT_AUTHOR not in kinds:
-        raise SigningError("NU3001", "only an author primary signature can be repository-countersigned", path=path)
+        raise SigningError(Code.NU3001, "only an author primary signature can be repository-countersigned", path=path)
     if repo_counters:
-        raise SigningError("NU3032", "the signature already has a repository countersignature", path=path)
+        raise SigningError(Code.NU3032, "the signature already has a repository countersignature", path=path)
 
     moment = _moment(signing_time)
     cert = identity.certificate
@@ -613,7 +613,7 @@ def request_timestamp(
     hash_algorithm = hash_algorithm_name(hash_algorithm)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SigningError("NU3001", f"the timestamper must be an http or https URL, got {url!r}")
+        raise SigningError(Code.NU3001, f"the timestamper must be an http or https URL, got {url!r}")
     nonce = make_nonce()
     request = tsp.TimeStampReq(
         {
@@ -646,7 +646,7 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
             while chunk := response.read1(65536):
                 size += len(chunk)
                 if size > MAX_TIMESTAMP_RESPONSE:
-                    raise SigningError("NU3000", f"the timestamp response from {url} exceeds {MAX_TIMESTAMP_RESPONSE} bytes")
+                    raise SigningError(Code.NU3000, f"the timestamp response from {url} exceeds {MAX_TIMESTAMP_RESPONSE} bytes")
                 chunks.append(chunk)
             return b"".join(chunks)
 
@@ -654,16 +654,16 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
         return with_deadline(exchange, timeout, name="trustpolicy-timestamp")
     except urllib.error.HTTPError as exc:
         reason = " ".join(str(exc.reason).split())  # urllib's redirect-loop reason spans lines; errors are one
-        raise SigningError("NU3000", f"the timestamp server {url} answered HTTP {exc.code} {reason}") from exc
+        raise SigningError(Code.NU3000, f"the timestamp server {url} answered HTTP {exc.code} {reason}") from exc
     except TimeoutError as exc:  # socket.timeout is TimeoutError since 3.10
-        raise SigningError("NU3000", f"the timestamp server {url} did not answer within {timeout:g} s") from exc
+        raise SigningError(Code.NU3000, f"the timestamp server {url} did not answer within {timeout:g} s") from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, TimeoutError):
-            raise SigningError("NU3000", f"the timestamp server {url} did not answer within {timeout:g} s") from exc
-        raise SigningError("NU3000", f"cannot reach the timestamp server {url}: {reason}") from exc
+            raise SigningError(Code.NU3000, f"the timestamp server {url} did not answer within {timeout:g} s") from exc
+        raise SigningError(Code.NU3000, f"cannot reach the timestamp server {url}: {reason}") from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise SigningError("NU3000", f"the timestamp request to {url} failed: {exc or type(exc).__name__}") from exc
+        raise SigningError(Code.NU3000, f"the timestamp request to {url} failed: {exc or type(exc).__name__}") from exc
 
 
 def check_timestamp_response(
@@ -681,13 +681,13 @@ def check_timestamp_response(
         token = response["time_stamp_token"]
         token_der = None if isinstance(token, core.Void) else token.dump()
     except (ValueError, TypeError, KeyError) as exc:
-        raise SigningError("NU3000", f"the timestamp server {url} sent a response that is not RFC 3161: {exc}") from exc
+        raise SigningError(Code.NU3000, f"the timestamp server {url} sent a response that is not RFC 3161: {exc}") from exc
     if status not in ("granted", "granted_with_mods"):
         text = response["status"]["status_string"].native
-        raise SigningError("NU3000", f"the timestamp server {url} refused the request: {status}"
+        raise SigningError(Code.NU3000, f"the timestamp server {url} refused the request: {status}"
                                      + (f" ({'; '.join(text)})" if text else ""))
     if token_der is None:
-        raise SigningError("NU3000", f"the timestamp server {url} granted the request but sent no token")
+        raise SigningError(Code.NU3000, f"the timestamp server {url} granted the request but sent no token")
 
     def fail(code: str, message: str) -> SigningError:
         return SigningError(code, f"timestamp from {url}: {message}")
@@ -698,12 +698,12 @@ def check_timestamp_response(
         try:
             response_nonce = ts.tst_info["nonce"].native  # parsed lazily: the first read may fail
         except (ValueError, TypeError) as exc:
-            raise fail("NU3021", f"the TSTInfo nonce cannot be decoded: {exc}") from exc
+            raise fail(Code.NU3021, f"the TSTInfo nonce cannot be decoded: {exc}") from exc
         if nonce is not None and response_nonce != nonce:
-            raise fail("NU3026", "the response nonce does not match the request nonce")
+            raise fail(Code.NU3026, "the response nonce does not match the request nonce")
         imprint = hashlib.new(hash_algorithm, signature_value).digest()
         if ts.hash_algorithm != hash_algorithm or ts.message_imprint != imprint:
-            raise fail("NU3019", "the message imprint does not match the request")
+            raise fail(Code.NU3019, "the message imprint does not match the request")
     if check.problems:
         first = check.problems[0]
         raise fail(first.code, first.message)
@@ -711,7 +711,7 @@ def check_timestamp_response(
     usages = ts.tsa_certificate.extended_key_usage_value
     if usages is None or oids.EKU_TIME_STAMPING not in {usage.dotted for usage in usages}:
         subject = distinguished_name(ts.tsa_certificate.subject)
-        raise fail("NU3028", f"the TSA certificate {subject} is not valid for timestamping (no timeStamping EKU)")
+        raise fail(Code.NU3028, f"the TSA certificate {subject} is not valid for timestamping (no timeStamping EKU)")
     return token_der
 
 
@@ -729,9 +729,9 @@ def _destination(source: Path, output: str | Path | None) -> Path:
 
 def _check_unsigned_archive(archive: PackageArchive) -> None:
     if archive.is_zip64():
-        raise SigningError("NU3006", "Signed Zip64 packages are not supported")
+        raise SigningError(Code.NU3006, "Signed Zip64 packages are not supported")
     if len(archive.entries) >= MAX_ENTRIES_TO_SIGN:
-        raise SigningError("NU3039", f"the package has {len(archive.entries)} entries; "
+        raise SigningError(Code.NU3039, f"the package has {len(archive.entries)} entries; "
                                      "signing it would require the Zip64 format")
 
 
@@ -776,7 +776,7 @@ def sign_package(
             unsigned = Path(tmp) / "unsigned.nupkg"
             if archive.is_signed and not overwrite:
                 if repository is None:
-                    raise SigningError("NU3001", "the package already contains a signature "
+                    raise SigningError(Code.NU3001, "the package already contains a signature "
                                                  "(overwrite=True / --overwrite replaces it)")
                 old = archive.read_signature()
                 strip_signature(source, unsigned)
@@ -805,7 +805,7 @@ def _copy(source: Path, target: Path) -> None:
     try:
         shutil.copyfile(source, target)
     except OSError as exc:
-        raise SigningError("NU3001", f"cannot read the package: {exc.strerror or exc}", path=str(source)) from exc
+        raise SigningError(Code.NU3001, f"cannot read the package: {exc.strerror or exc}", path=str(source)) from exc
 
 
 def _warn(on_warning: _WARN | None, warning: Issue) -> None:

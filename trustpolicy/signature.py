@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from asn1crypto import cms, core, tsp, x509
 from asn1crypto import parser as der_parser
 
+from trustpolicy.codes import Code
 from trustpolicy import asn1 as oids  # importing registers the NuGet attribute types
 from trustpolicy.errors import SignatureFormatError
 
@@ -68,7 +69,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # .NET ReadLine: CRLF, lone CR or LF en
 
 
 def _content_error(message: str) -> SignatureFormatError:
-    return SignatureFormatError("NU3000", f"The package signature content is invalid: {message}")
+    return SignatureFormatError(Code.NU3000, f"The package signature content is invalid: {message}")
 
 
 def _read_section(lines: Iterator[str]) -> dict[str, str] | None:
@@ -116,7 +117,7 @@ class SignatureContent:
             raise _content_error("the header has no Version property")
         if header["Version"] != "1":
             raise SignatureFormatError(
-                "NU3007",
+                Code.NU3007,
                 f"The package signature format version is not supported (Version:{header['Version'][:20]})",
             )
         section = _read_section(lines)  # only the first section after the header is read
@@ -129,7 +130,7 @@ class SignatureContent:
                     raise _content_error(f"{name} is not valid Base64") from None
                 return cls(oids.HASH_NAMES[oid], digest)
         raise SignatureFormatError(
-            "NU3000",
+            Code.NU3000,
             "Package hash information could not be read from the package signature "
             "(no SHA-256/384/512 <oid>-Hash property)",
         )
@@ -519,11 +520,11 @@ def _commitment_kind(attrs: list[tuple[str, Any]]) -> str:
             for value in values:
                 found.add(value["commitment_type_id"].dotted)
     except _DECODE_ERRORS as error:
-        raise SignatureFormatError("NU3000", f"The commitment-type-indication attribute is invalid ({error})") from None
+        raise SignatureFormatError(Code.NU3000, f"The commitment-type-indication attribute is invalid ({error})") from None
     author, repository = oids.COMMITMENT_AUTHOR in found, oids.COMMITMENT_REPOSITORY in found
     if author and repository:
         raise SignatureFormatError(
-            "NU3000", "The commitment-type-indication attribute contains an invalid combination of values"
+            Code.NU3000, "The commitment-type-indication attribute contains an invalid combination of values"
         )
     return "author" if author else "repository" if repository else "unknown"
 
@@ -558,7 +559,7 @@ def _repository_attributes(attrs: list[tuple[str, Any]]) -> tuple[str, tuple[str
         if parts.scheme.lower() != "https" or not parts.hostname:
             raise ValueError(f"{url!r} is not an absolute https URL")
     except _DECODE_ERRORS as error:
-        raise SignatureFormatError("NU3000", f"The nuget-v3-service-index-url attribute is invalid: {error}") from None
+        raise SignatureFormatError(Code.NU3000, f"The nuget-v3-service-index-url attribute is invalid: {error}") from None
     owners: tuple[str, ...] = ()
     try:
         instances = _instances(attrs, oids.ATTR_NUGET_OWNERS)
@@ -567,7 +568,7 @@ def _repository_attributes(attrs: list[tuple[str, Any]]) -> tuple[str, tuple[str
             if not owners or any(not owner or not owner.strip() for owner in owners):
                 raise ValueError("an owner is empty or the list is empty")
     except _DECODE_ERRORS as error:
-        raise SignatureFormatError("NU3000", f"The nuget-package-owners attribute is invalid: {error}") from None
+        raise SignatureFormatError(Code.NU3000, f"The nuget-package-owners attribute is invalid: {error}") from None
     return url, owners
 
 
@@ -602,18 +603,18 @@ def _parse_timestamp(token: cms.ContentInfo) -> Timestamp:
     except SignatureFormatError as problem:
         fields["problem"] = problem
     except Exception as error:  # noqa: BLE001 - any decoding failure is a timestamp defect, never a crash
-        fields["problem"] = _timestamp_problem("NU3021", f"the token cannot be decoded ({type(error).__name__}: {error})")
+        fields["problem"] = _timestamp_problem(Code.NU3021, f"the token cannot be decoded ({type(error).__name__}: {error})")
     return Timestamp(**fields)
 
 
 def _fill_timestamp(token: cms.ContentInfo, fields: dict[str, Any]) -> None:
     """Fill `fields` step by step so whatever was readable before a defect is kept."""
     if token["content_type"].dotted != oids.ID_SIGNED_DATA:
-        raise _timestamp_problem("NU3021", "the token is not CMS SignedData")
+        raise _timestamp_problem(Code.NU3021, "the token is not CMS SignedData")
     signed_data = token["content"]
     encap = signed_data["encap_content_info"]
     if encap["content_type"].dotted != oids.ID_CT_TSTINFO or not _present(encap["content"]):
-        raise _timestamp_problem("NU3021", "the token content is not TSTInfo")
+        raise _timestamp_problem(Code.NU3021, "the token content is not TSTInfo")
     tst_info = tsp.TSTInfo.load(bytes(encap["content"]), strict=True)
     fields["tst_info"] = tst_info
     fields["gen_time"] = tst_info["gen_time"].native
@@ -624,26 +625,26 @@ def _fill_timestamp(token: cms.ContentInfo, fields: dict[str, Any]) -> None:
     fields["accuracy"] = accuracy = _accuracy(tst_info)
     if accuracy < timedelta(0):
         fields["accuracy"] = timedelta(0)
-        raise _timestamp_problem("NU3021", "the TSTInfo accuracy is negative")
+        raise _timestamp_problem(Code.NU3021, "the TSTInfo accuracy is negative")
 
     signer_infos = signed_data["signer_infos"]
     if _count(signer_infos, 1) != 1:  # counted from the headers: a flood of signers is never parsed
-        raise _timestamp_problem("NU3021", "the token does not have exactly one signer")
+        raise _timestamp_problem(Code.NU3021, "the token does not have exactly one signer")
     signer_info = signer_infos[0]
     fields["signer_info"] = signer_info
     fields["signed_attrs_der"] = _retagged_set(signer_info["signed_attrs"])
     certs = _certificates(signed_data)
     fields["certificates"] = certs
     if not certs:
-        raise _timestamp_problem("NU3029", "the token carries no certificates")
+        raise _timestamp_problem(Code.NU3029, "the token carries no certificates")
     tsa = _find_certificate(signer_info["sid"], certs)
     fields["tsa_certificate"] = tsa
     if tsa is None:
-        raise _timestamp_problem("NU3020", "the timestamp signer certificate is not in the token")
+        raise _timestamp_problem(Code.NU3020, "the timestamp signer certificate is not in the token")
     _check_timestamp_signing_certificate(signer_info, tsa)
     if fields["hash_algorithm"] not in oids.HASH_OIDS:
         raise _timestamp_problem(
-            "NU3030", f"the message imprint uses an unsupported hash algorithm ({fields['hash_algorithm']})"
+            Code.NU3030, f"the message imprint uses an unsupported hash algorithm ({fields['hash_algorithm']})"
         )
 
 
@@ -672,7 +673,7 @@ def _check_timestamp_signing_certificate(signer_info: cms.SignerInfo, tsa: x509.
             value = _single_value(v2, "signing-certificate-v2")
             _check_signing_certificate_v2(value, tsa, issuer_serial_required=False)
     except _DECODE_ERRORS as error:
-        raise _timestamp_problem("NU3021", str(error)) from None
+        raise _timestamp_problem(Code.NU3021, str(error)) from None
 
 
 def _timestamps(signer_info: cms.SignerInfo) -> tuple[Timestamp, ...]:
@@ -699,7 +700,7 @@ def _broken_timestamp(raw: bytes, error: Exception) -> Timestamp:
         der=raw, token=cms.ContentInfo(), signer_info=None, tst_info=None, gen_time=None,
         accuracy=timedelta(0), policy=None, hash_algorithm=None, message_imprint=None,
         tsa_certificate=None, certificates=(), signed_attrs_der=None,
-        problem=_timestamp_problem("NU3021", f"the token cannot be decoded ({type(error).__name__})"),
+        problem=_timestamp_problem(Code.NU3021, f"the token cannot be decoded ({type(error).__name__})"),
     )
 
 
@@ -727,10 +728,10 @@ def _check_content_type(e_content_type: str, attrs: list[tuple[str, Any]]) -> No
     """The content is a properties document (id-data), and a signed content-type attribute must name
     the same type (RFC 5652 11.1): the outer eContentType is not signed, the attribute is."""
     if e_content_type != oids.ID_DATA:
-        raise SignatureFormatError("NU3000", f"The package signature content type is {e_content_type}, not id-data")
+        raise SignatureFormatError(Code.NU3000, f"The package signature content type is {e_content_type}, not id-data")
     for values in _instances(attrs, oids.ATTR_CONTENT_TYPE):
         if len(values) != 1 or values[0].dotted != e_content_type:
-            raise SignatureFormatError("NU3011", "The primary signature is invalid: its signed content-type "
+            raise SignatureFormatError(Code.NU3011, "The primary signature is invalid: its signed content-type "
                                        "attribute does not match the content")
 
 
@@ -745,12 +746,12 @@ def _signature_fields(
 
     `attrs` are the signer's signed attributes (`_attributes`), read once per signer."""
     primary = placement == _PRIMARY
-    code, name = ("NU3011", "primary signature") if primary else ("NU3031", "repository countersignature")
+    code, name = (Code.NU3011, "primary signature") if primary else (Code.NU3031, "repository countersignature")
     cert = _find_certificate(signer_info["sid"], certs)
     signing_time = None
     if kind != "unknown":  # docs/verification.md 2.4-2.6: Unknown signatures skip the attribute checks
         if cert is None and primary:
-            raise SignatureFormatError("NU3010", "The primary signature does not have a signing certificate")
+            raise SignatureFormatError(Code.NU3010, "The primary signature does not have a signing certificate")
         _check_signer_certificate(attrs, cert, code, name)
         signing_time = _signing_time(attrs, code, name)
     return dict(
@@ -783,10 +784,10 @@ def _countersignature(primary_info: cms.SignerInfo, primary_kind: str, certs: tu
         return None
     if primary_kind == "repository":
         raise SignatureFormatError(
-            "NU3033", "A repository primary signature must not have a repository countersignature"
+            Code.NU3033, "A repository primary signature must not have a repository countersignature"
         )
     if len(repository) > 1:
-        raise SignatureFormatError("NU3032", "The package signature contains multiple repository countersignatures")
+        raise SignatureFormatError(Code.NU3032, "The package signature contains multiple repository countersignatures")
     signer_info, attrs = repository[0]
     fields = _signature_fields(signer_info, attrs, "repository", _COUNTER, certs)
     return Signature(**_with_repository_attributes(fields, attrs))
@@ -808,32 +809,32 @@ def parse_signature(der: bytes) -> PrimarySignature:
     """
     if len(der) > MAX_SIGNATURE_SIZE:
         raise SignatureFormatError(
-            "NU3003", f"The package signature is {len(der)} bytes, more than the {MAX_SIGNATURE_SIZE}-byte limit"
+            Code.NU3003, f"The package signature is {len(der)} bytes, more than the {MAX_SIGNATURE_SIZE}-byte limit"
         )
     try:
         return _parse(bytes(der))
     except SignatureFormatError:
         raise
     except RecursionError:
-        raise SignatureFormatError("NU3003", "The package signature is nested too deeply to decode") from None
+        raise SignatureFormatError(Code.NU3003, "The package signature is nested too deeply to decode") from None
     except LimitExceeded as error:
-        raise SignatureFormatError("NU3003", f"The package signature is refused: it has {error}") from None
+        raise SignatureFormatError(Code.NU3003, f"The package signature is refused: it has {error}") from None
     except Exception as error:  # noqa: BLE001 - asn1crypto raises many types; all mean "not decodable"
         raise SignatureFormatError(
-            "NU3003", f"The package signature is invalid or cannot be decoded ({type(error).__name__}: {error})"
+            Code.NU3003, f"The package signature is invalid or cannot be decoded ({type(error).__name__}: {error})"
         ) from None
 
 
 def _parse(der: bytes) -> PrimarySignature:
     info = cms.ContentInfo.load(der, strict=True)
     if info["content_type"].dotted != oids.ID_SIGNED_DATA:
-        raise SignatureFormatError("NU3003", "The package signature is not CMS SignedData")
+        raise SignatureFormatError(Code.NU3003, "The package signature is not CMS SignedData")
     signed_data = info["content"]
     signer_infos = signed_data["signer_infos"]
     found = _count(signer_infos, 1)  # counted from the headers: a flood of signers is never parsed
     if found != 1:
         raise SignatureFormatError(
-            "NU3009",
+            Code.NU3009,
             "The package signature file does not contain exactly one primary signature "
             f"(found {'more than one' if found > 1 else 'none'})",
         )
@@ -845,7 +846,7 @@ def _parse(der: bytes) -> PrimarySignature:
 
     encap = signed_data["encap_content_info"]
     if not _present(encap["content"]):
-        raise SignatureFormatError("NU3000", "The package signature has no content (detached signature)")
+        raise SignatureFormatError(Code.NU3000, "The package signature has no content (detached signature)")
     _check_content_type(encap["content_type"].dotted, attrs)
     content_bytes = bytes(encap["content"])
     content = SignatureContent.parse(content_bytes)

@@ -28,6 +28,7 @@ from datetime import datetime
 
 from asn1crypto import x509
 
+from trustpolicy.codes import Code
 from trustpolicy import asn1 as oids
 from trustpolicy.signature import _DECODE_ERRORS, Timestamp, _algorithm_name, distinguished_name, parse_timestamp
 from trustpolicy.clock import format_moment
@@ -65,7 +66,7 @@ def check_token(token: bytes | Timestamp, signature_value: bytes, now: datetime)
     try:
         problems = _problems(ts, signature_value, now)
     except _DECODE_ERRORS as error:  # parsing is lazy: a field read here for the first time may not decode
-        problems = [Problem("NU3021", f"the token cannot be decoded ({type(error).__name__}: {error})")]
+        problems = [Problem(Code.NU3021, f"the token cannot be decoded ({type(error).__name__}: {error})")]
     return TokenCheck(ts, tuple(problems))
 
 
@@ -74,35 +75,35 @@ def _problems(ts: Timestamp, signature_value: bytes, now: datetime) -> list[Prob
         return [Problem(ts.problem.code, ts.problem.message.removeprefix(_PARSE_PREFIX))]
     tsa, signer_info = ts.tsa_certificate, ts.signer_info
     if tsa is None or signer_info is None or ts.tst_info is None or ts.gen_time is None:
-        return [Problem("NU3020", "the token has no TSA signing certificate")]
+        return [Problem(Code.NU3020, "the token has no TSA signing certificate")]
     problems = []
     digest = _algorithm_name(signer_info["digest_algorithm"])
     if digest in oids.HASH_OIDS:  # an unsupported digest is NU3024 below, not a failed signature
         content = bytes(ts.token["content"]["encap_content_info"]["content"])
         why = verify_signer_info(tsa, signer_info, ts.signed_attrs_der or b"", content, digest)
         if why is not None:
-            problems.append(Problem("NU3021", f"the token signature does not verify: {why}"))
+            problems.append(Problem(Code.NU3021, f"the token signature does not verify: {why}"))
     if not certificate_algorithm_ok(tsa):
-        problems.append(Problem("NU3022", f"the TSA certificate {_subject(tsa)} is signed with "
+        problems.append(Problem(Code.NU3022, f"the TSA certificate {_subject(tsa)} is signed with "
                                           f"{tsa['signature_algorithm']['algorithm'].native}, not SHA-2 with RSA"))
     if not rsa_key_ok(tsa):
         key = tsa.public_key
-        problems.append(Problem("NU3023", f"the TSA certificate {_subject(tsa)} has a {key.bit_size}-bit "
+        problems.append(Problem(Code.NU3023, f"the TSA certificate {_subject(tsa)} has a {key.bit_size}-bit "
                                           f"{key.algorithm.upper()} key; RSA of at least 2048 bits is required"))
     if digest not in oids.HASH_OIDS:
-        problems.append(Problem("NU3024", f"the token digest algorithm {digest} is not SHA-256/384/512"))
+        problems.append(Problem(Code.NU3024, f"the token digest algorithm {digest} is not SHA-256/384/512"))
     if ts.hash_algorithm not in oids.HASH_OIDS:
-        problems.append(Problem("NU3030", f"the message imprint uses an unsupported hash algorithm "
+        problems.append(Problem(Code.NU3030, f"the message imprint uses an unsupported hash algorithm "
                                           f"({ts.hash_algorithm})"))
     elif ts.message_imprint != hashlib.new(ts.hash_algorithm, signature_value).digest():
-        problems.append(Problem("NU3019", "the message imprint does not match the signature value "
+        problems.append(Problem(Code.NU3019, "the message imprint does not match the signature value "
                                           "(timestamp integrity check failed)"))
     not_before, not_after = validity_of(tsa)
     if not_before > now:
-        problems.append(Problem("NU3025", f"the TSA certificate {_subject(tsa)} is not yet valid "
+        problems.append(Problem(Code.NU3025, f"the TSA certificate {_subject(tsa)} is not yet valid "
                                           f"(notBefore {_t(not_before)})"))
     elif not not_before <= ts.gen_time < not_after:
-        problems.append(Problem("NU3036", f"genTime {_t(ts.gen_time)} is outside the validity period of the "
+        problems.append(Problem(Code.NU3036, f"genTime {_t(ts.gen_time)} is outside the validity period of the "
                                           f"TSA certificate {_subject(tsa)} ({_t(not_before)} to {_t(not_after)})"))
     return problems
 

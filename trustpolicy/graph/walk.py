@@ -291,7 +291,7 @@ def _resolve(entry: Entry, listings: Listings) -> None:
             entry.problems.append(finding(Code.TP0001, f"{hit.folder} has no .nupkg.metadata: the extraction may be incomplete",
                                           Level.WARNING, entry.origin))
     if entry.nupkg is None and entry.folder is not None:
-        if not any(p.code == "TP0001" for p in entry.problems):
+        if not any(p.code == Code.TP0001 for p in entry.problems):
             entry.problems.append(finding(Code.TP0001, f"{entry.id} {entry.version_str}: {entry.folder} holds no .nupkg: "
                                           "no archive to verify", Level.ERROR, entry.origin))
     if entry.folder is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from trustpolicy.codes import Code
-from trustpolicy.models import Issue, MatchedSigner, Status, StepResult
+from trustpolicy.models import Issue, Level, MatchedSigner, Status, StepResult
 from trustpolicy.signature import PrimarySignature, Signature, fingerprint
 from trustpolicy.verify.settings import VerificationSettings
 
@@ -172,7 +172,7 @@ class AllOf:
 
     def check(self, primary: PrimarySignature, settings: VerificationSettings) -> tuple[AllowResult, ...]:
         if not self.policies:
-            issue = Issue(Code.NU3034, "error", "No allow list is configured, so no signer can be trusted.")
+            issue = Issue(Code.NU3034, Level.ERROR, "No allow list is configured, so no signer can be trusted.")
             return (AllowResult(StepResult("allow-lists", Status.DISALLOWED, (issue,)), None, "no allow list"),)
         return tuple(policy.check(primary, settings) for policy in self.policies)
 
@@ -199,14 +199,14 @@ class AllowList:
         """Status, the matched signer (or None) and, when none matched, why."""
         if not self.entries:
             if self.require_non_empty:
-                issue = Issue(Code.NU3034, "error", self.empty_message)
+                issue = Issue(Code.NU3034, Level.ERROR, self.empty_message)
                 return AllowResult(StepResult(self.step, Status.DISALLOWED, (issue,)), None, self.empty_message)
             return AllowResult(StepResult(self.step, Status.VALID), None, f"the {self.step} allow list is empty")
         found = self._find(primary)
         if isinstance(found, _Match):
             return AllowResult(StepResult(self.step, Status.VALID), self._matched(found))
         fatal = not settings.allow_untrusted
-        issue = Issue(Code.NU3034, "error" if fatal else "warning", self.no_match_message, "primary")
+        issue = Issue(Code.NU3034, Level.ERROR if fatal else Level.WARNING, self.no_match_message, "primary")
         status = Status.DISALLOWED if fatal else Status.VALID
         return AllowResult(StepResult(self.step, status, (issue,)), None, found)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from trustpolicy.archive import ALGORITHMS, PackageArchive
 from trustpolicy.codes import Code
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
-from trustpolicy.models import Issue, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult, worst
+from trustpolicy.models import Issue, Level, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult, worst
 from trustpolicy.signature import PrimarySignature, Signature, parse_signature
 from trustpolicy.verify.allowlist import AllOf, AllowListEntry, AllowResult, untrusted_root_allowed, untrusted_root_case_only
 from trustpolicy.verify.settings import CountersignatureBehavior, SignaturePlacement, VerificationSettings
@@ -80,7 +80,7 @@ class Verifier:
         try:
             return self._verify(name, archive)
         except Exception as error:  # noqa: BLE001 - a verdict, never a traceback
-            issue = Issue(Code.TP0004, "error", f"Verification could not be completed, so the package is "
+            issue = Issue(Code.TP0004, Level.ERROR, f"Verification could not be completed, so the package is "
                           f"rejected: {type(error).__name__}: {error}")
             return PackageVerdict(name, None, None, None, (StepResult("internal", Status.UNKNOWN, (issue,)),))
 
@@ -94,7 +94,7 @@ class Verifier:
             archive = opened or PackageArchive.open(path)
         except (TrustPolicyError, OSError) as error:
             message = getattr(error, "message", None) or str(error)
-            issue = Issue(Code.TP0003, "error", f"The package file cannot be read: {message}")
+            issue = Issue(Code.TP0003, Level.ERROR, f"The package file cannot be read: {message}")
             return PackageVerdict(path, None, None, None, (StepResult("read", Status.UNKNOWN, (issue,)),))
         try:
             package_id, version = archive.read_nuspec()
@@ -131,7 +131,7 @@ class Verifier:
 
     def _illegal(self, error: SignatureFormatError) -> StepResult:
         """docs/verification.md 1: parse-time problems are "illegal": one finding, valid iff AllowIllegal."""
-        level = "warning" if self.settings.allow_illegal else "error"
+        level = Level.WARNING if self.settings.allow_illegal else Level.ERROR
         issue = Issue(error.code, level, error.message, "primary")
         return StepResult("signature", Status.VALID if self.settings.allow_illegal else Status.DISALLOWED, (issue,))
 
@@ -139,27 +139,27 @@ class Verifier:
         if self.settings.allow_unsigned:
             return StepResult("unsigned", Status.VALID)
         message = self.allow_lists.unsigned_message or _UNSIGNED
-        return StepResult("unsigned", Status.DISALLOWED, (Issue(Code.NU3004, "error", message),))
+        return StepResult("unsigned", Status.DISALLOWED, (Issue(Code.NU3004, Level.ERROR, message),))
 
     def _integrity(self, archive: PackageArchive, primary: PrimarySignature) -> StepResult:
         """docs/verification.md 3: the content hash must be SHA-2 and match the unsigned package's hash."""
         algorithm = primary.content.hash_algorithm
         if algorithm not in ALGORITHMS:
-            level = "warning" if self.settings.allow_illegal else "error"
-            issue = Issue("NU3016", level, f"The package hash uses an unsupported hash algorithm ({algorithm}).")
+            level = Level.WARNING if self.settings.allow_illegal else Level.ERROR
+            issue = Issue(Code.NU3016, level, f"The package hash uses an unsupported hash algorithm ({algorithm}).")
             return StepResult("integrity", Status.UNKNOWN, (issue,))
         try:
             if archive.is_zip64():
-                issue = Issue("NU3006", "error", "Signed Zip64 packages are not supported, so the package integrity "
+                issue = Issue(Code.NU3006, Level.ERROR, "Signed Zip64 packages are not supported, so the package integrity "
                               "cannot be verified.")
                 return StepResult("integrity", Status.SUSPECT, (issue,))
             actual = archive.package_hash(algorithm)
         except (TrustPolicyError, OSError) as error:
             message = getattr(error, "message", None) or str(error)
-            issue = Issue("NU3008", "error", f"The package integrity check failed: {message}.")
+            issue = Issue(Code.NU3008, Level.ERROR, f"The package integrity check failed: {message}.")
             return StepResult("integrity", Status.SUSPECT, (issue,))
         if actual != primary.content.hash_value:
-            issue = Issue("NU3008", "error", "The package integrity check failed. The package has changed since it "
+            issue = Issue(Code.NU3008, Level.ERROR, "The package integrity check failed. The package has changed since it "
                           f"was signed ({algorithm} of the content does not match the signed hash).")
             return StepResult("integrity", Status.SUSPECT, (issue,))
         return StepResult("integrity", Status.VALID)
@@ -212,7 +212,7 @@ class Verifier:
         counter_summary: Summary | None = None
         missing_counter: tuple[Issue, ...] = ()
         if evaluate_counter and counter is None:
-            missing_counter = (Issue(Code.NU3038, "error", "Verification settings require a repository "
+            missing_counter = (Issue(Code.NU3038, Level.ERROR, "Verification settings require a repository "
                                      "countersignature, but the package does not have a repository countersignature."),)
         elif evaluate_counter and counter is not None:
             counter_summary = evaluator.evaluate(counter)
@@ -282,6 +282,6 @@ def _unless_broken_counter(result: AllowResult, counter_valid: bool) -> AllowRes
     if matched is None or matched.placement != "countersignature" or counter_valid:
         return result
     why = "the repository countersignature matches a trusted certificate but is not itself valid"
-    issue = Issue(Code.NU3034, "error", f"This package is not signed by a trusted signer: {why}.", "countersignature")
+    issue = Issue(Code.NU3034, Level.ERROR, f"This package is not signed by a trusted signer: {why}.", "countersignature")
     step = result.step
     return AllowResult(StepResult(step.step, Status.DISALLOWED, (*step.issues, issue)), None, why)

@@ -22,7 +22,7 @@ from trustpolicy.chain import ChainResult, ChainStatus, Revocation
 from trustpolicy.clock import format_moment
 from trustpolicy.codes import Code
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.models import Issue, Status
+from trustpolicy.models import Issue, Level, Status
 from trustpolicy.signature import PrimarySignature, Signature, Timestamp, distinguished_name, fingerprint
 from trustpolicy.signerinfo import certificate_algorithm_ok, rsa_key_ok, validity_of, verify_signer_info
 from trustpolicy.timestamp import check_token
@@ -170,8 +170,8 @@ def _t(moment: datetime) -> str:
     return format_moment(moment, seconds=True)
 
 
-def _level(fatal: bool) -> str:
-    return "error" if fatal else "warning"
+def _level(fatal: bool) -> Level:
+    return Level.ERROR if fatal else Level.WARNING
 
 
 def _name(signature: Signature) -> str:
@@ -251,13 +251,13 @@ class SignatureEvaluator:
         timestamps = signature.timestamps
         if not timestamps:
             fatal = not settings.allow_no_timestamp
-            issues.append(Issue("NU3027", _level(fatal), f"The {_name(signature)} should be timestamped to enable "
+            issues.append(Issue(Code.NU3027, _level(fatal), f"The {_name(signature)} should be timestamped to enable "
                                 "long-term signature validity after the certificate has expired.", label))
             if fatal:
                 flags |= Flag.NO_VALID_TIMESTAMP
             return flags, issues, None
         if len(timestamps) > 1 and not settings.allow_multiple_timestamps:
-            issues.append(Issue("NU3000", "error", f"The {_name(signature)} has {len(timestamps)} timestamps; "
+            issues.append(Issue(Code.NU3000, Level.ERROR, f"The {_name(signature)} has {len(timestamps)} timestamps; "
                                 "multiple timestamps are not accepted.", label))
             flags |= Flag.MULTIPLE_TIMESTAMPS
         timestamp = timestamps[0]
@@ -284,21 +284,21 @@ class SignatureEvaluator:
         try:
             result = self.chains.validate(ts.tsa_certificate, ts.certificates, moment=self.now, purpose="time_stamping")
         except TrustPolicyError as error:
-            issues.append(Issue("NU3028", _level(not settings.allow_ignore_timestamp),
+            issues.append(Issue(Code.NU3028, _level(not settings.allow_ignore_timestamp),
                                 f"{what}: the timestamping certificate chain cannot be built ({error}).", label))
             return Flag.TIMESTAMP_INVALID
         flags = Flag.NONE
         if result.revoked:
-            issues.append(Issue("NU3028", "error", f"{what}: the timestamping certificate is revoked ({result.message}).", label))
+            issues.append(Issue(Code.NU3028, Level.ERROR, f"{what}: the timestamping certificate is revoked ({result.message}).", label))
             return Flag.TIMESTAMP_INVALID
         if ChainStatus.UNTRUSTED_ROOT in result.problems:
-            issues.append(Issue("NU3028", "error", f"{what}: the timestamping certificate is not trusted by the "
+            issues.append(Issue(Code.NU3028, Level.ERROR, f"{what}: the timestamping certificate is not trusted by the "
                                 f"trust provider ({result.message}).", label))
             self._missing_root(result, "time-stamping", issues, label)
             flags |= Flag.TIMESTAMP_INVALID
         hard = _hard_problems(result)
         if hard:
-            issues.append(Issue("NU3028", _level(not settings.allow_ignore_timestamp),
+            issues.append(Issue(Code.NU3028, _level(not settings.allow_ignore_timestamp),
                                 f"{what}: the timestamping certificate chain has a problem: {', '.join(hard)} "
                                 f"({result.message}).", label))
             flags |= Flag.TIMESTAMP_INVALID
@@ -308,9 +308,9 @@ class SignatureEvaluator:
                 message = (f"{what}: the revocation status of the timestamping certificate is unknown "
                            f"({result.message}).")
                 if settings.revocation_mode == "offline":
-                    issues.append(Issue("NU3028", "info", message, label))
+                    issues.append(Issue(Code.NU3028, Level.INFO, message, label))
                 else:
-                    issues.append(Issue("NU3028", _level(not settings.allow_unknown_revocation), message, label))
+                    issues.append(Issue(Code.NU3028, _level(not settings.allow_unknown_revocation), message, label))
             if not tolerated:
                 flags |= Flag.UNKNOWN_REVOCATION
         return flags
@@ -322,7 +322,7 @@ class SignatureEvaluator:
             return
         root = path[-1]
         issues.append(Issue(
-            "NU3042", "warning",
+            Code.NU3042, Level.WARNING,
             f"The root certificate {distinguished_name(root.subject)} (SHA256 {fingerprint(root)}) is not in the "
             f"{bundle} trust store ({self._store}); add it with --extra-roots if you trust it.",
             label,
@@ -342,7 +342,7 @@ class SignatureEvaluator:
 
         # B.1 signer certificate
         if cert is None:
-            issues.append(Issue("NU3010", illegal, f"The {name} does not have a signing certificate.", label))
+            issues.append(Issue(Code.NU3010, illegal, f"The {name} does not have a signing certificate.", label))
             summary.flags |= Flag.NO_CERTIFICATE
             summary.fixed_status = Status.VALID if settings.allow_illegal else Status.DISALLOWED
             return summary
@@ -354,7 +354,7 @@ class SignatureEvaluator:
         why = verify_signer_info(cert, signature.signer_info, signature.signed_attrs_der, signed_content,
                                  signature.digest_algorithm, signature.message_digest)
         if why is not None:
-            issues.append(Issue("NU3012", illegal, f"The {name} validation failed: {why}.", label))
+            issues.append(Issue(Code.NU3012, illegal, f"The {name} validation failed: {why}.", label))
             summary.flags |= Flag.SIGNATURE_CHECK_FAILED
             summary.fixed_status = Status.VALID if settings.allow_illegal else Status.DISALLOWED
             return summary
@@ -362,20 +362,20 @@ class SignatureEvaluator:
         # B.3 signing-certificate rules; any failure skips the chain (NuGet's ValidateSigningCertificate)
         rule_flags = Flag.NONE
         if not certificate_algorithm_ok(cert):
-            issues.append(Issue("NU3013", illegal, f"The signing certificate of the {name} has an unsupported "
+            issues.append(Issue(Code.NU3013, illegal, f"The signing certificate of the {name} has an unsupported "
                                 f"signature algorithm ({cert['signature_algorithm']['algorithm'].dotted}).", label))
             rule_flags |= Flag.SIGNATURE_ALGORITHM_UNSUPPORTED
         if not rsa_key_ok(cert):
-            issues.append(Issue("NU3014", illegal, f"The signing certificate of the {name} does not meet the public "
+            issues.append(Issue(Code.NU3014, illegal, f"The signing certificate of the {name} does not meet the public "
                                 f"key requirements: RSA of at least 2048 bits is required ({cert.public_key.algorithm}, "
                                 f"{cert.public_key.bit_size} bits).", label))
             rule_flags |= Flag.PUBLIC_KEY_INVALID
         if oids.EKU_LIFETIME_SIGNING in _ekus(cert):
-            issues.append(Issue("NU3015", illegal, f"The signing certificate of the {name} has the lifetime signing "
+            issues.append(Issue(Code.NU3015, illegal, f"The signing certificate of the {name} has the lifetime signing "
                                 "EKU.", label))
             rule_flags |= Flag.LIFETIME_SIGNING_EKU
         if _not_before(cert) > self.now:
-            issues.append(Issue("NU3017", illegal, f"The signing certificate of the {name} is not yet valid "
+            issues.append(Issue(Code.NU3017, illegal, f"The signing certificate of the {name} is not yet valid "
                                 f"(notBefore {_t(_not_before(cert))}).", label))
             rule_flags |= Flag.NOT_YET_VALID
         if rule_flags:
@@ -392,7 +392,7 @@ class SignatureEvaluator:
         # B.5 validity at signing time: strict on both ends
         if not (lower > _not_before(cert) and upper < _not_after(cert)):
             when = "the time of signing proven by its timestamp" if timestamp is not None else "the time of verification"
-            issues.append(Issue("NU3037", _level(not allow_untrusted), f"The {name} validity period has expired: its "
+            issues.append(Issue(Code.NU3037, _level(not allow_untrusted), f"The {name} validity period has expired: its "
                                 f"certificate is valid from {_t(_not_before(cert))} to "
                                 f"{_t(_not_after(cert))}, which does not cover {when} "
                                 f"({_t(upper)}).", label))
@@ -414,7 +414,7 @@ class SignatureEvaluator:
         try:
             result = self.chains.validate(cert, self.primary.certificates, moment=moment, purpose="code_signing")
         except TrustPolicyError as error:
-            issues.append(Issue("NU3012", _level(not settings.allow_illegal),
+            issues.append(Issue(Code.NU3012, _level(not settings.allow_illegal),
                                 f"The {name} found a chain building issue: {error}.", label))
             summary.flags |= Flag.CHAIN_BUILDING_FAILURE
             return False
@@ -426,13 +426,13 @@ class SignatureEvaluator:
                 result = later
         if result.revoked:
             when = f" on {_t(result.revoked_at)}" if result.revoked_at else ""
-            issues.append(Issue("NU3012", "error", f"The {name} found a chain building issue: the certificate is "
+            issues.append(Issue(Code.NU3012, Level.ERROR, f"The {name} found a chain building issue: the certificate is "
                                 f"revoked{when} ({result.message}).", label))
             summary.flags |= Flag.CERTIFICATE_REVOKED
             return True
         hard = _hard_problems(result)
         if hard:
-            issues.append(Issue("NU3012", _level(not settings.allow_illegal), f"The {name} found a chain building "
+            issues.append(Issue(Code.NU3012, _level(not settings.allow_illegal), f"The {name} found a chain building "
                                 f"issue: {', '.join(hard)} ({result.message}).", label))
             summary.flags |= Flag.CHAIN_BUILDING_FAILURE
         if ChainStatus.UNTRUSTED_ROOT in result.problems:
@@ -443,7 +443,7 @@ class SignatureEvaluator:
                     hint = (" trustedSigners lists this certificate with allowUntrustedRoot=\"true\", but not in "
                             "uppercase; like NuGet, allowUntrustedRoot compares the fingerprint case-sensitively.")
                 before = len(issues)
-                issues.append(Issue("NU3018", _level(not allow_untrusted), f"The {name}'s signing certificate is not "
+                issues.append(Issue(Code.NU3018, _level(not allow_untrusted), f"The {name}'s signing certificate is not "
                                     f"trusted by the trust provider ({result.message}).{hint}", label))
                 self._missing_root(result, "code-signing", issues, label)
                 summary.untrusted_issues.extend(issues[before:])
@@ -453,9 +453,9 @@ class SignatureEvaluator:
             message = (f"The {name}: the revocation function was unable to check revocation for the signing "
                        f"certificate ({result.message}).")
             if settings.revocation_mode == "offline":
-                issues.append(Issue("NU3018", "info", message, label))
+                issues.append(Issue(Code.NU3018, Level.INFO, message, label))
             else:
-                issues.append(Issue("NU3018", _level(not settings.allow_unknown_revocation), message, label))
+                issues.append(Issue(Code.NU3018, _level(not settings.allow_unknown_revocation), message, label))
         if result.revocation is Revocation.UNKNOWN and not settings.allow_unknown_revocation:
             summary.flags |= Flag.UNKNOWN_REVOCATION
         return False
