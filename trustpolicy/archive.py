@@ -117,7 +117,7 @@ class _EndRecord:
 
 
 @contextmanager
-def _guard(path: Path, code: str) -> Iterator[None]:
+def _guard(path: Path, code: Code) -> Iterator[None]:
     """Turn low-level read failures on hostile input into one error naming the file."""
     try:
         yield
@@ -264,7 +264,7 @@ class PackageArchive:
                                                ": readers would disagree on which to use")
         return record
 
-    def _error(self, code: str, message: str) -> SignatureFormatError:
+    def _error(self, code: Code, message: str) -> SignatureFormatError:
         return SignatureFormatError(code, message, path=str(self.path))
 
     @contextmanager

@@ -11,9 +11,17 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["CODES", "Code", "CodeInfo", "help_uri", "info", "title"]
+__all__ = ["CODES", "Code", "CodeInfo", "Level", "help_uri", "info", "title"]
 
 NUGET_HELP = "https://learn.microsoft.com/nuget/reference/errors-and-warnings/{code}"
+
+
+class Level(enum.StrEnum):
+    """How loud a finding is in this mode. Only statuses decide a verdict."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
 
 
 class Code(enum.StrEnum):
@@ -98,12 +106,12 @@ class CodeInfo:
     code: Code
     name: str
     title: str
-    level: str  # default level: "error" | "warning" | "info"
+    level: Level  # the default level
     help: str
 
 
 def _info(code: str, name: str, title: str, level: str, help: str) -> CodeInfo:
-    return CodeInfo(Code(code), name, title, level, help)
+    return CodeInfo(Code(code), name, title, Level(level), help)
 
 
 _TIMESTAMP_HELP = "Re-sign the package with a timestamp from a trusted RFC 3161 timestamp authority."

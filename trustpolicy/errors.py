@@ -7,6 +7,8 @@ an unreadable config (carrying file and line), bad usage.
 
 from __future__ import annotations
 
+from trustpolicy.codes import Code
+
 
 class TrustPolicyError(Exception):
     """Base of every error trustpolicy raises on purpose. The CLI prints it as one line, exit 2."""
@@ -23,9 +25,9 @@ class TrustPolicyError(Exception):
 class SignatureFormatError(TrustPolicyError):
     """A package or signature that breaks the format rules; `code` is the NU30xx code."""
 
-    def __init__(self, code: str, message: str, *, path: str | None = None) -> None:
+    def __init__(self, code: Code, message: str, *, path: str | None = None) -> None:
         super().__init__(message, path=path)
-        self.code = code
+        self.code = Code(code)
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""

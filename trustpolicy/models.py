@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from trustpolicy.clock import format_moment, parse_moment
-from trustpolicy.codes import Code
+from trustpolicy.codes import Code, Level
 
 __all__ = [
     "GraphReport",
@@ -32,14 +32,6 @@ __all__ = [
     "Summary",
     "worst",
 ]
-
-
-class Level(enum.StrEnum):
-    """How loud a finding is in this mode. Only statuses decide a verdict."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
 
 
 class Status(enum.IntEnum):

@@ -23,7 +23,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from asn1crypto import algos, crl, ocsp, pem, x509
 
@@ -43,7 +43,7 @@ __all__ = [
 _MAX_REDIRECTS = 5
 _USER_AGENT = "trustpolicy-revocation/1"
 
-RevInfo = crl.CertificateList | ocsp.OCSPResponse
+RevInfo: TypeAlias = crl.CertificateList | ocsp.OCSPResponse
 
 
 # --------------------------------------------------------------------------- parsing

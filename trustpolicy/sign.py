@@ -658,10 +658,9 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
     except TimeoutError as exc:  # socket.timeout is TimeoutError since 3.10
         raise SigningError(Code.NU3000, f"the timestamp server {url} did not answer within {timeout:g} s") from exc
     except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
+        if isinstance(exc.reason, TimeoutError):
             raise SigningError(Code.NU3000, f"the timestamp server {url} did not answer within {timeout:g} s") from exc
-        raise SigningError(Code.NU3000, f"cannot reach the timestamp server {url}: {reason}") from exc
+        raise SigningError(Code.NU3000, f"cannot reach the timestamp server {url}: {exc.reason}") from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
         raise SigningError(Code.NU3000, f"the timestamp request to {url} failed: {exc or type(exc).__name__}") from exc
 
@@ -689,7 +688,7 @@ def check_timestamp_response(
     if token_der is None:
         raise SigningError(Code.NU3000, f"the timestamp server {url} granted the request but sent no token")
 
-    def fail(code: str, message: str) -> SigningError:
+    def fail(code: Code, message: str) -> SigningError:
         return SigningError(code, f"timestamp from {url}: {message}")
 
     check = check_token(token_der, signature_value, now)

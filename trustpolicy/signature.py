@@ -529,7 +529,7 @@ def _commitment_kind(attrs: list[tuple[str, Any]]) -> str:
     return "author" if author else "repository" if repository else "unknown"
 
 
-def _signing_time(attrs: list[tuple[str, Any]], code: str, name: str) -> datetime:
+def _signing_time(attrs: list[tuple[str, Any]], code: Code, name: str) -> datetime:
     try:
         value = _single_value(_instances(attrs, oids.ATTR_SIGNING_TIME), "signing-time")
         moment = value.native
@@ -577,7 +577,7 @@ def _repository_attributes(attrs: list[tuple[str, Any]]) -> tuple[str, tuple[str
 # ---------------------------------------------------------------------------------------------
 
 
-def _timestamp_problem(code: str, message: str) -> SignatureFormatError:
+def _timestamp_problem(code: Code, message: str) -> SignatureFormatError:
     return SignatureFormatError(code, f"The timestamp is invalid: {message}")
 
 
@@ -710,7 +710,7 @@ def _broken_timestamp(raw: bytes, error: Exception) -> Timestamp:
 
 
 def _check_signer_certificate(
-    attrs: list[tuple[str, Any]], cert: x509.Certificate | None, code: str, name: str
+    attrs: list[tuple[str, Any]], cert: x509.Certificate | None, code: Code, name: str
 ) -> None:
     """signing-certificate-v2 rules for author and repository signatures (docs/format.md 5.2)."""
     try:

@@ -22,7 +22,8 @@ from trustpolicy.signature import remember
 
 __all__ = ["certificate_algorithm_ok", "rsa_key_ok", "validity_of", "verify_signer_info"]
 
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}  # SHA-1: never
+_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}  # SHA-1: never
 # rsaEncryption (what .NET writes) or sha256/384/512WithRSAEncryption; no PSS, no ECDSA.
 _SIGNATURE_ALGORITHMS = oids.RSA_SIGNATURE_OIDS | {oids.RSA_ENCRYPTION_OID}
 

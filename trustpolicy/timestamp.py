@@ -43,7 +43,7 @@ _PARSE_PREFIX = "The timestamp is invalid: "  # how trustpolicy.signature words 
 class Problem:
     """One failed check: the NU code and what failed, as a clause ("the TSA certificate ...")."""
 
-    code: str
+    code: Code
     message: str
 
 

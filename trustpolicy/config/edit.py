@@ -156,9 +156,8 @@ class ConfigEditor:
             block = f"{open_tag}{nl}{child_indent}{node.render(child_indent, unit, nl)}{nl}{parent_indent}</{span.name}>"
             self.splice(span.start, span.end, block)
             return
-        children = [c for c in _element_children(parent) if self.indent_of(c) is not None]
-        child_indent = self.indent_of(children[-1]) if children else parent_indent + unit
-        assert child_indent is not None
+        indents = [indent for c in _element_children(parent) if (indent := self.indent_of(c)) is not None]
+        child_indent = indents[-1] if indents else parent_indent + unit
         content_end = span.start_tag_end + len(text[span.start_tag_end : span.close_start].rstrip())
         rendered = node.render(child_indent, unit, nl)
         if "\n" in text[content_end : span.close_start] or "\r" in text[content_end : span.close_start]:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Union
+from typing import TypeVar
 
 from lxml import etree
 
@@ -103,7 +103,7 @@ class Setting:
     source: Location
 
 
-Item = Union[TrustedSigner, Setting, Clear]
+Item = TypeVar("Item", bound=TrustedSigner | Setting | Clear)
 
 
 @dataclass(frozen=True)

@@ -341,8 +341,9 @@ def _error(status: int, reason: str, **details: Any) -> web.HTTPException:
 
 
 def _json(request: web.Request, document: Any) -> web.Response:
-    response = web.Response(text=_dumps(document), content_type="application/json")
-    if "gzip" in request.headers.get("Accept-Encoding", "") and response.body is not None and len(response.body) > 1024:
+    text = _dumps(document)
+    response = web.Response(text=text, content_type="application/json")
+    if "gzip" in request.headers.get("Accept-Encoding", "") and len(text) > 1024:
         response.enable_compression(web.ContentCoding.gzip)  # "deflate" is read as raw deflate by .NET and mono
     return response
 

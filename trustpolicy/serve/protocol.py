@@ -292,7 +292,8 @@ def _is_unfetched_page(node: dict[str, Any]) -> bool:
 
 
 def _identity(node: dict[str, Any]) -> tuple[str, str] | None:
-    entry = node.get("catalogEntry") if isinstance(node.get("catalogEntry"), dict) else node
+    catalog = node.get("catalogEntry")
+    entry: dict[str, Any] = catalog if isinstance(catalog, dict) else node
     package, version = entry.get("id"), normalized_version(entry.get("version"))
     if not isinstance(package, str) or version is None:
         return None

@@ -153,9 +153,10 @@ class HttpFeed:
         if resources.flat is not None:
             url = f"{resources.flat}{lower_id}/{lower_version}/{lower_id}.{lower_version}.nupkg"
         else:  # a source with registration only: its packageContent is the download
-            url = (await self._leaves(lower_id) or {}).get(lower_version)
-            if url is None:
+            leaf = (await self._leaves(lower_id) or {}).get(lower_version)
+            if leaf is None:
                 raise UpstreamError(404, f"{lower_id} {lower_version} is not on upstream {self.name}")
+            url = leaf
         cap = self.limits.max_package
         try:
             async with asyncio.timeout(self.limits.download_timeout):

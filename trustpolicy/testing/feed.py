@@ -243,7 +243,7 @@ class FeedServer(LoopbackServer):
                 elif fault == "garbage":
                     self._send(200, b"this is not a zip archive\n" * 100, "application/octet-stream")
                 elif fault.startswith("redirect-"):
-                    port = self.server.server_address[1]
+                    port = owner.port
                     target = f"http://localhost:{port}{path}" if fault == "redirect-other-host" else f"/redirected{path}"
                     self.send_response(302)
                     self.send_header("Location", target)

@@ -50,6 +50,16 @@ HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
+
+
+def _signing_hash(name: str) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512:
+    """A hash cryptography signs certificates and CRLs with (SHA-1 test certificates are made by hand)."""
+    algorithm = HASHES[name]()
+    if not isinstance(algorithm, (hashes.SHA256, hashes.SHA384, hashes.SHA512)):
+        raise ValueError(f"cannot sign with {name}")
+    return algorithm
+
+
 # asn1crypto names of "<hash> with RSA" for certificates cryptography refuses to sign (SHA-1).
 _RSA_SIGNATURE_NAMES = {"sha1": "sha1_rsa", "sha256": "sha256_rsa", "sha384": "sha384_rsa", "sha512": "sha512_rsa"}
 
@@ -430,7 +440,7 @@ _KEY_USAGE_FLAGS = (
 
 def _sign_certificate(builder: x509.CertificateBuilder, key: PrivateKey, hash_algorithm: str) -> x509.Certificate:
     if hash_algorithm != "sha1":
-        return builder.sign(key, HASHES[hash_algorithm]())
+        return builder.sign(key, _signing_hash(hash_algorithm))
     # cryptography refuses to sign with SHA-1: sign with SHA-256, then re-sign the TBS by hand.
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("SHA-1 test certificates need an RSA issuer key")
@@ -484,7 +494,7 @@ def make_crl(
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
         )
-    crl = builder.sign((signer or ca).private_key, HASHES[hash_algorithm]())
+    crl = builder.sign((signer or ca).private_key, _signing_hash(hash_algorithm))
     return crl.public_bytes(serialization.Encoding.DER)
 
 

@@ -49,7 +49,11 @@ class LoopbackServer:
         self.stop()
 
     @property
-    def base_url(self) -> str:
+    def port(self) -> int:
         if self._httpd is None:
             raise RuntimeError("the server is not running")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

@@ -96,6 +96,8 @@ class Verifier:
             message = getattr(error, "message", None) or str(error)
             issue = Issue(Code.TP0003, Level.ERROR, f"The package file cannot be read: {message}")
             return PackageVerdict(path, None, None, None, (StepResult("read", Status.UNKNOWN, (issue,)),))
+        package_id: str | None
+        version: str | None
         try:
             package_id, version = archive.read_nuspec()
         except TrustPolicyError:
@@ -105,9 +107,9 @@ class Verifier:
             if any(e.name == _SIGNATURE_NAME and e.flags & _UTF8_FLAG for e in archive.entries):
                 # docs/scenarios.md 11: NuGet's IsSigned finds the entry by name, its reader then refuses
                 # the UTF-8 flagged entry: "no package signature file" (NU3005).
-                error = SignatureFormatError(Code.NU3005, "The package does not contain a valid package signature "
-                                             "file: the .signature.p7s entry has the UTF-8 name flag set")
-                return self._finish(path, package_id, version, True, [self._illegal(error)], ())
+                flagged = SignatureFormatError(Code.NU3005, "The package does not contain a valid package signature "
+                                               "file: the .signature.p7s entry has the UTF-8 name flag set")
+                return self._finish(path, package_id, version, True, [self._illegal(flagged)], ())
             return self._finish(path, package_id, version, False, [self._unsigned()], ())
 
         try:
