@@ -114,6 +114,7 @@ class TrustContext:
         fingerprints: --certificate-fingerprint values (normalised SHA-256).
         cache_dir: where verdict and revocation caches live.
         configfile: the one NuGet.Config given (--configfile), which then also names package folders.
+        directory: without --configfile, the folder the config hierarchy was read from.
     """
 
     mode: str
@@ -127,6 +128,7 @@ class TrustContext:
     cache_dir: Path
     configfile: str | None = None
     environ: Mapping[str, str] | None = field(default=None, compare=False)
+    directory: str | None = None
 
     @classmethod
     def build(cls, options: TrustOptions | None = None) -> TrustContext:
@@ -167,6 +169,7 @@ class TrustContext:
             cache_dir=cache_dir,
             configfile=options.configfile,
             environ=options.environ,
+            directory=directory,
         )
 
     @property
