@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trustpolicy.check import CheckOptions, check_graph, config_directory
+from trustpolicy.config import load_trust_settings
 from trustpolicy.config.edit import ConfigEditor, Node, certificate_node, signer_node
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.models import Refusal, Suggestion
@@ -60,15 +61,14 @@ class Pins:
 
 def init_context(paths: Iterable[str | os.PathLike[str]], options: TrustOptions) -> TrustContext:
     """The context `init` judges in: require mode; the trustedSigners of `options.configfile` when that
-    file exists (it is extended), else none at all (the section is written from scratch). Package
-    folders come from that file, or from the config hierarchy of the first input."""
+    file exists (it is extended), else none at all (the section is written from scratch). Packages are
+    found as `check` finds them without --configfile: the file written is not where restore looked."""
     paths = list(paths) or ["."]
     target = options.configfile
-    if target is not None and Path(target).is_file():
-        return TrustContext.build(replace(options, mode="require"))
     context = TrustContext.build(replace(options, mode="require", configfile=None,
                                          directory=options.directory or config_directory(paths[0])))
-    return replace(context, config=replace(context.config, signers=()))
+    signers = load_trust_settings(configfile=target).signers if target is not None and Path(target).is_file() else ()
+    return replace(context, config=replace(context.config, signers=signers))
 
 
 def collect_pins(

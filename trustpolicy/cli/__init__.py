@@ -10,18 +10,41 @@ nothing reaches the user as a traceback (except, at diagnostic verbosity, an int
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import signal
 import sys
-from importlib import import_module
-
-from trustpolicy import __version__
-from trustpolicy.errors import TrustPolicyError
-from trustpolicy.verbosity import Verbosity
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+_running = False  # main() is running: from then on a Ctrl-C is a KeyboardInterrupt that main reports
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """The `trustpolicy` program's Ctrl-C: inside main() a KeyboardInterrupt (main cleans up and says
+    so); before main() runs (imports) or after it returned, nothing is left to clean up."""
+    if _running:
+        raise KeyboardInterrupt
+    sys.stderr.write("trustpolicy: interrupted\n")
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _is_the_program() -> bool:
+    """This process is the `trustpolicy` program (the console script or `python -m trustpolicy`),
+    not a library user or a test run importing the module."""
+    program = sys.argv[0] if sys.argv else ""
+    return os.path.basename(program) in ("trustpolicy", "trustpolicy.exe", "trustpolicy-script.py") or \
+        program.endswith(os.path.join("trustpolicy", "__main__.py"))
+
+
+if _is_the_program() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted)  # first thing: a Ctrl-C during the imports below is handled
+
+import argparse  # noqa: E402 - after the handler, on purpose
+import contextlib  # noqa: E402
+from importlib import import_module  # noqa: E402
+
+from trustpolicy import __version__  # noqa: E402
+from trustpolicy.errors import TrustPolicyError  # noqa: E402
+from trustpolicy.verbosity import Verbosity  # noqa: E402
 COMMAND_MODULES = ("inspect", "sign", "verify", "check", "init", "trust", "config", "lint")
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
@@ -73,14 +96,17 @@ def build_parser(commands: tuple[str, ...] = COMMAND_MODULES) -> argparse.Argume
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit code. `argv` None: this process's arguments."""
+    global _running
     standalone = argv is None
     argv = sys.argv[1:] if argv is None else argv
     verbosity = Verbosity.NORMAL
+    _running = True
     try:
         args = _parse(argv)
         if args is None:
             return EXIT_ERROR
         verbosity = args.verbosity
+        _import_lxml()
         with _quiet_output(args):
             return int(args.func(args))
     except TrustPolicyError as error:
@@ -101,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"trustpolicy: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        _running = False
 
 
 def _parse(argv: list[str]) -> argparse.Namespace | None:
@@ -121,6 +149,19 @@ def _parse(argv: list[str]) -> argparse.Namespace | None:
     if not hasattr(args, "verbosity"):
         args.verbosity = Verbosity.NORMAL
     return args
+
+
+def _import_lxml() -> None:
+    """Import lxml (every command reads XML) with Ctrl-C held back: its module initialisation can
+    swallow a KeyboardInterrupt raised inside it, and the command would then run on as if no Ctrl-C
+    had been pressed. A Ctrl-C pressed meanwhile is delivered as soon as the import is done."""
+    if "lxml.etree" in sys.modules or not hasattr(signal, "pthread_sigmask"):
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        import lxml.etree  # noqa: F401
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextlib.contextmanager

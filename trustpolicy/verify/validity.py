@@ -565,15 +565,16 @@ class SignatureEvaluator:
         if ChainStatus.UNTRUSTED_ROOT in result.problems:
             summary.untrusted_root = True
             if report_untrusted_root:
-                hint = detail = ""
+                why = f"(root: {_root_name(result)})"
+                detail = result.message
                 if self._case_only_hint is not None and self._case_only_hint(signature):
-                    hint = " allowUntrustedRoot is ignored: the fingerprint is not written in upper case."
+                    why = "(allowUntrustedRoot is ignored: it compares the fingerprint case-sensitively)"
                     detail = ("trustedSigners lists this certificate with allowUntrustedRoot=\"true\", but not in "
-                              "uppercase; like NuGet, allowUntrustedRoot compares the fingerprint case-sensitively. ")
+                              "uppercase; like NuGet, allowUntrustedRoot compares the fingerprint case-sensitively. "
+                              + detail)
                 before = len(issues)
                 issues.append(Issue("NU3018", _level(not allow_untrusted), f"The {name}'s signing certificate is not "
-                                    f"trusted by the trust provider (root: {_root_name(result)}).{hint}", label,
-                                    detail=detail + result.message))
+                                    f"trusted by the trust provider {why}.", label, detail=detail))
                 self._missing_root(result, "code-signing", issues, label)
                 summary.untrusted_issues.extend(issues[before:])
             if not allow_untrusted:
