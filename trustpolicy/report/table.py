@@ -23,7 +23,7 @@ from trustpolicy.verbosity import Verbosity
 _VERDICT_STYLE = {"valid": "bold green", "invalid": "bold red"}
 _LEVEL_STYLE = {Level.ERROR: "red", Level.WARNING: "yellow", Level.INFO: "dim"}
 _UNLIMITED = 100_000  # a width no table reaches: measure its natural width
-_FIX_INDENT = "       "
+_LISTED = 5  # packages named in a suggestion's title below detailed verbosity
 
 
 def _signer_cell(package: PackageReport) -> Text:
@@ -150,7 +150,7 @@ def render_table(report: GraphReport, console: Console, verbosity: Verbosity = V
                 _issues(console, package.verdict.issues, verbosity)
     if missing:
         _missing(report, missing, console)
-    _suggestions(report, console)
+    _suggestions(report, console, verbosity)
 
 
 def _header(report: GraphReport, console: Console, verbosity: Verbosity) -> None:
@@ -195,7 +195,7 @@ def _missing_line(missing: list[PackageReport]) -> Text:
     line = Text("x ", style="bold red")
     noun = "package was" if len(missing) == 1 else "packages were"
     line.append(f"{len(missing)} {noun} not found: ", style="bold")
-    line.append(", ".join(f"{p.id} {p.version}" for p in missing))
+    line.append(", ".join(f"{p.id} {p.version}" for p in missing))  # all of them: each is a failure
     return line
 
 
@@ -209,7 +209,7 @@ def _missing(report: GraphReport, missing: list[PackageReport], console: Console
     _fix(console, "  fix: ", "run the restore again, or add the folder that holds them with --packages-dir DIR")
 
 
-def _suggestions(report: GraphReport, console: Console) -> None:
+def _suggestions(report: GraphReport, console: Console, verbosity: Verbosity) -> None:
     if not report.suggestions and not report.refusals:
         return
     if report.suggestions:
@@ -219,21 +219,28 @@ def _suggestions(report: GraphReport, console: Console) -> None:
                            "(each checked: with all of them in place, these packages pass):", style="bold"),
                       soft_wrap=True)
     for number, suggestion in enumerate(report.suggestions, 1):
-        _suggestion(console, number, suggestion)
+        _suggestion(console, number, suggestion, verbosity)
     for refusal in report.refusals:
         console.print()
-        console.print(Text(f"no suggestion for {refusal.kind} {refusal.name!r} ({', '.join(refusal.packages)}): "
+        console.print(Text(f"no suggestion for {refusal.kind} {refusal.name!r} ({_some(refusal.packages, verbosity)}): "
                            f"{refusal.reason}", style="yellow"), soft_wrap=True)
 
 
-def _suggestion(console: Console, number: int, suggestion: Suggestion) -> None:
+def _some(names: tuple[str, ...] | list[str], verbosity: Verbosity) -> str:
+    """Names, all of them from detailed verbosity on, else the first few and how many more."""
+    if verbosity >= Verbosity.DETAILED or len(names) <= _LISTED:
+        return ", ".join(names)
+    return f"{len(names)} packages: {', '.join(names[:_LISTED])} and {len(names) - _LISTED} more (-v detailed lists all)"
+
+
+def _suggestion(console: Console, number: int, suggestion: Suggestion, verbosity: Verbosity) -> None:
     console.print()
     title = Text(f"{number}. {suggestion.kind} {suggestion.name!r}", style="bold")
     if suggestion.service_index:
         title.append(f" {suggestion.service_index}")
     if suggestion.owners:
         title.append(f" owners {';'.join(suggestion.owners)}")
-    title.append(f" - allows {', '.join(suggestion.packages)}")
+    title.append(f" - allows {_some(suggestion.packages, verbosity)}")
     console.print(title, soft_wrap=True)
     if suggestion.note:
         console.print(Text(f"   {suggestion.note}", style="bold yellow"), soft_wrap=True)
