@@ -136,8 +136,8 @@ def _parse(argv: list[str]) -> argparse.Namespace | None:
     usage of the command (or verb) it belongs to."""
     # Import only the command being run (the others' imports cost a warm check ~0.2 s); the full
     # list is built for top-level help and errors.
-    command = next((word for word in argv if not word.startswith("-")), None)
-    parser = build_parser((command,) if command in COMMAND_MODULES else COMMAND_MODULES)
+    command = next((word for word in argv if word in COMMAND_MODULES), None)
+    parser = build_parser((command,) if command else COMMAND_MODULES)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         before_command = command is None or argv.index(unknown[0]) < argv.index(command)
