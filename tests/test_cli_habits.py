@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import identity_of, make_package
+from test_verify_support import world  # noqa: F401 - fixture
 from trustpolicy.archive import PackageArchive, insert_signature
 from trustpolicy.cli import main
 from trustpolicy.sign import sign_package
@@ -310,3 +311,44 @@ def test_missing_packages_are_reported_once(capsys: pytest.CaptureFixture[str], 
     main(["check", str(demo), "--revocation", "off", "--no-cache", "--format", "json"])
     document = json.loads(capsys.readouterr().out)
     assert {"path": str(demo / "packages"), "source": "NuGet.Config globalPackagesFolder"} in document["searchedFolders"]
+
+
+# --- one-line chain and revocation messages ----------------------------------------------------------------
+
+CHAIN_CODES = {"NU3012", "NU3018", "NU3028", "NU3042"}
+
+
+def test_chain_and_revocation_messages_are_one_line_with_the_details_apart(world) -> None:  # type: ignore[no-untyped-def]
+    """Revoked, unreachable, unknown and untrusted chains, for signers and timestamp authorities: each
+    message is one line under 200 characters; the chain's own long answer is the issue's detail."""
+    from test_verify_support import TimestampServer
+    from trustpolicy.verify import REQUIRE, VERIFY
+
+    with TimestampServer(world.revoked_tsa) as revoked_tsa, TimestampServer(world.other.tsa) as untrusted_tsa:
+        packages = [world.sign(world.revoked, stem="m-revoked"), world.sign(world.unreachable, stem="m-unreachable"),
+                    world.sign(world.other.leaf, stem="m-untrusted"),
+                    world.sign(world.revocable, timestamp=revoked_tsa, stem="m-revoked-tsa"),
+                    world.sign(timestamp=untrusted_tsa, stem="m-untrusted-tsa")]
+    seen: dict[str, int] = {}
+    for chains in (world.online, world.offline):
+        for settings in (REQUIRE, VERIFY):
+            for package in packages:
+                for issue in world.verifier(settings, chains=chains).verify_package(package).issues:
+                    if issue.code not in CHAIN_CODES:
+                        continue
+                    seen[issue.code] = seen.get(issue.code, 0) + 1
+                    assert len(issue.message) < 200 and "\n" not in issue.message, issue.message
+                    assert issue.detail, issue
+                    assert issue.detail not in issue.message
+    assert set(seen) == CHAIN_CODES  # every kind was produced at least once
+
+
+def test_detail_reaches_the_json_and_diagnostic_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["check", str(DEMO), "--revocation", "offline", "--no-cache", "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    from trustpolicy.report import report_problems
+
+    assert code == 1 and report_problems(document) == []
+    chain_issues = [i for p in document["packages"] for i in p["issues"] if i["code"] in CHAIN_CODES]
+    assert chain_issues and all(len(i["message"]) < 200 and i.get("detail") for i in chain_issues)
+    assert any("Demo Root CA" in i["detail"] and "is not trusted for code signing" in i["detail"] for i in chain_issues)

@@ -339,3 +339,38 @@ def test_init_with_the_root_trusted_pins_without_untrusted_roots(capsys: pytest.
     report = json.loads(capsys.readouterr().out)
     assert [p["id"] for p in report["packages"] if p["verdict"] == "invalid"] == ["Legacy.Unsigned", "Contoso.Tampered"]
 
+
+
+def test_a_pin_with_an_authority_comes_before_allow_untrusted_root(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, roots: str, signers: Signers) -> None:
+    """Countersigned by a repository whose root no store trusts, authored by a signer whose root is
+    trusted: the author is suggested, without allowUntrustedRoot; the repository is not."""
+    other = TestPKI(tmp_path / "other-pki", fresh_keys=True)  # keys of its own: no certificate shares one
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    signed(folder, "Mixed.One", signers.author_one, other.leaf, ("alice",))
+    write_config(folder, UNRELATED, clear=True)
+    _, before = check(capsys, folder, roots)
+    (suggestion,) = before["suggestions"]
+    assert (suggestion["kind"], suggestion["name"], suggestion["allowUntrustedRoot"]) == ("author", "Author One", [])
+    for command in suggestion["commands"]:
+        run_command(capsys, command)
+    _, after = check(capsys, folder, roots)
+    assert verdicts(after) == {"Mixed.One": "valid"}
+
+
+def test_a_package_without_owners_makes_an_entry_without_owners(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, roots: str, signers: Signers) -> None:
+    folder = tmp_path / "ownerless"
+    folder.mkdir()
+    signed(folder, "Owned", signers.author_one, signers.feed, ("alice",))
+    signed(folder, "Unowned", signers.author_one, signers.feed, ())
+    write_config(folder, UNRELATED, clear=True)
+    _, before = check(capsys, folder, roots)
+    (suggestion,) = before["suggestions"]
+    assert suggestion["kind"] == "repository" and suggestion["owners"] == [] and suggestion["withoutOwners"] is None
+    assert "name no owner" in suggestion["note"] and "--owners" not in suggestion["commands"][0]
+    for command in suggestion["commands"]:
+        run_command(capsys, command)
+    _, after = check(capsys, folder, roots)
+    assert verdicts(after) == {"Owned": "valid", "Unowned": "valid"}

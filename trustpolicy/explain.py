@@ -114,7 +114,7 @@ def common_name(subject: str) -> str | None:
 # Verdicts of package files (no graph records) under a variant of the run's context.
 Judge = Callable[["TrustContext", Sequence[PackageReport]], list[PackageVerdict]]
 
-_MAX_ROUNDS = 6  # each round moves every still-failing package to its next option; 4 options at most
+_MAX_ROUNDS = 6  # each round moves every still-failing package on; 4 options at most, then a last check
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,7 @@ def suggest(
     candidates = [i for i, p in enumerate(packages) if _allowable(p)]
     options = {i: _options(packages[i].verdict, untrusted_roots) for i in candidates}
     blocked: dict[int, tuple[_Option, str]] = {}  # an untrusted root that was not pinned: said if nothing works
+    untrusted_kinds: dict[int, set[str]] = {i: set() for i in candidates}  # signers kept out by their root
     refused: dict[int, tuple[_Option, str]] = {}
     state = {i: 0 for i in candidates if options[i]}
     for i in candidates:
@@ -214,10 +215,11 @@ def suggest(
                 continue
             moved = True
             chosen = plan[i]
-            untrusted = _blocked_by_untrusted_root(verdict, chosen.signature.placement)
-            if untrusted and not chosen.untrusted_root and not untrusted_roots and i not in blocked:
-                blocked[i] = (chosen, _untrusted_reason(verdict, chosen))
-            nxt = _next_option(options[i], state[i], allow_same_kind=untrusted and not chosen.untrusted_root)
+            if not chosen.untrusted_root and _blocked_by_untrusted_root(verdict, chosen.signature.placement):
+                untrusted_kinds[i].add(chosen.kind)
+                if not untrusted_roots and i not in blocked:
+                    blocked[i] = (chosen, _untrusted_reason(verdict, chosen))
+            nxt = _next_option(options[i], state[i], untrusted_kinds[i])
             if nxt is None:
                 refused[i] = blocked.get(i) or (chosen, _failure(verdict))
                 del state[i]
@@ -247,7 +249,8 @@ def _allowable(package: PackageReport) -> bool:
 
 
 def _options(verdict: PackageVerdict, untrusted_roots: bool) -> list[_Option]:
-    """The package's repository first, then its author; each without, then with allowUntrustedRoot."""
+    """The package's repository, then its author; both with allowUntrustedRoot only after both without
+    it (a pin with an authority behind it is always preferred)."""
     out: list[_Option] = []
     repository = next((s for s in verdict.signatures if s.kind == "repository" and s.service_index
                        and "SHA256" in s.fingerprints), None)
@@ -256,12 +259,10 @@ def _options(verdict: PackageVerdict, untrusted_roots: bool) -> list[_Option]:
     if repository is not None:
         assert repository.service_index is not None
         out.append(_Option("repository", repository.service_index.lower(), repository))
-        if untrusted_roots:
-            out.append(_Option("repository", repository.service_index.lower(), repository, True))
     if author is not None:
         out.append(_Option("author", signer_name(author), author))
-        if untrusted_roots:
-            out.append(_Option("author", signer_name(author), author, True))
+    if untrusted_roots:
+        out += [replace(option, untrusted_root=True) for option in out]
     return out
 
 
@@ -271,14 +272,13 @@ def _fallback_option(verdict: PackageVerdict) -> _Option:
     return _Option(kind, signer_name(signature), signature)
 
 
-def _next_option(options: list[_Option], current: int, *, allow_same_kind: bool) -> int | None:
-    """The next option to try: the same signer with allowUntrustedRoot only when that is what
-    kept the package out, else the next signer."""
-    kind = options[current].kind
+def _next_option(options: list[_Option], current: int, untrusted_kinds: set[str]) -> int | None:
+    """The next option to try; one with allowUntrustedRoot only for a signer that an untrusted root
+    (and nothing else) kept out."""
     for index in range(current + 1, len(options)):
-        if options[index].kind == kind and not allow_same_kind:
-            continue
-        return index
+        option = options[index]
+        if not option.untrusted_root or option.kind in untrusted_kinds:
+            return index
     return None
 
 

@@ -118,6 +118,9 @@ def render_table(report: GraphReport, console: Console, verbosity: Verbosity = V
     failing = [p for p in report.failing if not _is_missing(p)]
     missing = [p for p in report.failing if _is_missing(p)]
     if verbosity is Verbosity.QUIET:
+        for problem in report.graph_problems:
+            if problem.level is Level.ERROR:
+                console.print(Text(f"graph error {problem.code}: {problem.message}", style="red"), soft_wrap=True)
         for package in failing:
             console.print(_failure_line(package), soft_wrap=True)
         if missing:
