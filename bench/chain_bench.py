@@ -13,7 +13,6 @@ ValidationContext with the 305 roots per call; fewer iterations, it is slow).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -23,8 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CORPUS = Path(os.environ.get("TRUSTPOLICY_CORPUS", ROOT.parent / "shared" / "corpus"))
-PACKAGE = CORPUS / "nuget-client" / "signed" / "nuget.versioning.5.0.0.nupkg"
+PACKAGE = ROOT / "tests" / "data" / "nuget-client" / "signed" / "nuget.versioning.5.0.0.nupkg"  # tests/data/README.md
 
 
 def main(n: int = 1000) -> None:

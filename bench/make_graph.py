@@ -10,6 +10,10 @@ Writes bench/out/<name>/ (bench/out is gitignored):
     packages/<lid>/<lver>/         global packages folder layout: .nupkg, .nupkg.sha512,
                                    .nupkg.metadata, <lid>.nuspec, .signature.p7s
     projects/<n>/obj/project.assets.json   a restore of the first n packages (packageFolders = packages/)
+    flat/<n>/<Id>.<Version>.nupkg  the first n packages in one folder (a drop folder, a v2 file feed)
+    solutions/<n>/                 a packages.config solution: Bench.sln, App/packages.config and
+                                   packages/<Id>.<Version>/<Id>.<Version>.nupkg (side by side)
+                                   (flat/ and solutions/ hold hard links to the packages' files)
 
 Packages are real: payload entries are random (incompressible) bytes stored uncompressed, so file
 sizes are real sizes on disk. About 70% are author-signed by one of 5 authors and countersigned by
@@ -336,6 +340,51 @@ def write_assets(project: Path, packages: Path, libraries: list[dict]) -> Path:
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+def _complete(folder: Path, count: int) -> bool:
+    marker = folder / ".complete"
+    return marker.is_file() and marker.read_text() == str(count)
+
+
+def write_flat(folder: Path, packages: Path, libraries: list[dict]) -> Path:
+    """The packages as one folder of `<Id>.<Version>.nupkg` files (hard links), no restore records."""
+    if not _complete(folder, len(libraries)):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for lib in libraries:
+            package_id, version = lib["key"].split("/")
+            os.link(packages / lib["path"] / f"{lib['path'].replace('/', '.')}.nupkg", folder / f"{package_id}.{version}.nupkg")
+        (folder / ".complete").write_text(str(len(libraries)))
+    return folder
+
+
+def write_solution(folder: Path, packages: Path, libraries: list[dict]) -> Path:
+    """A packages.config solution as NuGet lays it out: Bench.sln, App/packages.config listing the
+    packages, and the solution packages/ folder with `<Id>.<Version>/<Id>.<Version>.nupkg` (hard links)."""
+    if not _complete(folder, len(libraries)):
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "App").mkdir(parents=True)
+        (folder / "Bench.sln").write_text("Microsoft Visual Studio Solution File, Format Version 12.00\n")
+        lines = ['<?xml version="1.0" encoding="utf-8"?>', "<packages>"]
+        for lib in libraries:
+            package_id, version = lib["key"].split("/")
+            lines.append(f'  <package id="{package_id}" version="{version}" targetFramework="net48" />')
+            target = folder / "packages" / f"{package_id}.{version}"
+            target.mkdir(parents=True)
+            os.link(packages / lib["path"] / f"{lib['path'].replace('/', '.')}.nupkg", target / f"{package_id}.{version}.nupkg")
+        (folder / "App" / "packages.config").write_text("\n".join(lines + ["</packages>"]) + "\n")
+        (folder / ".complete").write_text(str(len(libraries)))
+    return folder
+
+
+def write_layouts(base: Path, counts: tuple[int, ...]) -> None:
+    """flat/<n> and solutions/<n> for each n: the same packages as projects/<n>, in the other layouts."""
+    libraries = json.loads((base / "manifest.json").read_text())["libraries"]
+    for n in counts:
+        if n <= len(libraries):
+            write_flat(base / "flat" / str(n), base / "packages", libraries[:n])
+            write_solution(base / "solutions" / str(n), base / "packages", libraries[:n])
 
 
 def _write_config(path: Path, pki: dict) -> None:

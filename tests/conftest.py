@@ -123,3 +123,14 @@ def run_nuget(command: list[str], *args: str, cwd: Path, home: Path, timeout: fl
            "NUGET_PACKAGES": str(home / "packages"), "MONO_ENV_OPTIONS": ""}
     return subprocess.run([*command, *args, "-NonInteractive"], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+# --- trustpolicy serve: the packages and policy its tests share (tests/serve_support.py) -------------
+
+
+@pytest.fixture(scope="session")
+def serve_world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Signed test packages of every kind and a require-mode config trusting Contoso and the test feed."""
+    from serve_support import build_world
+
+    return build_world(tmp_path_factory.mktemp("serve-world"), pki)

@@ -1,4 +1,4 @@
-"""trustpolicy.archive against real NuGet packages, hand-built zips and random zips (format.md 2 and 4)."""
+"""trustpolicy.archive against real NuGet packages, hand-built zips and random zips (docs/format.md 2 and 4)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms
 from hypothesis import HealthCheck, given, settings
+from datafiles import NUGET, ZIP_EDGE
+from datafiles import SIGNED as SIGNED_DIR
+from datafiles import UNSIGNED as UNSIGNED_DIR
 from hypothesis import strategies as st
 
 from trustpolicy.archive import (
@@ -32,18 +35,15 @@ from trustpolicy.archive import (
 )
 from trustpolicy.errors import SignatureFormatError, SigningError, TrustPolicyError
 
-CORPUS = Path(os.environ.get("TRUSTPOLICY_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
-NUGET = CORPUS / "nuget-client"
-SIGNED = sorted((NUGET / "signed").glob("*.nupkg"))
-UNSIGNED = sorted((NUGET / "unsigned").glob("*.nupkg"))
-ZIP_EDGE = NUGET / "zip-edge"
+SIGNED = sorted(SIGNED_DIR.glob("*.nupkg"))
+UNSIGNED = sorted(UNSIGNED_DIR.glob("*.nupkg"))
 SIG = b".signature.p7s"
 WHEN = datetime(2024, 5, 17, 13, 45, 31)
 HASH_OIDS = {"2.16.840.1.101.3.4.2.1": "sha256", "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512"}
 
 
 def test_corpus_is_present() -> None:
-    assert len(SIGNED) == 9 and len(UNSIGNED) == 3, f"corpus not found under {NUGET}"
+    assert len(SIGNED) == 9 and len(UNSIGNED) == 3, f"test data missing under {NUGET}"
 
 
 def expected_hash(package: Path) -> tuple[str, bytes]:
@@ -225,10 +225,10 @@ def test_eocd_is_the_last_signature_within_the_longest_comment(tmp_path: Path) -
     fake = make_zip(FILES, signature=b"sig", comment=b"see PK\x05\x06 here")
     with pytest.raises(SignatureFormatError) as info:
         PackageArchive.open(write(tmp_path / "fake.zip", fake))
-    assert info.value.code == "NU3008"
+    assert info.value.code == "TP0003"  # cannot be read: the same code verify, inspect and check give
 
 
-# --- signature entry rules (format.md 2.1 / 2.2) --------------------------------------------------------
+# --- signature entry rules (docs/format.md 2.1 / 2.2) ---------------------------------------------------
 
 
 def test_signature_not_last_hashes_to_the_unsigned_layout(tmp_path: Path) -> None:
@@ -440,9 +440,10 @@ def test_not_a_zip_and_missing_file(tmp_path: Path) -> None:
         path = write(tmp_path / "n.nupkg", data)
         with pytest.raises(SignatureFormatError) as info:
             PackageArchive.open(path)
-        assert info.value.code == "NU3008" and info.value.path == str(path)
-    with pytest.raises(TrustPolicyError, match="cannot open"):
+        assert info.value.code == "TP0003" and info.value.path == str(path)
+    with pytest.raises(SignatureFormatError, match="cannot open") as info:
         PackageArchive.open(tmp_path / "absent.nupkg")
+    assert info.value.code == "TP0003"
     with pytest.raises(TrustPolicyError, match="cannot read"):
         hash_file(tmp_path / "absent.nupkg", "sha256")
     with pytest.raises(SignatureFormatError) as info:
@@ -474,13 +475,15 @@ def test_corrupted_offsets(tmp_path: Path) -> None:
         bad[pos : pos + len(value)] = value
         with pytest.raises(SignatureFormatError) as info:
             PackageArchive.open(write(tmp_path / "c.zip", bytes(bad)))
-        assert info.value.code == "NU3008", name
+        assert info.value.code == "TP0003", name  # unreadable, not an integrity failure: nothing was hashed
     for header in [m.start() for m in re.finditer(b"PK\x01\x02", good)]:  # each LFH offset out of range
         bad = bytearray(good)
         bad[header + 42 : header + 46] = struct.pack("<I", 0xFFFFFFF0)
         with pytest.raises(SignatureFormatError) as info:
             PackageArchive.open(write(tmp_path / "c.zip", bytes(bad))).package_hash("sha256")
-        assert info.value.code == "NU3008"
+        # The signature entry's local header is read when the file is opened (is it signed?): unreadable.
+        opening = good[header + 46 : header + 60] == b".signature.p7s"
+        assert info.value.code == ("TP0003" if opening else "NU3008")
 
 
 @settings(max_examples=150, deadline=None)

@@ -6,13 +6,13 @@ PKI. Revocation is covered in test_revocation.py; here it is off, or offline wit
 
 from __future__ import annotations
 
-import os
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from asn1crypto import x509 as asn1_x509
+from datafiles import SIGNED
 
 from trustpolicy.chain import ChainResult, ChainStatus, ChainValidator, Revocation
 from trustpolicy.revocation import RevocationOptions
@@ -20,8 +20,6 @@ from trustpolicy.signature import PrimarySignature, parse_signature
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, TIME_STAMPING, Issued, TestPKI
 from trustpolicy.truststore import TrustStore
 
-CORPUS = Path(os.environ.get("TRUSTPOLICY_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
-SIGNED = CORPUS / "nuget-client" / "signed"
 OFF = RevocationOptions("off")
 
 

@@ -4,11 +4,9 @@ corpus and certificates built here (real ones, signed with the test PKI's keys).
 
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Iterable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from asn1crypto import x509 as asn1_x509
@@ -16,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
+from datafiles import SIGNED
 from pyhanko_certvalidator.authority import AuthorityWithCert, TrustAnchor
 from pyhanko_certvalidator.registry import CertificateRegistry, SimpleTrustManager
 
@@ -25,8 +24,6 @@ from trustpolicy.signature import parse_signature
 from trustpolicy.testing.pki import CODE_SIGNING, Issued, TestPKI
 from trustpolicy.truststore import TrustStore
 
-CORPUS = Path(os.environ.get("TRUSTPOLICY_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
-SIGNED = CORPUS / "nuget-client" / "signed"
 OFF = RevocationOptions("off")
 
 Cert = asn1_x509.Certificate

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from datafiles import SIGNED, UNSIGNED
 
 from trustpolicy.check import CheckOptions, check_graph, config_directory
 from trustpolicy.context import TrustContext, TrustOptions
@@ -16,7 +17,6 @@ from trustpolicy.report import check_document, report_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "demo"
-CORPUS = ROOT.parent / "shared" / "corpus" / "nuget-client"
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_cache_reuses_and_invalidates(demo: Path, tmp_path: Path) -> None:
 def test_parallel_matches_serial(tmp_path: Path) -> None:
     folder = tmp_path / "feed"
     folder.mkdir()
-    for nupkg in sorted((CORPUS / "signed").glob("*.nupkg")) + sorted((CORPUS / "unsigned").glob("*.nupkg")):
+    for nupkg in sorted(SIGNED.glob("*.nupkg")) + sorted(UNSIGNED.glob("*.nupkg")):
         shutil.copy(nupkg, folder)
     serial = run([folder], tmp_path, jobs=1, use_cache=False, mode="accept")
     parallel = run([folder], tmp_path, jobs=2, use_cache=False, mode="accept")

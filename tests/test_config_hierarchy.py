@@ -1,4 +1,4 @@
-"""Which files apply and how they merge (policy.md section 4; scenario 98), and `config show`."""
+"""Which files apply and how they merge (docs/policy.md section 4; scenario 98), and `config show`."""
 
 from __future__ import annotations
 
@@ -255,7 +255,8 @@ def test_config_show_json(isolated: Path, capsys: pytest.CaptureFixture[str]) ->
     path = write(isolated / "c.config", repository("corp", "https://corp.test/index.json"), sources='<add key="corp" value="https://corp.test/index.json"/>')
     assert main(["config", "--configfile", str(path), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["signatureValidationMode"] == {"value": "accept", "source": None}
+    assert data["signatureValidationMode"] == {"value": "accept", "written": None, "valid": True, "source": None}
+    assert data["globalPackagesFolder"] is None and data["repositoryPath"] is None
     assert data["packageSources"] == [{"name": "corp", "url": "https://corp.test/index.json", "source": {"path": str(path), "line": 4}}]
     signer = data["trustedSigners"][0]
     assert signer["kind"] == "repository" and signer["source"] == {"path": str(path), "line": 6}
@@ -272,11 +273,115 @@ def test_config_show_bad_file_exits_2_with_file_and_line(isolated: Path, capsys:
 
 
 def test_two_repositories_with_one_service_index_in_one_file_both_count(tmp_path: Path, home: ConfigLocations) -> None:
-    """NuGet keeps both (its Equals/GetHashCode quirk); a closer file with that serviceIndex replaces both."""
+    """NuGet keeps both (its Equals/GetHashCode quirk); a closer file with that serviceIndex replaces the
+    first of them only (VirtualSettingSection.Merge removes the first equal item and appends)."""
     write(tmp_path / "user" / "NuGet.Config", repository("one", "https://r.test/index.json", A) + repository("two", "https://r.test/index.json", B))
     (tmp_path / "repo").mkdir()
     settings = load_trust_settings(directory=tmp_path / "repo", locations=home)
     assert [s.name for s in settings.signers] == ["one", "two"]
     write(tmp_path / "repo" / "nuget.config", repository("three", "https://r.test/index.json", C))
     settings = load_trust_settings(directory=tmp_path / "repo", locations=home)
-    assert [s.name for s in settings.signers] == ["three"]
+    assert [s.name for s in settings.signers] == ["two", "three"]
+
+
+def test_a_replacing_item_moves_to_the_end_like_nuget(tmp_path: Path, home: ConfigLocations) -> None:
+    write(tmp_path / "user" / "NuGet.Config", author("a") + author("b", B))
+    write(tmp_path / "repo" / "nuget.config", author("a", C))
+    settings = load_trust_settings(directory=tmp_path / "repo", locations=home)
+    assert [(s.name, s.certificates[0].fingerprint) for s in settings.signers] == [("b", B), ("a", C)]
+
+
+# -- one environment for every reader --------------------------------------------------------------
+
+
+def test_load_config_finds_user_and_machine_files_through_the_environ_it_is_given(tmp_path: Path) -> None:
+    write(tmp_path / "u" / "NuGet.Config", author("from-user"))
+    write(tmp_path / "m" / "corp.config", author("from-machine", B))
+    (tmp_path / "repo").mkdir()
+    environ = {USER_DIR_ENV: str(tmp_path / "u"), MACHINE_DIR_ENV: str(tmp_path / "m")}
+    loaded = load_config(directory=tmp_path / "repo", environ=environ)
+    assert [s.name for s in loaded.settings.signers] == ["from-machine", "from-user"]
+    assert ours(loaded.settings.files, tmp_path) == ["u/NuGet.Config", "m/corp.config"]
+
+
+def test_a_given_environ_without_home_has_no_user_folder() -> None:
+    assert ConfigLocations.for_platform("linux", {}).user_dir is None
+    assert ConfigLocations.for_platform("win32", {}).user_dir is None
+    assert ConfigLocations.for_platform("linux", {"HOME": "/h"}).user_dir == "/h/.nuget/NuGet"
+
+
+# -- globalPackagesFolder / repositoryPath ----------------------------------------------------------
+
+
+def folder(path: Path, key: str, value: str) -> Path:
+    return write(path, config=f'<add key="{key}" value="{value}" />')
+
+
+def test_package_folders_resolve_against_the_defining_file(tmp_path: Path, home: ConfigLocations) -> None:
+    folder(tmp_path / "user" / "NuGet.Config", "globalPackagesFolder", "../cache")
+    (tmp_path / "repo" / "src").mkdir(parents=True)
+    settings = load_trust_settings(directory=tmp_path / "repo" / "src", locations=home)
+    assert settings.global_packages_folder.path == str(tmp_path / "cache")
+    assert settings.global_packages_folder.source.path == str(tmp_path / "user" / "NuGet.Config")
+    assert settings.repository_path is None
+
+    folder(tmp_path / "repo" / "nuget.config", "globalPackagesFolder", "%STORE%/pkgs")
+    settings = load_trust_settings(directory=tmp_path / "repo" / "src", locations=home, environ={"STORE": "/srv/store"})
+    assert settings.global_packages_folder.path == "/srv/store/pkgs"  # an absolute value replaces the base
+    # Keys merge by their exact spelling but are looked up ignoring case: a closer key spelled
+    # differently is appended after the farther one, and NuGet's lookup finds the farther one first.
+    folder(tmp_path / "repo" / "nuget.config", "GLOBALPACKAGESFOLDER", "/srv/other")
+    settings = load_trust_settings(directory=tmp_path / "repo" / "src", locations=home)
+    assert settings.global_packages_folder.path == str(tmp_path / "cache")
+    write(tmp_path / "repo" / "nuget.config", config='<add key="globalPackagesFolder" value="" /><add key="repositoryPath" value="lib/../pkgs" />')
+    settings = load_trust_settings(directory=tmp_path / "repo" / "src", locations=home)
+    assert settings.global_packages_folder is None  # an empty closer value means NuGet's default
+    assert settings.repository_path.path == str(tmp_path / "repo" / "pkgs")
+    write(tmp_path / "repo" / "nuget.config", config="<clear />")
+    assert load_trust_settings(directory=tmp_path / "repo" / "src", locations=home).global_packages_folder is None
+
+
+# -- the strict reading: what NuGet misreads is refused ---------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["requir", "", "1", "accept,require", "%UNSET%"])
+def test_an_invalid_mode_is_kept_raw_and_refused_unless_a_mode_is_given(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path / "c.config", author("a"), config=f'<add key="signatureValidationMode" value="{value}" />')
+    settings = load_trust_settings(configfile=path, environ={})
+    assert settings.mode_value == value and settings.mode in ("accept", "require")  # NuGet's reading stays
+    problem = settings.mode_problem
+    assert (problem.code, problem.level, str(problem.where)) == ("TP1018", "error", f"{path}:3")
+    with pytest.raises(ConfigError) as caught:
+        settings.require_usable(mode_given=False)
+    assert str(caught.value).startswith(f"{path}:3: TP1018: signatureValidationMode is {value!r}")
+    assert "accept" in caught.value.message and "require" in caught.value.message and "--mode" in caught.value.message
+    settings.require_usable(mode_given=True)
+
+
+@pytest.mark.parametrize("value", ["require", "Accept", " REQUIRE "])
+def test_valid_modes_in_any_case_are_not_a_problem(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path / "c.config", author("a"), config=f'<add key="signatureValidationMode" value="{value}" />')
+    settings = load_trust_settings(configfile=path)
+    assert settings.mode_problem is None
+    settings.require_usable(mode_given=False)
+
+
+@pytest.mark.parametrize(("algorithm", "fingerprint", "code"), [("SHA1", "AB" * 20, "NU3043"), ("SHA1", A, "NU3043"), ("MD5", A, "TP1020")])
+def test_certificates_nuget_cannot_use_are_refused_with_file_and_line(tmp_path: Path, algorithm: str, fingerprint: str, code: str) -> None:
+    cert = f'<certificate fingerprint="{fingerprint}" hashAlgorithm="{algorithm}" allowUntrustedRoot="false" />'
+    path = write(tmp_path / "c.config", f'{author("ok")}\n<author name="old">\n{cert}</author>')
+    settings = load_trust_settings(configfile=path)
+    with pytest.raises(ConfigError) as caught:
+        settings.require_usable(mode_given=True)
+    assert str(caught.value).startswith(f"{path}:8: {code}: author 'old' has a certificate with hashAlgorithm {algorithm!r}")
+    assert str(caught.value).endswith("SHA-256 fingerprint.")
+
+
+def test_config_show_shows_an_invalid_mode_as_written(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(isolated / "c.config", config='<add key="signatureValidationMode" value="requir" />')
+    assert main(["config", "--configfile", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"signatureValidationMode: 'requir'  [invalid: neither accept nor require; NuGet reads it as accept]  ({path}:3)" in out
+    assert main(["config", "--configfile", str(path), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)["signatureValidationMode"]
+    assert data == {"value": "accept", "written": "requir", "valid": False, "source": {"path": str(path), "line": 3}}

@@ -1,4 +1,4 @@
-"""Reading one NuGet.Config the way NuGet does (policy.md sections 1-2; scenarios 89-97)."""
+"""Reading one NuGet.Config the way NuGet does (docs/policy.md sections 1-2; scenarios 89-97)."""
 
 from __future__ import annotations
 
@@ -174,7 +174,6 @@ def test_allow_untrusted_root_only_takes_effect_on_an_upper_case_fingerprint() -
          "certificate is missing the required attribute hashAlgorithm"),
         ('<author name="a"><certificate Fingerprint="AB" hashAlgorithm="SHA256" allowUntrustedRoot="false" /></author>', 5,
          "attribute names are case-sensitive"),
-        (f'<author name="a">{cert(alg="MD5")}</author>', 5, "unsupported hash algorithm 'MD5'"),
         ('<author name="a"><certificate fingerprint="AB" hashAlgorithm="SHA256" allowUntrustedRoot="false"><x/></certificate></author>', 5,
          "certificate cannot have child elements"),
         ('<author name="a">\n</author>', 5, "has no certificate"),
@@ -262,7 +261,7 @@ def test_exact_duplicates_and_second_clear_are_dropped_like_nuget() -> None:
     config = parse_config_bytes(doc(body), "NuGet.Config")
     # the second <clear/> repeats the first and is dropped; so is "C" (same attributes ignoring case)
     assert [s.name for s in signers_of(config)] == ["b", "c"]
-    assert sorted(n.kind for n in config.notes) == ["duplicate-item", "duplicate-item"]
+    assert sorted(n.code for n in config.notes) == ["TP1014", "TP1014"]  # duplicate-item
 
 
 def test_exact_repeat_after_a_clear_is_dropped_before_the_clear_applies() -> None:
@@ -278,14 +277,14 @@ def test_section_names_are_case_sensitive_and_duplicate_sections_ignored() -> No
     )
     config = parse_config_bytes(raw, "NuGet.Config")
     assert [s.name for s in signers_of(config)] == ["first"]
-    assert {n.kind for n in config.notes} == {"section-case", "duplicate-section"}
+    assert {n.code for n in config.notes} == {"TP1013", "TP1012"}  # section-case, duplicate-section
 
 
 def test_unknown_elements_and_owners_on_author_are_ignored_with_a_note() -> None:
     body = f'<author name="a">{cert()}<owners>x</owners><comment>hi</comment></author><add key="k" value="v"/>'
     config = parse_config_bytes(doc(body), "NuGet.Config")
     assert signers_of(config)[0].owners == ()
-    assert sorted(n.kind for n in config.notes) == ["owners-on-author", "unknown-element", "unknown-element"]
+    assert sorted(n.code for n in config.notes) == ["TP1016", "TP1016", "TP1017"]  # unknown-element, owners-on-author
 
 
 def test_owners_empty_items_are_kept() -> None:
@@ -301,9 +300,38 @@ def test_owners_cdata_is_text() -> None:
 def test_mode_spelled_twice_with_other_case_uses_the_first() -> None:
     raw = doc(config='<add key="signatureValidationMode" value="require"/>\n<add key="SignatureValidationMode" value="accept"/>')
     config = parse_config_bytes(raw, "x")
-    assert [n.kind for n in config.notes] == ["duplicate-key"] and config.notes[0].source.line == 4
+    assert [n.code for n in config.notes] == ["TP1015"] and config.notes[0].where.line == 4  # duplicate-key
 
 
-def test_sha1_is_accepted_by_the_parser_like_nuget() -> None:
-    body = f'<author name="a">{cert("A" * 40, "SHA1")}</author>'
-    assert signers_of(parse_config_bytes(doc(body), "x"))[0].certificates[0].hash_algorithm == "SHA1"
+def test_sha1_and_unknown_algorithms_are_kept_for_lint_but_not_usable() -> None:
+    # NuGet 6.12+ parses SHA1 (older versions refuse the file); an unknown name NuGet always refuses.
+    # Both are kept with a finding so that lint can list every problem; TrustContext refuses them.
+    body = f'<author name="a">\n{cert("A" * 40, "SHA1")}\n{cert(alg="MD5")}\n{cert(alg="")}\n{cert(alg="Sha256")}</author>'
+    config = parse_config_bytes(doc(body), "x")
+    certificates = signers_of(config)[0].certificates
+    assert [(c.hash_algorithm, c.usable) for c in certificates] == [
+        ("SHA1", False), ("MD5", False), ("", False), ("SHA256", True)]
+    assert [(n.code, n.level, n.where.line) for n in config.notes] == [
+        ("NU3043", "error", 6), ("TP1020", "error", 7), ("TP1020", "error", 8)]
+    assert "'MD5'" in config.notes[1].message
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "level", "line"),
+    [
+        (f'<author name="a">\n{cert(allow="maybe")}</author>', "TP1019", "error", 6),
+        (f'<author name="a">\n{cert(allow="")}</author>', "TP1019", "error", 6),
+        (f'<repository name="r" serviceIndex="https://x.test/i.json">{cert()}\n<owners>a b;c</owners></repository>', "TP1021", "error", 6),
+        (f'<repository name="r" serviceIndex="https://x.test/i.json">{cert()}\n<owners>a;b;</owners></repository>', "TP1007", "warning", 6),
+        (f'<repository name="r" serviceIndex="https://x.test/i.json">{cert()}\n<owners>a;;b</owners></repository>', "TP1007", "warning", 6),
+    ],
+)
+def test_values_nuget_misreads_are_noted_with_their_line(body: str, code: str, level: str, line: int) -> None:
+    config = parse_config_bytes(doc(body), "NuGet.Config")
+    assert [(n.code, n.level, str(n.where)) for n in config.notes] == [(code, level, f"NuGet.Config:{line}")]
+    assert config.notes[0].fix
+
+
+@pytest.mark.parametrize("value", ["true", "false", "TRUE", " False ", "tRuE"])
+def test_booleans_dotnet_parses_are_not_noted(value: str) -> None:
+    assert parse_config_bytes(doc(f'<author name="a">{cert(allow=value)}</author>'), "x").notes == ()

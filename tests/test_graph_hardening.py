@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from datafiles import ZIP_EDGE
 from graphdata.layout import RESTORE, content_hash, install, write_assets, write_lock, write_packages_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -276,7 +277,7 @@ def test_mutated_graph_files_never_raise_anything_else(tmp_path: Path, seed: Pat
 def test_corpus_zip_edge_files_in_a_folder(tmp_path: Path) -> None:
     """Odd ZIPs named .nupkg: rows with TP0003, never an exception."""
     feed = tmp_path / "feed"
-    shutil.copytree(Path("/work/shared/corpus/nuget-client/zip-edge"), feed)
+    shutil.copytree(ZIP_EDGE, feed)
     for zip_file in list(feed.iterdir()):
         zip_file.rename(zip_file.with_suffix(".nupkg"))
     graph = collect_graph([feed], environ={})

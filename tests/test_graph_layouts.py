@@ -12,6 +12,7 @@ from graphdata.layout import (b64sha512, content_hash, ident, install, src, whol
                               write_packages_config)
 
 from trustpolicy.graph import Graph, GraphPackage, HashCache, collect_graph, detect_kind, verify_graph_hashes
+from trustpolicy.graph.locate import Listings
 
 
 def one(graph: Graph, pid: str) -> GraphPackage:
@@ -23,7 +24,7 @@ def codes(findings) -> list[str]:
     return [f.code for f in findings]
 
 
-# --- contentHash is what graph.md 3.3 says -----------------------------------------------------
+# --- contentHash is what docs/graph.md 3.3 says ------------------------------------------------
 
 @pytest.mark.parametrize("name", ["signed", "reposigned", "crl", "untrustedts", "versioning", "textfile", "external", "prerelease"])
 def test_hashes_match_the_reference_values(name: str, tmp_path: Path) -> None:
@@ -54,7 +55,7 @@ def test_signed_package_content_hash_is_not_the_file_hash(tmp_path: Path) -> Non
 
 
 def test_old_assets_whole_file_hash_of_a_signed_package_is_accepted(tmp_path: Path) -> None:
-    """NuGet 4.6-4.8 wrote the .sha512 text into assets sha512 (graph.md 3.5)."""
+    """NuGet 4.6-4.8 wrote the .sha512 text into assets sha512 (docs/graph.md 3.5)."""
     gpf = tmp_path / "gpf"
     install(gpf, "reposigned", metadata=False)
     write_assets(tmp_path / "obj" / "project.assets.json", ["reposigned"], [gpf], hashes={"reposigned": whole_hash("reposigned")})
@@ -353,7 +354,7 @@ def test_packages_folder_root_level_nupkg(tmp_path: Path) -> None:
 
 
 def test_packages_config_lock_file_reads_metadata_in_packages_folder(tmp_path: Path) -> None:
-    """graph.md 3.2: a packages.config lock file; the hash comes from packages/<Id>.<Version>/.nupkg.metadata."""
+    """docs/graph.md 3.2: a packages.config lock file; the hash comes from packages/<Id>.<Version>/.nupkg.metadata."""
     sln, config = _solution(tmp_path, [("Test.Reposigned", "1.0.0")])
     write_lock(config.parent / "packages.lock.json", ["reposigned"], target=".NETFramework,Version=v4.7.2")
     folder = sln / "packages" / "Test.Reposigned.1.0.0"
@@ -437,7 +438,7 @@ def test_project_directory_kinds(tmp_path: Path) -> None:
         ("PreReleaseTestPackage.A", "/net8.0/dependencies/PreReleaseTestPackage.A", ("net8.0",))]
 
 
-# --- NuGet.Config globalPackagesFolder / repositoryPath (graph.md 5.1, 6.2) ----------------------
+# --- NuGet.Config globalPackagesFolder / repositoryPath (docs/graph.md 5.1, 6.2) -----------------
 
 def _config(path: Path, body: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -492,3 +493,68 @@ def test_nuget_config_repository_path_for_packages_config(tmp_path: Path) -> Non
     shutil.copyfile(src("textfile"), folder / "PackageWithTextFile.1.0.nupkg")
     (pkg,) = collect_graph([config], environ={}).packages
     assert pkg.nupkg == (folder / "PackageWithTextFile.1.0.nupkg").absolute() and pkg.problems == ()
+
+
+# --- scale: each folder is listed a fixed number of times, whatever it holds (issue 12 part 5) -------
+
+
+def _listings_per_folder(paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """collect_graph(paths) with the real os.scandir / os.listdir counted per folder (not replaced)."""
+    counts: dict[str, int] = {}
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def scandir(path="."):  # type: ignore[no-untyped-def]
+        counts[os.fspath(path)] = counts.get(os.fspath(path), 0) + 1
+        return real_scandir(path)
+
+    def listdir(path="."):  # type: ignore[no-untyped-def]
+        counts[os.fspath(path)] = counts.get(os.fspath(path), 0) + 1
+        return real_listdir(path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "scandir", scandir)
+        patch.setattr(os, "listdir", listdir)
+        collect_graph(paths, environ={})
+    return counts
+
+
+def _feed(folder: Path, count: int) -> Path:
+    """`count` packages at the root and in two subfolders (hard links: the bytes do not matter here)."""
+    for where in (folder, folder / "a", folder / "b"):
+        where.mkdir(parents=True)
+        for i in range(count):
+            os.link(src("textfile"), where / f"p{i:04d}.nupkg")
+    return folder
+
+
+def test_a_flat_folder_is_listed_a_fixed_number_of_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: every package listed (and stat'ed) its whole folder again to see whether it was alone in it:
+    1,000 files took 11.5 s. The count per folder must not grow with the number of packages."""
+    few = _listings_per_folder([_feed(tmp_path / "few", 2)], monkeypatch)
+    many = _listings_per_folder([_feed(tmp_path / "many", 150)], monkeypatch)
+    for name in ("", "/a", "/b"):
+        assert many[str(tmp_path / "many") + name] == few[str(tmp_path / "few") + name], name
+    assert many[str(tmp_path / "many" / "a")] == 1  # read once: the kind test stops at the root's own packages
+    assert sum(many.values()) == sum(few.values()) <= 12
+
+
+def test_a_global_folder_is_listed_a_fixed_number_of_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = []
+    for n, name in ((1, "small"), (3, "large")):
+        gpf = tmp_path / name
+        for package in ("signed", "prerelease", "external")[:n]:
+            install(gpf, package)
+        counts.append(_listings_per_folder([gpf], monkeypatch)[str(gpf)])
+    assert counts[0] == counts[1] <= 6  # the kind tests (project? solution? feed?) and the read
+
+
+def test_side_by_side_names_are_found_by_prefix(tmp_path: Path) -> None:
+    """The packages/ folder lookup searches a sorted listing instead of scanning it for every package."""
+    root = tmp_path / "packages"
+    names = ["Foo.1.0.0", "foo.bar.2.0.0", "FOO.1.0.1", "Foo.Bar.Baz.1.0", "Fo.1.0", "Foox.1.0", "zzz"]
+    for name in names:
+        (root / name).mkdir(parents=True)
+    listings = Listings()
+    assert sorted(listings.starting_with(root, "foo.")) == sorted(["Foo.1.0.0", "foo.bar.2.0.0", "FOO.1.0.1", "Foo.Bar.Baz.1.0"])
+    assert sorted(listings.starting_with(root, "foo.bar.")) == sorted(["foo.bar.2.0.0", "Foo.Bar.Baz.1.0"])
+    assert listings.starting_with(root, "nothing.") == [] and listings.starting_with(root / "absent", "foo.") == []

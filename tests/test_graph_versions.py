@@ -1,4 +1,4 @@
-"""NuGet version parsing and normalization (graph.md section 1)."""
+"""NuGet version parsing and normalization (docs/graph.md section 1)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from trustpolicy.graph import normalize_version, parse_version, try_parse_versio
 
 @pytest.mark.parametrize(
     ("text", "normalized", "folder"),
-    [  # the table of graph.md 1.2
+    [  # the table of docs/graph.md 1.2
         ("1", "1.0.0", "1.0.0"),
         ("1.0", "1.0.0", "1.0.0"),
         ("1.0.0.0", "1.0.0", "1.0.0"),
@@ -34,7 +34,7 @@ def test_normalized_and_folder_forms(text: str, normalized: str, folder: str) ->
 
 @pytest.mark.parametrize(
     ("text", "to_string"),
-    [  # graph.md 1.3: original text unless SemVer 2
+    [  # docs/graph.md 1.3: original text unless SemVer 2
         ("1.0", "1.0"),
         ("4.0.30506.0", "4.0.30506.0"),
         ("1.0.0-beta", "1.0.0-beta"),

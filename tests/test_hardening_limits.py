@@ -186,8 +186,16 @@ def test_flood_inside_a_timestamp_token_is_a_timestamp_problem(der: bytes) -> No
 # --- the archive ------------------------------------------------------------------------------------------
 
 
-def eocd_only(total: int, cd_size: int, cd_offset: int, *, locator: bool = False, body: bytes = b"") -> bytes:
+def eocd_only(total: int, cd_size: int, cd_offset: int, *, locator: bool = False, body: bytes = b"",
+              zip64: tuple[int, int, int] | None = None, at: int | None = None) -> bytes:
+    """An end record after `body`; `locator`: a ZIP64 locator pointing at offset 0 (no record there);
+    `zip64`: (count, CD size, CD offset) of a ZIP64 end record (at file offset `at`, default right
+    after `body`) and its locator before the end record."""
     tail = struct.pack("<4sIQI", zipkit.ZIP64_LOCATOR, 0, 0, 1) if locator else b""
+    if zip64 is not None:
+        count, size, offset = zip64
+        tail = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset)
+        tail += struct.pack("<4sIQI", zipkit.ZIP64_LOCATOR, 0, len(body) if at is None else at, 1)
     return body + tail + struct.pack("<4sHHHHIIH", zipkit.EOCD, 0, 0, total, total, cd_size, cd_offset, 0)
 
 
@@ -196,7 +204,12 @@ def eocd_only(total: int, cd_size: int, cd_offset: int, *, locator: bool = False
     (eocd_only(0xFFFE, 100, 0, body=b"\0" * 100), "announces 65534 entries, which cannot fit"),
     (eocd_only(0xFFFF, 0x100000, 0, body=b"\0" * 64), "announces a 1048576-byte central directory"),
     (eocd_only(5, 0, 0xFFFFFF00, body=b"\0" * 64), "lies past its end record"),
-    (eocd_only(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, locator=True), ""),  # ZIP64 markers: read as empty, no entries
+    (eocd_only(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, locator=True), "its ZIP64 locator points at no ZIP64 end record"),
+    (eocd_only(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, zip64=(0, 0, 0)), ""),  # a real empty ZIP64 archive
+    (eocd_only(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, zip64=(1 << 62, 0, 0)), "more than this tool reads"),
+    (eocd_only(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, zip64=(1, 1 << 62, 0)), "announces a 4611686018427387904-byte"),
+    (eocd_only(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, zip64=(1, 46, 1 << 63)), "lies past its end record"),
+    (eocd_only(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, zip64=(1000, 64, 0), body=b"\0" * 64), "cannot fit"),
 ])
 def test_sparse_claims_of_huge_central_directories(tmp_path: Path, data: bytes, match: str) -> None:
     path = tmp_path / "claims.nupkg"
@@ -212,16 +225,19 @@ def test_sparse_claims_of_huge_central_directories(tmp_path: Path, data: bytes, 
 
 @pytest.mark.slow
 def test_central_directory_entry_cap(tmp_path: Path) -> None:
-    """A real central directory of MAX_ENTRIES + 1 records (a 46 MB file, ZIP64-marked so no count
-    applies) is refused once the cap is passed; the cost is bounded by the cap (~3 s, ~150 MB)."""
+    """A real central directory of MAX_ENTRIES + 1 records (a 46 MB file, ZIP64-marked, with a ZIP64 end
+    record announcing one record fewer than there are, so no early refusal applies) is refused once the
+    cap is passed; the cost is bounded by the cap (~3 s, ~150 MB)."""
     record = struct.pack("<4sHHHHHHIIIHHHHHII", zipkit.CD, 20, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0) + b"a"
     local = struct.pack("<4sHHHHHIIIHH", zipkit.LFH, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0) + b"a"
     path = tmp_path / "million.nupkg"
     with path.open("wb") as f:
         f.write(local)
-        for _ in range(archive.MAX_ENTRIES // 100_000 + 1):
+        count = (archive.MAX_ENTRIES // 100_000 + 1) * 100_000
+        for _ in range(count // 100_000):
             f.write(record * 100_000)
-        f.write(eocd_only(0xFFFF, 0xFFFFFFFF, len(local), locator=True))
+        f.write(eocd_only(0xFFFF, 0xFFFFFFFF, len(local), zip64=(archive.MAX_ENTRIES, len(record) * count, len(local)),
+                          at=f.tell()))
     start = time.perf_counter()
     with pytest.raises(SignatureFormatError, match="more than 1000000 entries"):
         PackageArchive.open(path)

@@ -6,12 +6,12 @@ test roots trusted and revocation off, after every single-byte change:
 
 - outside `.signature.p7s` (every byte of a ~1 KB package, and a sample of a 220 KB one): the
   package hash covers every byte except the signature entry's own local header and central record,
-  and the EOCD fields it patches (format.md 4.2), so the package is invalid in every mode: NU3008, or
+  and the EOCD fields it patches (docs/format.md 4.2), so the package is invalid in every mode: NU3008, or
   TP0003 when the change breaks the zip so no reader opens it (.NET's ZipArchive refuses those too).
 - the signature entry's own headers: fields NuGet checks (name, flags, method, sizes, external
   attributes, lengths, offset) give NU3005 / NU3003 / NU3004 (no longer signed): invalid in REQUIRE and
   VERIFY, and in ACCEPT at most a warning with no signature vouched for (accept mode lets an
-  "illegal" or missing signature through, verify.md 6). Fields nothing reads (versions, DOS time,
+  "illegal" or missing signature through, docs/verification.md 6). Fields nothing reads (versions, DOS time,
   CRC-32, disk number, internal attributes) change nothing at all: they are listed below.
 - inside the signature: never `valid` with another signer, another signed hash, or another timestamp
   time. Either invalid with a code, the same verdict (the bytes nothing signs or checks: listed in
@@ -36,7 +36,7 @@ from trustpolicy.models import PackageVerdict, Status, StepResult
 
 PRESETS = tuple(signed.PRESETS)
 
-# Signature-entry header fields NuGet never reads when verifying (format.md 2.2: the CRC is not checked).
+# Signature-entry header fields NuGet never reads when verifying (docs/format.md 2.2: the CRC is not checked).
 UNCHECKED = {"sig.lfh.version", "sig.lfh.time", "sig.lfh.date", "sig.lfh.crc", "sig.cd.made_by", "sig.cd.version",
              "sig.cd.time", "sig.cd.date", "sig.cd.crc", "sig.cd.disk", "sig.cd.internal"}
 HEADER = re.compile(r"(entry|sig)\.(lfh|cd)\.(?!name|extra|comment)|eocd\.(?!comment$)")

@@ -5,7 +5,7 @@ engine in every mode.
 The rule behind every assertion: a `valid` verdict only for a package whose files, as a central-
 directory unzip (ZipArchive, zipfile) and as a streaming unzip (walking local headers) extract them,
 are the files of the unsigned package the signature commits to. Where NuGet's verdict is known
-(format.md 2, 4) it is asserted; where we are stricter or differ, the test says why.
+(docs/format.md 2, 4) it is asserted; where we are stricter or differ, the test says why.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def assert_invalid_everywhere(verdicts: dict[str, PackageVerdict], *allowed: str
 
 def assert_not_vouched(verdicts: dict[str, PackageVerdict], *codes: str) -> None:
     """An illegal signature (format problems NuGet reports at load time): an error in REQUIRE and
-    VERIFY; ACCEPT lets the package through with a warning and vouches for no signature (verify.md 6)."""
+    VERIFY; ACCEPT lets the package through with a warning and vouches for no signature (docs/verification.md 6)."""
     for preset in ("require", "verify"):
         assert verdicts[preset].verdict == "invalid" and errors(verdicts[preset]) <= set(codes), verdicts[preset].issues
     accept = verdicts["accept"]
@@ -98,7 +98,7 @@ def test_our_signer_on_a_plain_package_is_valid_and_faithful(world: signed.World
 @pytest.mark.parametrize("local_at", [0, 1, 3])
 @pytest.mark.parametrize("cd_at", [0, 2, 3])
 def test_signature_entry_anywhere_is_valid(world: signed.World, local_at: int, cd_at: int) -> None:
-    """format.md 2.3: the verifier accepts the entry at any position (the writer puts it last)."""
+    """docs/format.md 2.3: the verifier accepts the entry at any position (the writer puts it last)."""
     unsigned, signed_bytes = hand_signed(world, entries(), local_at=local_at, cd_at=cd_at, comment=b"c")
     assert zipkit.nuget_hash(signed_bytes) == hashlib.sha256(unsigned).digest()
     assert_valid_and_faithful(judge_all(world, f"pos{local_at}{cd_at}.nupkg", signed_bytes), unsigned, signed_bytes)
@@ -260,7 +260,7 @@ def test_entry_inside_the_signature_region_is_refused(world: signed.World) -> No
 
 def test_bytes_before_the_first_entry(world: signed.World) -> None:
     """A prefix (self-extracting stub): our signer refuses; NuGet's offset arithmetic assumes the first
-    header at 0, so a signature over the file as it is fails the integrity check (format.md 2.4)."""
+    header at 0, so a signature over the file as it is fails the integrity check (docs/format.md 2.4)."""
     unsigned = zipkit.build_zip(entries(), prefix=b"MZ stub " * 8)
     with pytest.raises(SigningError, match="before the first entry"):
         world.sign_bytes("prefix", unsigned)
@@ -316,7 +316,7 @@ def test_entry_count_mismatch_is_unreadable(world: signed.World, counts: tuple[i
 
 @pytest.mark.parametrize("where", ["cd extra", "lfh extra", "locator"])
 def test_zip64_is_refused(world: signed.World, where: str) -> None:
-    """format.md 2.4: the signer refuses (NU3006); placed by hand, verification fails in every mode."""
+    """docs/format.md 2.4: the signer refuses (NU3006); placed by hand, verification fails in every mode."""
     items = entries()
     options: dict = {}
     zip64_extra = struct.pack("<HHQQ", 0x0001, 16, 120, 120)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
+from datafiles import CERTS, NUGET, SIGNED, UNSIGNED, ZIP_EDGE
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
 
@@ -18,8 +19,6 @@ from trustpolicy.errors import TrustPolicyError
 from trustpolicy.inspect import inspect_package, signature_failed
 from trustpolicy.signature import parse_signature
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nuget-client"
-SIGNED, UNSIGNED, ZIP_EDGE = CORPUS / "signed", CORPUS / "unsigned", CORPUS / "zip-edge"
 VERSIONING = SIGNED / "nuget.versioning.5.0.0.nupkg"
 REPOSIGNED = SIGNED / "Test.Reposigned.1.0.0.nupkg"
 LOOSE = SIGNED / "loose-author-countersigned.signature.p7s"
@@ -183,12 +182,12 @@ def test_uppercase_signature_name_is_unsigned() -> None:
 
 def test_unreadable_files_raise() -> None:
     with pytest.raises(TrustPolicyError) as caught:
-        inspect_package(CORPUS / "certs" / "root.crt")
+        inspect_package(CERTS / "root.crt")
     assert "root.crt" in str(caught.value)
     with pytest.raises(TrustPolicyError):
-        inspect_package(CORPUS / "missing.nupkg")
+        inspect_package(NUGET / "missing.nupkg")
     with pytest.raises(TrustPolicyError):
-        inspect_package(CORPUS / "missing.signature.p7s")
+        inspect_package(NUGET / "missing.signature.p7s")
 
 
 def _with_comment(source: Path, dest: Path, comment: bytes) -> Path:

@@ -1,4 +1,4 @@
-"""Conformance scenarios 1-88 of spec/scenarios.md, one test each, on packages built here.
+"""Conformance scenarios 1-88 of docs/scenarios.md, one test each, on packages built here.
 
 Every package is signed for real by trustpolicy.sign with the session's test PKI, timestamped by a
 TimestampServer on 127.0.0.1, and (for revocation) checked against CRLs served on 127.0.0.1.
@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from datafiles import ZIP_EDGE
 
 from test_verify_support import (  # noqa: F401 - `world` is a fixture
     SERVICE_INDEX,
@@ -56,12 +57,8 @@ from trustpolicy.testing.tsa import TimestampServer
 from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, AllowList, AllowListEntry, CountersignatureBehavior, RepositorySignatures, SignaturePlacement, VerificationTarget
 from trustpolicy.models import PackageVerdict, Status
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nuget-client"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus/nuget-client")
-ZIP_EDGE = CORPUS / "zip-edge"
 
-NG = ACCEPT.replace(allow_unsigned=False, allow_untrusted=False)  # nuget.org-like (scenarios.md legend)
+NG = ACCEPT.replace(allow_unsigned=False, allow_untrusted=False)  # nuget.org-like (docs/scenarios.md legend)
 REPO = RepositoryOptions(SERVICE_INDEX)
 COUNTERSIGNATURE_ONLY = dict(
     verification_target=VerificationTarget.REPOSITORY,
@@ -782,7 +779,7 @@ def primary_expired_before_countersigning(world: World, signer_pki=None) -> Path
 @pytest.mark.parametrize("case", ["untrusted root", "expired", "expired and untrusted root",
                                   "expired before countersigning", "countersignature untrusted"])
 def test_scenario_71_countersignature_fallback(world: World, case: str) -> None:
-    # NuGet's "section 3.4" table of ten cases is not in our spec; these are the rows of verify.md 4.3
+    # NuGet's "section 3.4" table of ten cases is not in our spec; these are the rows of docs/verification.md 4.3
     # (and their negative cases) under the nuget.org-like preset.
     if case == "untrusted root":
         package, at, valid = world.countersign(world.sign(world.other.leaf)), None, True

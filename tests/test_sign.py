@@ -1,11 +1,10 @@
-"""trustpolicy.sign and `trustpolicy sign`: the CMS profile of format.md 5-7, checked against openssl,
+"""trustpolicy.sign and `trustpolicy sign`: the CMS profile of docs/format.md 5-7, checked against openssl,
 NuGet's own reference signature, and every refusal NuGet makes at signing time."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
 import struct
 import subprocess
@@ -19,6 +18,7 @@ from conftest import identity_of, make_package
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.serialization import Encoding
+from datafiles import SIGNED, ZIP_EDGE
 
 from trustpolicy import asn1 as oids
 from trustpolicy.archive import PackageArchive
@@ -27,18 +27,17 @@ from trustpolicy.errors import SigningError
 from trustpolicy.sign import (
     RepositoryOptions,
     SigningIdentity,
-    SigningWarning,
     countersign_signature,
     sign_package,
     signature_content,
 )
+from trustpolicy.models import Issue
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, LIFETIME_SIGNING, write_certificates
 from trustpolicy.testing.tsa import OpenSSLTimestampServer
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl binary not installed")
-CORPUS = Path(os.environ.get("TRUSTPOLICY_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
-REFERENCE = CORPUS / "nuget-client" / "signed" / "loose-author-countersigned.signature.p7s"
+REFERENCE = SIGNED / "loose-author-countersigned.signature.p7s"
 SERVICE_INDEX = "https://api.example.test/v3/index.json"
 REPO = RepositoryOptions(SERVICE_INDEX, ("alice", "bob"))
 
@@ -262,8 +261,6 @@ def test_sign_with_the_openssl_timestamp_server(pki, unsigned_package, signing_i
 
 
 def test_attribute_set_matches_nuget_reference(signed_package):
-    if not REFERENCE.exists():
-        pytest.skip(f"corpus not found at {CORPUS}")
     reference = signed_data(REFERENCE.read_bytes())["signer_infos"][0]
     ours = signed_data(read_signature(signed_package))["signer_infos"][0]
     assert set(attrs(ours)) == set(attrs(reference))
@@ -361,8 +358,6 @@ def test_no_countersignature_on_a_repository_primary(unsigned_package, repo_iden
 
 
 def test_countersigning_the_nuget_reference_keeps_its_primary(repo_identity):
-    if not REFERENCE.exists():
-        pytest.skip(f"corpus not found at {CORPUS}")
     # the reference already has a repository countersignature: NU3032
     with pytest.raises(SigningError) as caught:
         countersign_signature(REFERENCE.read_bytes(), identity=repo_identity, repository=REPO)
@@ -476,9 +471,7 @@ def test_zip64_is_refused(unsigned_package, signing_identity, tmp_path):
 @pytest.mark.parametrize("name", ["EmptyZip64.zip", "CentralDirectoryHeaderWithZip64ExtraField.zip",
                                   "LocalFileHeaderWithZip64ExtraField.zip"])
 def test_zip64_corpus_files_are_refused(signing_identity, tmp_path, name):
-    source = CORPUS / "nuget-client" / "zip-edge" / name
-    if not source.exists():
-        pytest.skip(f"corpus not found at {CORPUS}")
+    source = ZIP_EDGE / name
     with pytest.raises(SigningError) as caught:
         sign_package(source, identity=signing_identity, output=tmp_path / "x.nupkg")
     assert caught.value.code == "NU3006"
@@ -549,7 +542,7 @@ def test_tsa_without_timestamping_eku_is_refused(pki, unsigned_package, signing_
 
 
 def test_no_timestamper_warns_nu3002(unsigned_package, signing_identity, tmp_path, tsa_server):
-    seen: list[SigningWarning] = []
+    seen: list[Issue] = []
     sign_package(unsigned_package, identity=signing_identity, output=tmp_path / "a.nupkg", on_warning=seen.append)
     assert [w.code for w in seen] == ["NU3002"]
     with pytest.warns(UserWarning, match="NU3002"):

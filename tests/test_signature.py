@@ -2,7 +2,7 @@
 
 Mutated signatures are made by editing the asn1crypto structures of a corpus signature and
 re-encoding them. Their cryptographic signatures become invalid, which does not matter here: these
-tests check the parse-time NU codes (verify.md section 2), not validity.
+tests check the parse-time NU codes (docs/verification.md section 2), not validity.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import base64
 import hashlib
 import zipfile
 from datetime import timedelta
-from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -19,6 +18,7 @@ from asn1crypto import algos, cms, core, tsp, x509
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from datafiles import SIGNED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,8 +33,6 @@ from trustpolicy.signature import (
     parse_signature,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nuget-client"
-SIGNED = CORPUS / "signed"
 
 NUGET_ORG = "https://api.nuget.org/v3/index.json"
 TEST_REPO = "https://v3ServiceIndex.test/api/index"
@@ -292,7 +290,7 @@ def test_timestamp_values() -> None:
     assert ts.policy == "2.16.840.1.113733.1.7.23.3"
     assert ts.hash_algorithm == "sha256"
     assert isinstance(ts.tst_info, tsp.TSTInfo)
-    # the loose file's TSA uses the ETSI baseline policy without accuracy: 1 second (format.md 7)
+    # the loose file's TSA uses the ETSI baseline policy without accuracy: 1 second (docs/format.md 7)
     loose = parse_signature(LOOSE)
     for t in (loose.timestamps[0], loose.countersignature.timestamps[0]):
         assert t.policy == oids.ETSI_BASELINE_TSA_POLICY and t.tst_info["accuracy"].native is None
@@ -426,7 +424,7 @@ def test_unknown_plus_author_commitment_is_author() -> None:
     assert parse_signature(der).kind == "author"
 
 
-# signing-certificate-v2 (format.md 5.2)
+# signing-certificate-v2 (docs/format.md 5.2)
 
 
 def _scv2(der: bytes, edit_value: Callable[[tsp.SigningCertificateV2], object], counter: bool = False) -> bytes:
@@ -518,7 +516,7 @@ def test_scv2_missing_duplicated_or_v1_present_nu3011() -> None:
     assert code_of(_primary_attrs(VERSIONING, added(v1))) == "NU3011"
 
 
-# repository attributes (verify.md 2.8: invalid -> generic NU3000)
+# repository attributes (docs/verification.md 2.8: invalid -> generic NU3000)
 
 
 def _service_index(*urls: str) -> cms.CMSAttribute:
@@ -559,7 +557,7 @@ def test_author_signature_ignores_repository_attributes() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Countersignatures (format.md 6)
+# Countersignatures (docs/format.md 6)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -628,7 +626,7 @@ def test_countersignature_service_index_invalid_nu3000() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Timestamps: defects are stored, never raised (verify.md 2.9)
+# Timestamps: defects are stored, never raised (docs/verification.md 2.9)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -754,7 +752,7 @@ def test_all_values_of_all_timestamp_instances() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# SignatureContent (format.md 3)
+# SignatureContent (docs/format.md 3)
 # ---------------------------------------------------------------------------------------------
 
 SHA256_OID = oids.HASH_OIDS["sha256"]

@@ -8,23 +8,20 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
+from datafiles import SIGNED, UNSIGNED
 
 from trustpolicy.cli import main
 from trustpolicy.config import load_trust_settings
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nuget-client"
-SIGNED = CORPUS / "signed"
 NUGET_VERSIONING = SIGNED / "nuget.versioning.5.0.0.nupkg"  # author (Microsoft) + nuget.org countersignature
 REPOSIGNED = SIGNED / "Test.Reposigned.1.0.0.nupkg"  # repository primary signature
 AUTHOR_SIGNED = SIGNED / "TestPackage.AuthorSigned.1.0.0.nupkg"
-UNSIGNED = CORPUS / "unsigned" / "PackageWithTextFile.1.0.nupkg"
+UNSIGNED_PACKAGE = UNSIGNED / "PackageWithTextFile.1.0.nupkg"
 
-# Independent facts (policy.md section 3): Microsoft's author certificate and nuget.org's 2018-2021
+# Independent facts (docs/policy.md section 3): Microsoft's author certificate and nuget.org's 2018-2021
 # repository certificate, as NuGet documents their SHA-256 fingerprints.
 MICROSOFT = "3F9001EA83C560D712C24CF213C3D312CB3BFF51EE89435D3430BD06B5D0EECE"
 NUGET_ORG_2018 = "0E5F38F57DC1BCC806D8494F4F90FBCEDD988B46760709CBEEC6F4219AA6157D"
-
-pytestmark = pytest.mark.skipif(not NUGET_VERSIONING.exists(), reason="shared corpus not present")
 
 
 def run(*argv: str) -> int:
@@ -98,7 +95,7 @@ def test_same_repository_twice_fails_even_under_another_name(tmp_path: Path, cap
     [
         ("author", REPOSIGNED, "is not an author signature (it is repository)"),
         ("repository", AUTHOR_SIGNED, "neither a repository signature nor a repository countersignature"),
-        ("author", UNSIGNED, "not signed"),
+        ("author", UNSIGNED_PACKAGE, "not signed"),
         ("author", Path(__file__), "zip"),
     ],
 )

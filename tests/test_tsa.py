@@ -1,4 +1,4 @@
-"""RFC 3161: our TimestampServer and client against each other and against openssl (format.md 7),
+"""RFC 3161: our TimestampServer and client against each other and against openssl (docs/format.md 7),
 and the test PKI they run on (trustpolicy.testing)."""
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ def test_policy_accuracy_and_gen_time_knobs(pki, make_tsa):
         ({"garbage": b"\x30\x03\x02\x01\x00trailing"}, "NU3000", "not RFC 3161"),
         ({"status": "rejection"}, "NU3000", "refused"),
         ({"http_status": 503}, "NU3000", "HTTP 503"),
-        ({"include_certificates": False}, "NU3020", "no TSA signing certificate"),
-        ({"signing_certificate": "none"}, "NU3020", "signing-certificate"),
+        ({"include_certificates": False}, "NU3029", "no certificates"),  # docs/verification.md 2.9, as the verifier
+        ({"signing_certificate": "none"}, "NU3021", "signing-certificate"),  # docs/verification.md 2.9: NU3021, not NU3020
         ({"signer_key": generate_key()}, "NU3021", "does not verify"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Verdicts on real packages signed by NuGet's own tooling (shared/corpus/README.md).
+"""Verdicts on real packages signed by NuGet's own tooling (tests/data/README.md).
 
 nuget.org and Microsoft signatures chain to roots of the bundled .NET SDK bundles; the test-chain
 packages carry their own (untrusted) roots, which some tests extract from the signature and pass as
@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from datafiles import SIGNED, UNSIGNED, ZIP_EDGE
 
 from trustpolicy.archive import PackageArchive
 from trustpolicy.chain import ChainValidator
@@ -23,14 +24,9 @@ from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY
 from conftest import make_verifier
 from trustpolicy.models import PackageVerdict, Status
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nuget-client"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus/nuget-client")
-SIGNED = CORPUS / "signed"
-pytestmark = pytest.mark.skipif(not SIGNED.is_dir(), reason="shared corpus not available")
 
 PRESETS = {"accept": ACCEPT, "require": REQUIRE, "verify": VERIFY}
-SIGNED_PACKAGES = sorted(p.name for p in SIGNED.glob("*.nupkg")) if SIGNED.is_dir() else []
+SIGNED_PACKAGES = sorted(p.name for p in SIGNED.glob("*.nupkg"))
 
 
 @pytest.fixture(scope="module")
@@ -192,9 +188,9 @@ def test_untrusted_timestamp(chains) -> None:  # type: ignore[no-untyped-def]
 # --- unsigned and zip edge cases ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (CORPUS / "unsigned").glob("*.nupkg")))
+@pytest.mark.parametrize("name", sorted(p.name for p in UNSIGNED.glob("*.nupkg")))
 def test_unsigned_packages(chains, name: str) -> None:  # type: ignore[no-untyped-def]
-    path = CORPUS / "unsigned" / name
+    path = UNSIGNED / name
     assert verify(path, "accept", chains=chains).issues == ()
     for preset in ("require", "verify"):
         verdict = verify(path, preset, chains=chains)
@@ -207,5 +203,5 @@ def test_unsigned_packages(chains, name: str) -> None:  # type: ignore[no-untype
     ("SignatureFileWithUppercaseFileName.zip", "NU3004"),
 ])
 def test_zip_edge_cases(chains, name: str, code: str) -> None:  # type: ignore[no-untyped-def]
-    verdict = verify(CORPUS / "zip-edge" / name, chains=chains)
+    verdict = verify(ZIP_EDGE / name, chains=chains)
     assert verdict.verdict == "invalid" and verdict.codes() == [code]

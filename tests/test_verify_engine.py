@@ -143,7 +143,7 @@ def test_tsa_certificate_not_yet_valid(world: World) -> None:
 
 
 def test_tsa_revoked_after_the_timestamp_still_counts(world: World) -> None:
-    # NuGet builds the TSA chain at "now": a revocation after the timestamp still fails it (verify.md 7).
+    # NuGet builds the TSA chain at "now": a revocation after the timestamp still fails it (docs/verification.md 7).
     with TimestampServer(world.revoked_tsa_later) as server:
         package = world.sign(world.revocable, timestamp=server)
     before = world.verifier(VERIFY, chains=world.online).verify_package(package)

@@ -1,4 +1,4 @@
-"""The ZIP container of a .nupkg at byte level (spec/format.md sections 2 and 4).
+"""The ZIP container of a .nupkg at byte level (docs/format.md sections 2 and 4).
 
 Everything goes through the central directory and explicit offsets, not zipfile, because the
 package hash (4.2) and signature insertion (2.3) depend on exact header positions. Files are
@@ -8,14 +8,24 @@ Limits (hostile input is refused quickly, with a message naming the file):
 - MAX_SIGNATURE_SIZE (1 MiB): the .signature.p7s entry; NuGet has none, jsign uses the same cap (NU3005).
 - MAX_ENTRIES (1,000,000): central-directory records read (about 3 s and 150 MB at the cap). Before
   any record is read, the end record's claims must fit the file: the central directory between its
-  offset and the end record, at least 46 bytes per announced entry, equal per-disk and total counts;
-  the 0xFFFF / 0xFFFFFFFF ZIP64 markers count only when a ZIP64 locator precedes the end record.
+  offset and the end record, at least 46 bytes per announced entry, equal per-disk and total counts.
 - MAX_NUSPEC_SIZE (4 MiB): the inflated .nuspec, enforced while inflating (decompression bombs).
-Integrity (format.md 4.2, plus rules of ours, NU3008): the signature entry must be exactly its local
+Integrity (docs/format.md 4.2, plus rules of ours, NU3008): the signature entry must be exactly its local
 header and data, no other record may point at it, and no entry's header + data may run into it or
 into the central directory. NuGet's hash skips the whole region up to the next local header, so
 anything there (an entry a streaming unzip would extract, bytes another entry's data runs into)
 would otherwise be unsigned, and NuGet would call the package intact.
+
+ZIP64 (APPNOTE 4.3.14-4.3.15, 4.4.1.4, 4.5.3): a field of the end record holding 0xFFFF / 0xFFFFFFFF
+takes its value from the ZIP64 end record when a ZIP64 locator precedes the end record (as .NET's
+ZipArchive reads it; without a locator the markers are plain numbers, also as .NET). A field holding
+a plain value must equal the ZIP64 record's, else readers would disagree on which to use: refused.
+Central-directory sizes and offsets of 0xFFFFFFFF likewise come from the entry's ZIP64 extra field.
+Whether a package is ZIP64 (NU3006 when signed) is a separate question: `is_zip64`.
+
+Opening: only a regular file is opened (a FIFO or device named *.nupkg would block or never end). A
+file that cannot be opened or read as a zip is SignatureFormatError TP0003 ("cannot be read", the
+same code in verify, inspect and check); later read failures are integrity failures (NU3008).
 """
 
 from __future__ import annotations
@@ -30,12 +40,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from lxml import etree
 
 from . import clock
 from .errors import SignatureFormatError, SigningError, TrustPolicyError
+from .fileutil import open_regular, replace_file
 
 __all__ = ["ALGORITHMS", "MAX_ENTRIES", "MAX_NUSPEC_SIZE", "MAX_SIGNATURE_SIZE", "ZipEntry", "PackageArchive",
            "hash_file", "insert_signature", "strip_signature"]
@@ -48,6 +59,9 @@ MAX_ENTRIES = 1_000_000  # central-directory records; ~150 bytes of memory each
 MAX_ENTRIES_TO_SIGN = 0xFFFE - 1  # NU3039: one more entry would need ZIP64 counts
 
 _LFH_SIG, _CD_SIG, _EOCD_SIG, _ZIP64_LOCATOR_SIG = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x07"
+_ZIP64_END_SIG = b"PK\x06\x06"
+_ZIP64_LOCATOR = struct.Struct("<4sIQI")  # signature, disk of the ZIP64 end record, its offset, disks (20 bytes)
+_ZIP64_END = struct.Struct("<4sQ4xIIQQQQ")  # signature, size of the rest, disk, CD disk, counts, CD size, CD offset
 _LFH = struct.Struct("<4x2xHH4x4xIIHH")  # flags, method, csize, usize, name len, extra len (30 bytes)
 _CD = struct.Struct("<4x4xHH4xIIIHHH4xII")  # flags .. lfh offset (46 bytes)
 _CD_MIN, _LFH_MIN = 46, 30
@@ -55,6 +69,7 @@ _EOCD_SCAN = 22 + 0xFFFF  # EOCD + the longest possible comment
 _CHUNK = 1 << 20
 _M16, _M32 = 0xFFFF, 0xFFFFFFFF
 _CORRUPT = "NU3008"  # NuGet reports any read failure of its integrity check as NU3008
+_UNREADABLE = "TP0003"  # codes.py: the package file cannot be read (opening it, its end record, its CD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +89,41 @@ class ZipEntry:
 
     @property
     def names_signature(self) -> bool:
-        # format.md 2.1: raw bytes, only when the UTF-8 flag (bit 11) is clear
+        # docs/format.md 2.1: raw bytes, only when the UTF-8 flag (bit 11) is clear
         return self.name == SIGNATURE_NAME and not self.flags & 0x0800
 
 
+@dataclass(frozen=True, slots=True)
+class _EndRecord:
+    """The end of central directory fields (APPNOTE 4.3.16), or the ZIP64 end record's (4.3.14)."""
+
+    limit: int  # where the central directory must end: this record's position
+    disk: int
+    cd_disk: int
+    on_disk: int
+    total: int
+    cd_size: int
+    cd_offset: int
+
+    # (field, how messages name it, the ZIP64 marker of the 32-bit record's field)
+    FIELDS: ClassVar[tuple[tuple[str, str, int], ...]] = (
+        ("disk", "the disk number", _M16), ("cd_disk", "the central directory's disk", _M16),
+        ("on_disk", "the entry count on this disk", _M16), ("total", "the entry count", _M16),
+        ("cd_size", "the central directory size", _M32), ("cd_offset", "the central directory offset", _M32))
+
+    def marked(self) -> list[str]:
+        return [label for name, label, marker in self.FIELDS if getattr(self, name) == marker]
+
+
 @contextmanager
-def _guard(path: Path) -> Iterator[None]:
+def _guard(path: Path, code: str) -> Iterator[None]:
     """Turn low-level read failures on hostile input into one error naming the file."""
     try:
         yield
     except TrustPolicyError:
         raise
     except (OSError, ValueError, EOFError, OverflowError, struct.error, zlib.error) as exc:
-        raise SignatureFormatError(_CORRUPT, f"the package archive cannot be read: {exc}", path=str(path)) from exc
+        raise SignatureFormatError(code, f"the package archive cannot be read: {exc}", path=str(path)) from exc
 
 
 def _read(f: BinaryIO, offset: int, n: int, size: int) -> bytes:
@@ -117,15 +154,32 @@ def _fan_out(hashers: list[Any]) -> Callable[[bytes], None]:
     return update
 
 
-def _has_zip64_extra(extra: bytes) -> bool:
-    """Walk (id, length, data) extra blocks; stop at the first malformed one."""
+def _extra_block(extra: bytes, wanted: int) -> bytes | None:
+    """The data of the first extra block with this id, walking (id, length, data) blocks up to the
+    first malformed one; a block whose length runs past the field gives what there is."""
     pos = 0
     while pos + 4 <= len(extra):
         header_id, length = struct.unpack_from("<HH", extra, pos)
-        if header_id == 0x0001:
-            return True
+        if header_id == wanted:
+            return extra[pos + 4 : pos + 4 + length]
         pos += 4 + length
-    return False
+    return None
+
+
+def _has_zip64_extra(extra: bytes) -> bool:
+    return _extra_block(extra, 0x0001) is not None
+
+
+def _zip64_values(extra: bytes, *fields: int) -> list[int]:
+    """APPNOTE 4.5.3: the ZIP64 extra block holds, in order, 8 bytes for each of uncompressed size,
+    compressed size and local header offset that is 0xFFFFFFFF in the record. A missing or short
+    block leaves the marker, which then fails as an offset or size outside the file."""
+    block, values, pos = _extra_block(extra, 0x0001) or b"", list(fields), 0
+    for k, value in enumerate(values):
+        if value == _M32 and pos + 8 <= len(block):
+            values[k] = struct.unpack_from("<Q", block, pos)[0]
+            pos += 8
+    return values
 
 
 def _check_algorithm(algorithm: str) -> None:
@@ -148,55 +202,85 @@ class PackageArchive:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> PackageArchive:
+        """Read the end record and the central directory; SignatureFormatError TP0003 naming the file
+        when that is not possible (not a regular file, not a zip, claims that do not fit the file)."""
         archive = cls(Path(path), [], 0, 0, b"")
-        with archive._reading(check_size=False) as f:
+        with archive._reading(opening=True) as f:
             size = archive._size = os.fstat(f.fileno()).st_size
             tail_start = max(0, size - _EOCD_SCAN)
             tail = _read(f, tail_start, size - tail_start, size)
             at = tail.rfind(_EOCD_SIG)  # the LAST occurrence, as NuGet scans backwards
             if at < 0:
-                raise archive._error(_CORRUPT, "not a zip archive: no end of central directory record")
+                raise archive._error(_UNREADABLE, "not a zip archive: no end of central directory record")
             eocd_pos = tail_start + at
             archive._eocd_pos, archive._eocd = eocd_pos, _read(f, eocd_pos, 22, size)
-            disk, cd_disk, on_disk, total, cd_size, cd_offset = struct.unpack_from("<HHHHII", archive._eocd, 4)
-            if disk or cd_disk or on_disk != total:
-                raise archive._error(_CORRUPT, "multi-disk zip archives are not supported")
-            # 0xFFFF / 0xFFFFFFFF mean "see the ZIP64 record", but only when its locator is there (.NET's rule)
-            zip64 = eocd_pos >= 20 and _read(f, eocd_pos - 20, 4, size) == _ZIP64_LOCATOR_SIG
-            room = eocd_pos - cd_offset  # the central directory lies between its offset and the end record
-            if room < 0 and not (zip64 and cd_offset == _M32):
-                raise archive._error(_CORRUPT, f"the central directory offset {cd_offset} lies past its end record "
-                                               f"at {eocd_pos}")
-            if cd_size > room and not (zip64 and _M32 in (cd_size, cd_offset)):
-                raise archive._error(_CORRUPT, f"the end of central directory record announces a {cd_size}-byte "
-                                               f"central directory, but only {max(room, 0)} bytes precede it")
-            counted = not (zip64 and total == _M16)
-            if counted and total * _CD_MIN > room:  # refuse a huge count before reading any record
-                raise archive._error(_CORRUPT, f"the end of central directory record announces {total} entries, "
-                                               f"which cannot fit in the {max(room, 0)} bytes before it")
-            archive.entries = _walk_central_directory(f, cd_offset, size, archive.path)
-            if counted and total != len(archive.entries):
-                raise archive._error(_CORRUPT, f"the end of central directory record announces {total} "
-                                               f"entries, the central directory has {len(archive.entries)}")
+            end = archive._end_record(f)
+            if end.disk or end.cd_disk or end.on_disk != end.total:
+                raise archive._error(_UNREADABLE, "multi-disk zip archives are not supported")
+            room = end.limit - end.cd_offset  # the central directory lies between its offset and the end records
+            if room < 0:
+                raise archive._error(_UNREADABLE, f"the central directory offset {end.cd_offset} lies past its end "
+                                                  f"record at {end.limit}")
+            if end.cd_size > room:
+                raise archive._error(_UNREADABLE, f"the end of central directory record announces a {end.cd_size}-"
+                                                  f"byte central directory, but only {room} bytes precede it")
+            if end.total > MAX_ENTRIES:
+                raise archive._error(_UNREADABLE, f"the central directory has {end.total} entries, more than "
+                                                  f"{MAX_ENTRIES}, more than this tool reads")
+            if end.total * _CD_MIN > room:  # refuse a huge count before reading any record
+                raise archive._error(_UNREADABLE, f"the end of central directory record announces {end.total} "
+                                                  f"entries, which cannot fit in the {room} bytes before it")
+            archive.entries = _walk_central_directory(f, end.cd_offset, size, archive.path)
+            if end.total != len(archive.entries):
+                raise archive._error(_UNREADABLE, f"the end of central directory record announces {end.total} "
+                                                  f"entries, the central directory has {len(archive.entries)}")
             archive.is_signed = archive._lfh_confirms_signature(f)
         return archive
+
+    def _end_record(self, f: BinaryIO) -> _EndRecord:
+        """The end record's fields, each 0xFFFF / 0xFFFFFFFF marker replaced from the ZIP64 end record."""
+        plain = _EndRecord(self._eocd_pos, *struct.unpack_from("<HHHHII", self._eocd, 4))
+        locator_at = self._eocd_pos - _ZIP64_LOCATOR.size
+        if locator_at < 0 or _read(f, locator_at, 4, self._size) != _ZIP64_LOCATOR_SIG:
+            return plain  # markers without a locator are plain numbers (.NET reads them so)
+        marked = plain.marked()
+        _, record_disk, record_at, disks = _ZIP64_LOCATOR.unpack(_read(f, locator_at, _ZIP64_LOCATOR.size, self._size))
+        record = None
+        if record_disk == 0 and disks <= 1 and record_at + _ZIP64_END.size <= locator_at:
+            header = _read(f, record_at, _ZIP64_END.size, self._size)
+            signature, rest, *values = _ZIP64_END.unpack(header)
+            if signature == _ZIP64_END_SIG and record_at + 12 + rest == locator_at:  # right before its locator
+                record = _EndRecord(record_at, *values)
+        if record is None:
+            if marked:
+                raise self._error(_UNREADABLE, f"the end of central directory record marks {', '.join(marked)} as "
+                                               "ZIP64, but its ZIP64 locator points at no ZIP64 end record")
+            return plain  # a stray locator; the end record says everything (.NET ignores it then)
+        for name, label, _ in _EndRecord.FIELDS:
+            if label not in marked and getattr(plain, name) != getattr(record, name):
+                raise self._error(_UNREADABLE, f"the end of central directory record gives {label} as "
+                                               f"{getattr(plain, name)}, its ZIP64 end record as {getattr(record, name)}"
+                                               ": readers would disagree on which to use")
+        return record
 
     def _error(self, code: str, message: str) -> SignatureFormatError:
         return SignatureFormatError(code, message, path=str(self.path))
 
     @contextmanager
-    def _reading(self, check_size: bool = True) -> Iterator[BinaryIO]:
+    def _reading(self, *, opening: bool = False) -> Iterator[BinaryIO]:
+        """The file, open. Read failures inside are SignatureFormatError naming the file: TP0003 while
+        opening (the package cannot be read), NU3008 later (the integrity check cannot complete)."""
         try:
-            f = self.path.open("rb")
+            f = open_regular(self.path)  # never a FIFO or device: it would block, or never end
         except OSError as exc:
-            raise TrustPolicyError(f"cannot open the package: {exc.strerror or exc}", path=str(self.path)) from None
-        with f, _guard(self.path):
-            if check_size and os.fstat(f.fileno()).st_size != self._size:
+            raise self._error(_UNREADABLE, f"cannot open the package: {exc.strerror or exc}") from None
+        with f, _guard(self.path, _UNREADABLE if opening else _CORRUPT):
+            if not opening and os.fstat(f.fileno()).st_size != self._size:
                 raise self._error(_CORRUPT, "the file changed since it was opened")
             yield f
 
     def _lfh_confirms_signature(self, f: BinaryIO) -> bool:
-        """format.md 2.1: the first CD record naming the signature must be named so by its LFH too."""
+        """docs/format.md 2.1: the first CD record naming the signature must be named so by its LFH too."""
         entry = next((e for e in self.entries if e.names_signature), None)
         if entry is None:
             return False
@@ -208,7 +292,7 @@ class PackageArchive:
         return name == SIGNATURE_NAME and not flags & 0x0800
 
     def _signature_entry(self, f: BinaryIO) -> tuple[ZipEntry, int, int]:
-        """The validated signature entry (format.md 2.2), its data offset and length."""
+        """The validated signature entry (docs/format.md 2.2), its data offset and length."""
         if not self.is_signed:
             raise self._error("NU3003", "the package is not signed: it has no .signature.p7s entry")
         found = [e for e in self.entries if e.names_signature]
@@ -244,7 +328,7 @@ class PackageArchive:
             return _read(f, start, length, self._size)
 
     def is_zip64(self) -> bool:
-        """Exactly NuGet's three checks (format.md 2.4): locator, CD extra 0x0001, LFH extra 0x0001."""
+        """Exactly NuGet's three checks (docs/format.md 2.4): locator, CD extra 0x0001, LFH extra 0x0001."""
         with self._reading() as f:
             pos = self._eocd_pos - 20
             if pos >= 0 and _read(f, pos, 4, self._size) == _ZIP64_LOCATOR_SIG:
@@ -275,7 +359,7 @@ class PackageArchive:
         return cd_start, sizes
 
     def package_hash(self, algorithm: str) -> bytes:
-        """H of the unsigned package rebuilt virtually from this signed one (format.md 4.2), streamed."""
+        """H of the unsigned package rebuilt virtually from this signed one (docs/format.md 4.2), streamed."""
         return self.package_hashes((algorithm,))[algorithm]
 
     def package_hashes(self, algorithms: tuple[str, ...], *, file_algorithms: tuple[str, ...] = ()) -> dict[str, bytes]:
@@ -343,7 +427,7 @@ class PackageArchive:
                 {a: hasher.digest() for a, hasher in files.items()})
 
     def _check_signature_region(self, f: BinaryIO, s: int, sizes: list[int], sig_end: int, cd_start: int) -> None:
-        """Our rule on top of format.md 4.2: nothing unsigned can hide in, or leak into, what a reader extracts.
+        """Our rule on top of docs/format.md 4.2: nothing unsigned can hide in, or leak into, what a reader extracts.
 
         NuGet's hash skips the signature's whole region (its LFH up to the next LFH or the central
         directory). So the region must be exactly the signature's header and data, no other record may
@@ -455,8 +539,12 @@ def _walk_central_directory(f: BinaryIO, pos: int, size: int, path: Path) -> lis
         header_size = _CD_MIN + n + m + k
         if pos + header_size > size:
             raise ValueError(f"the central directory header at offset {pos} is truncated")
-        if i + _CD_MIN + n > len(window):  # a long name across the window's end
-            window, at, i = _read(f, pos, min(max(_CHUNK, _CD_MIN + n), size - pos), size), pos, 0
+        zip64 = _M32 in (usize, csize, lfh)
+        needed = _CD_MIN + n + (m if zip64 else 0)  # the name, and the extra field when it holds values
+        if i + needed > len(window):  # a long name (or extra field) across the window's end
+            window, at, i = _read(f, pos, min(max(_CHUNK, needed), size - pos), size), pos, 0
+        if zip64:
+            usize, csize, lfh = _zip64_values(window[i + _CD_MIN + n : i + needed], usize, csize, lfh)
         entries.append(ZipEntry(window[i + _CD_MIN : i + _CD_MIN + n], flags, method, crc, csize, usize, ext, lfh,
                                 pos, header_size))
         pos += header_size
@@ -490,7 +578,7 @@ def hash_file(path: str | os.PathLike[str], algorithm: str) -> bytes:
     _check_algorithm(algorithm)
     h = hashlib.new(algorithm)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             while chunk := f.read(_CHUNK):
                 h.update(chunk)
     except OSError as exc:
@@ -521,7 +609,7 @@ def _atomic_write(dest: Path, write: Callable[[BinaryIO], None]) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, os.stat(dest).st_mode & 0o777 if dest.exists() else 0o644)
-        os.replace(tmp, dest)
+        replace_file(tmp, dest)  # retried while another process holds dest open (Windows)
     except OSError as exc:
         with suppress(OSError):
             os.unlink(tmp)
@@ -534,7 +622,7 @@ def _atomic_write(dest: Path, write: Callable[[BinaryIO], None]) -> None:
 
 def insert_signature(unsigned_path: str | os.PathLike[str], signature: bytes, dest_path: str | os.PathLike[str],
                      *, modified: datetime | None = None) -> None:
-    """Add .signature.p7s exactly as NuGet does (format.md 2.3); atomic write of dest_path.
+    """Add .signature.p7s exactly as NuGet does (docs/format.md 2.3); atomic write of dest_path.
 
     `modified` gives the entry's DOS time (its wall-clock fields as given); default local now, like NuGet.
     """
@@ -555,7 +643,7 @@ def insert_signature(unsigned_path: str | os.PathLike[str], signature: bytes, de
     if len(signature) > MAX_SIGNATURE_SIZE:
         raise SigningError("NU3001", f"the signature is {len(signature)} bytes, over the {MAX_SIGNATURE_SIZE} "
                                      "bytes limit", path=where)
-    # NuGet's offset arithmetic needs the first LFH at 0 and the EOCD right after the CD (format.md 2.4).
+    # NuGet's offset arithmetic needs the first LFH at 0 and the EOCD right after the CD (docs/format.md 2.4).
     cd_start, _ = src._entry_sizes()
     end_of_cd = src.entries[-1].cd_offset + src.entries[-1].cd_size
     if min(e.lfh_offset for e in src.entries) != 0 or end_of_cd != src._eocd_pos:

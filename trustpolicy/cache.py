@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from trustpolicy.errors import TrustPolicyError
+from trustpolicy.fileutil import open_regular, replace_file
 from trustpolicy.models import PackageVerdict
 
 FORMAT = 4  # bump when the file or entry shape changes (4: issues carry a detail; one-line messages)
@@ -71,24 +72,20 @@ class VerdictCache:
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(data)
-                os.replace(tmp, self.path)
+                replace_file(tmp, self.path)  # retried while another run reads it (Windows)
             except BaseException:
                 os.unlink(tmp)
                 raise
-        except OSError:
+        except (OSError, TrustPolicyError):
             return
         self._dirty = False
         self._remove_stale()
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
-            # O_NONBLOCK and a regular-file check: a FIFO planted in the cache must not block the run.
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-            with os.fdopen(fd, "rb") as handle:
-                info = os.fstat(fd)
-                if not stat.S_ISREG(info.st_mode):
-                    return {}
-                data = handle.read(min(info.st_size, _MAX_FILE) + 1)  # read() allocates what it is asked for
+            with open_regular(self.path) as handle:  # a FIFO planted in the cache must not block the run
+                size = os.fstat(handle.fileno()).st_size
+                data = handle.read(min(size, _MAX_FILE) + 1)  # read() allocates what it is asked for
             stored = json.loads(data) if len(data) <= _MAX_FILE else None
         except (OSError, ValueError):
             return {}

@@ -1,4 +1,4 @@
-"""Certificate chain building, trust and revocation (verify.md §4.2 step A/B chain builds, §7, §8).
+"""Certificate chain building, trust and revocation (docs/verification.md §4.2 step A/B chain builds, §7, §8).
 
 `ChainValidator.validate` answers, for one signer or TSA certificate at one moment: does it chain to
 a root of the trust store for its purpose, is every certificate valid for that purpose, is anything
@@ -16,7 +16,7 @@ revoked? It mirrors what NuGet reads from the platform chain engine:
 - revocation excludes the root (ExcludeRoot); missing or unusable data is "unknown" (soft fail);
   a revocation counts only if it happened before the moment.
 
-Cost (perf-notes.md): the trust managers and the root registries are built once per validator; each
+Cost (measured by bench/chain_bench.py): the trust managers and the root registries are built once per validator; each
 call layers the package's own certificates over them without re-registering the roots, and results
 are cached per (leaf, intermediates, purpose, extra anchors) for the time window in which they hold.
 The roots are indexed by cheap exact keys (`_Roots`, `_RootRegistry`) instead of pyhanko's normalised

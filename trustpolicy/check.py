@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,10 +25,11 @@ from trustpolicy.codes import Code
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.explain import Advice, explain, suggest
-from trustpolicy.graph import Finding, Graph, GraphPackage, HashCache, Origin, collect_graph, try_parse_version, verify_graph_hashes
-from trustpolicy.models import GraphReport, Issue, Location, PackageReport, PackageVerdict, Status, StepResult
+from trustpolicy.graph import Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
+from trustpolicy.models import GraphReport, Issue, Level, PackageReport, PackageVerdict, Status, StepResult
 
 if TYPE_CHECKING:
+    from trustpolicy.chain import ChainValidator
     from trustpolicy.verify.engine import Verifier
 
 __all__ = ["CheckOptions", "check_graph", "config_directory"]
@@ -60,7 +62,11 @@ class CheckOptions:
 def config_directory(path: str | os.PathLike[str]) -> str:
     """Where the NuGet.Config hierarchy of a graph input starts: the input's folder."""
     path = Path(path)
-    return str(path if path.is_dir() else path.parent)
+    try:
+        is_dir = path.is_dir()
+    except OSError as error:  # too long, no permission: the input is unusable
+        raise UsageError(f"{path}: cannot be read: {error.strerror or error}") from None
+    return str(path if is_dir else path.parent)
 
 
 def check_graph(
@@ -88,7 +94,7 @@ def check_graph(
     packages = []
     for package, verdict in zip(graph.packages, verdicts):
         cause, fix = explain(verdict, package.id, package.version, mode=context.mode)
-        packages.append(PackageReport(package.id, package.version, verdict, _location(package.origin), cause, fix))
+        packages.append(PackageReport(package.id, package.version, verdict, package.origin.location, cause, fix))
     advice = Advice()
     if options.suggest and any(not p.passed for p in packages):
         with _WhatIf(context, options.use_cache) as judge:
@@ -102,7 +108,7 @@ def check_graph(
         settings=context.settings.to_json(),
         trust_store=context.trust_store.description,
         config_files=context.config.files,
-        graph_problems=tuple(_issue(finding) for finding in graph.problems),
+        graph_problems=tuple(graph.problems),
         tool_version=__version__,
         suggestions=advice.suggestions,
         refusals=advice.refusals,
@@ -174,12 +180,14 @@ def _judge_in_pool(
 
     pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(context, True))
     try:
-        masking = hasattr(signal, "pthread_sigmask")  # POSIX; elsewhere the initializer alone ignores it
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masking else None
-        try:  # the workers start here (and inherit the blocked signal); a Ctrl-C waits until unblocked
+        # POSIX: the workers start in submit() and inherit a blocked SIGINT; a Ctrl-C meanwhile waits until
+        # it is unblocked. Windows has no signal mask: there the initializer alone ignores it.
+        if sys.platform != "win32":
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
             futures = {pool.submit(_judge_batch, packages): batch for batch, packages in batches}
         finally:
-            if blocked is not None:
+            if sys.platform != "win32":
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for future in as_completed(futures):
             for index, verdict in zip(futures[future], future.result()):
@@ -220,7 +228,7 @@ def _init_worker(context: TrustContext, worker: bool = False) -> None:
         import signal
 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if hasattr(signal, "pthread_sigmask"):
+        if sys.platform != "win32":
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _hashes = HashCache()  # digests are remembered for one run only: files may change between runs
     _verifier = context.verifier()
@@ -236,16 +244,14 @@ def _judge(package: GraphPackage) -> PackageVerdict:
     archive = _open_hashed(package)
     findings = [*package.problems, *verify_graph_hashes(package, cache=_hashes, archive=archive)]
     if package.nupkg is None:
-        issues = tuple(_issue(finding) for finding in findings)
-        return PackageVerdict(None, package.id, package.version, None, (StepResult("graph", Status.UNKNOWN, issues),))
+        return PackageVerdict(None, package.id, package.version, None, (StepResult("graph", Status.UNKNOWN, tuple(findings)),))
     verdict = _verifier.verify_package(package.nupkg, archive=archive)
     findings += _identity_findings(package, verdict)
     if not findings:
         return verdict
-    issues = tuple(_issue(finding) for finding in findings)
     # The graph's own integrity record disagrees with the file: fail closed.
-    failed = any(issue.level == "error" for issue in issues)
-    return verdict.with_step(StepResult("graph", Status.SUSPECT if failed else Status.VALID, issues))
+    failed = any(issue.level is Level.ERROR for issue in findings)
+    return verdict.with_step(StepResult("graph", Status.SUSPECT if failed else Status.VALID, tuple(findings)))
 
 
 def _open_hashed(package: GraphPackage) -> PackageArchive | None:
@@ -264,21 +270,22 @@ def _open_hashed(package: GraphPackage) -> PackageArchive | None:
         return None
 
 
-def _identity_findings(package: GraphPackage, verdict: PackageVerdict) -> list[Finding]:
+def _identity_findings(package: GraphPackage, verdict: PackageVerdict) -> list[Issue]:
     """A file whose own nuspec names another package than the graph entry is a swapped file."""
     if package.origin.kind == "folder":
         return []  # a plain folder's rows come from the nuspec itself (the graph reports unreadable ones)
     if verdict.id is None:
         # Without its manifest the file cannot be shown to be the package the graph names: fail closed.
-        return [Finding(Code.TP0003, f"{package.nupkg}: its .nuspec cannot be read, so it cannot be matched "
-                                     f"to {package.id} {package.version}")]
+        return [Issue(Code.TP0003, Level.ERROR, f"{package.nupkg}: its .nuspec cannot be read, so it cannot be "
+                                                f"matched to {package.id} {package.version}")]
     parsed = try_parse_version(verdict.version) if verdict.version else None
     same_version = parsed is not None and parsed.normalized.lower() == package.version.lower()
     if verdict.id.lower() == package.id.lower() and same_version:
         return []
     return [
-        Finding(
+        Issue(
             Code.TP0002,
+            Level.ERROR,
             f"{package.nupkg} is {verdict.id} {verdict.version} according to its own manifest, "
             f"but the graph expects {package.id} {package.version} there",
         )
@@ -296,7 +303,7 @@ class _WhatIf:
     def __init__(self, context: TrustContext, use_cache: bool) -> None:
         self.context = context
         self.use_cache = use_cache
-        self.chains = None  # one chain validator for every variant: chains do not depend on the list
+        self.chains: ChainValidator | None = None  # one for every variant: chains do not depend on the list
 
     def __enter__(self) -> _WhatIf:
         return self
@@ -361,13 +368,3 @@ def _identity(package: GraphPackage, *, keyed: bool) -> tuple[str | None, int]:
         [(f.code, f.message) for f in package.problems],
     ]
     return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest(), st.st_size
-
-
-def _location(origin: Origin) -> Location:
-    return Location(str(origin.path), origin.line, origin.pointer, origin.kind)
-
-
-def _issue(finding: Finding) -> Issue:
-    level = {"note": "info"}.get(finding.level, finding.level)
-    where = _location(finding.origin) if finding.origin else None
-    return Issue(finding.code, level, finding.message, where=where)

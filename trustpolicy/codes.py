@@ -222,9 +222,9 @@ CODES: dict[Code, CodeInfo] = {
               "Use the source's https V3 service index URL."),
         _info("TP1009", "service-index-without-source", "A repository's serviceIndex matches no package source",
               "info", "Nothing to do when packages come through a proxy; else check the URL."),
-        _info("TP1010", "nuget-org-certificate-missing", "A nuget.org repository entry misses one of nuget.org's "
-              "repository certificates", "warning", "Add the certificate (trustpolicy trust sync, or the "
-              "certificate element shown)."),
+        _info("TP1010", "nuget-org-certificate-missing", "A nuget.org repository entry misses one of the certificates "
+              "nuget.org has ever signed with", "warning", "Add it with the trust command shown "
+              "(trustpolicy trust certificate NAME FINGERPRINT): nuget.org never replaces old countersignatures."),
         _info("TP1011", "duplicate-service-index", "Two repositories have the same serviceIndex", "warning",
               "Merge them into one <repository> entry."),
         _info("TP1012", "duplicate-section", "A section appears twice in one file; NuGet reads only the first",

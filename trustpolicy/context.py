@@ -15,13 +15,13 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trustpolicy import __version__, clock
-from trustpolicy.config import TrustedSigner, TrustSettings, load_trust_settings
+from trustpolicy.config import LoadedConfig, TrustedSigner, TrustSettings, load_config
 from trustpolicy.errors import UsageError
 from trustpolicy.truststore import TrustStore
 from trustpolicy.verify.settings import ACCEPT, REQUIRE, REVOCATION_MODES, VERIFY, VerificationSettings
@@ -107,19 +107,18 @@ class TrustContext:
     Attributes:
         mode: the effective mode (see MODES).
         settings: the verification preset for that mode, with the revocation mode applied.
-        config: the effective NuGet.Config trust settings (signers, sources, files read).
+        loaded: the NuGet.Config files read, closest first, and their merged trust settings (`config`).
         trust_store: the roots; revocation: how revocation is checked.
         reference_time: the one moment the whole run is judged at.
         explicit_time: the moment was given (--at), not read from the clock.
         fingerprints: --certificate-fingerprint values (normalised SHA-256).
         cache_dir: where verdict and revocation caches live.
         configfile: the one NuGet.Config given (--configfile), which then also names package folders.
-        directory: without --configfile, the folder the config hierarchy was read from.
     """
 
     mode: str
     settings: VerificationSettings
-    config: TrustSettings
+    loaded: LoadedConfig
     trust_store: TrustStore
     revocation: RevocationOptions
     reference_time: datetime
@@ -128,11 +127,13 @@ class TrustContext:
     cache_dir: Path
     configfile: str | None = None
     environ: Mapping[str, str] | None = field(default=None, compare=False)
-    directory: str | None = None
 
     @classmethod
-    def build(cls, options: TrustOptions | None = None) -> TrustContext:
-        """Read the config and the trust files; raises TrustPolicyError (exit 2) for unusable input."""
+    def build(cls, options: TrustOptions | None = None, *, strict: bool = True) -> TrustContext:
+        """Read the config and the trust files; raises TrustPolicyError (exit 2) for unusable input.
+
+        `strict=False` accepts a config that verification must refuse (an invalid mode, a SHA-1
+        fingerprint...), for front ends that report such problems instead (lint)."""
         options = options or TrustOptions()
         if options.at is not None and options.at.tzinfo is None:
             raise UsageError("--at needs a time zone")
@@ -141,13 +142,16 @@ class TrustContext:
         for folder in options.revocation_data:
             if not Path(folder).is_dir():
                 raise UsageError(f"--revocation-data: {folder} is not a directory")
-        if options.configfile is not None and not Path(options.configfile).is_file():
-            raise UsageError(f"--configfile: {options.configfile} does not exist")
         fingerprints = _fingerprints(options.certificate_fingerprints)
 
         directory = None if options.configfile else (options.directory or os.getcwd())
-        config = load_trust_settings(configfile=options.configfile, directory=directory, environ=options.environ)
-        mode = options.mode or config.mode
+        loaded = load_config(options.configfile, directory, environ=options.environ)
+        if strict:
+            # What NuGet would misread or fail on is refused (file:line). The config's
+            # signatureValidationMode matters unless a mode is given; `verify` reads it for its
+            # non-empty-list rule, so an invalid value refuses verify too (fail closed).
+            loaded.settings.require_usable(mode_given=options.mode not in (None, "verify"))
+        mode = options.mode or loaded.settings.mode
         if mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}")
         preset = {"accept": ACCEPT, "require": REQUIRE, "audit": REQUIRE, "verify": VERIFY}[mode]
@@ -155,7 +159,7 @@ class TrustContext:
         return cls(
             mode=mode,
             settings=preset.replace(revocation_mode=options.revocation),
-            config=config,
+            loaded=loaded,
             trust_store=TrustStore.from_files(options.trust_store, extra=options.extra_roots),
             revocation=RevocationOptions(
                 mode=options.revocation,
@@ -169,8 +173,18 @@ class TrustContext:
             cache_dir=cache_dir,
             configfile=options.configfile,
             environ=options.environ,
-            directory=directory,
         )
+
+    @property
+    def config(self) -> TrustSettings:
+        """The effective trust settings: mode, trusted signers, package sources, files read."""
+        return self.loaded.settings
+
+    def at(self, moment: datetime) -> TrustContext:
+        """The same policy judged at another moment (a long-running server judges each package "now")."""
+        if moment.tzinfo is None:
+            raise ValueError("moments must be timezone-aware")
+        return replace(self, reference_time=moment)
 
     @property
     def require_non_empty(self) -> bool:

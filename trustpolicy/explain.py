@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from trustpolicy.config import TrustedSigner
     from trustpolicy.context import TrustContext
 
-__all__ = ["Advice", "Judge", "addressed_codes", "common_name", "explain", "signer_name", "suggest"]
+__all__ = ["Advice", "Judge", "addressed_codes", "common_name", "explain", "signer_name", "suggest", "with_signers"]
 
 # signature.distinguished_name: "CN=Contoso Ltd, O=Contoso, C=US" (a quoted value may hold commas)
 _CN = re.compile(r'(?:^|,\s*)CN=("(?:[^"]|"")*"|[^,]+)')
@@ -336,7 +336,13 @@ def _with_groups(context: TrustContext, groups: list[_Group]) -> TrustContext:
     replaced = {id(g.existing): g for g in groups if g.existing is not None}
     signers = [_signer(replaced[id(s)]) if id(s) in replaced else s for s in context.config.signers]
     signers += [_signer(g) for g in groups if g.existing is None]
-    return replace(context, config=replace(context.config, signers=tuple(signers)))
+    return with_signers(context, signers)
+
+
+def with_signers(context: TrustContext, signers: Sequence[TrustedSigner]) -> TrustContext:
+    """`context` with these trustedSigners instead of the config's (everything else the same)."""
+    loaded = context.loaded
+    return replace(context, loaded=replace(loaded, settings=replace(loaded.settings, signers=tuple(signers))))
 
 
 def _signer(group: _Group) -> TrustedSigner:
@@ -362,11 +368,10 @@ def _target_configfile(context: TrustContext) -> str | None:
     --configfile, else where NuGet writes a new signer in the hierarchy the check read."""
     if context.configfile:
         return context.configfile
-    from trustpolicy.config.hierarchy import load_config
     from trustpolicy.errors import TrustPolicyError
 
     try:
-        return load_config(None, context.directory, environ=context.environ).output_file().path
+        return context.loaded.output_file().path
     except TrustPolicyError:
         return None
 

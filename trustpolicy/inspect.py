@@ -4,7 +4,8 @@
 whether it matches the package, the primary signature, the repository countersignature, their
 timestamps and certificates, and `problems` (NU code + message) for defects met on the way.
 A signed package whose signature cannot be parsed has `"primary": None` and the NU code in
-`problems`. Only a file that cannot be read at all raises (TrustPolicyError naming the file).
+`problems`. Only a file that cannot be read at all raises: SignatureFormatError TP0003 naming the
+file (the code `verify` and `check` report for it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from asn1crypto import x509
 
 from trustpolicy.archive import PackageArchive
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
+from trustpolicy.fileutil import open_regular
 from trustpolicy.signature import (
     MAX_SIGNATURE_SIZE,
     PrimarySignature,
@@ -32,6 +34,7 @@ from trustpolicy.signature import (
 __all__ = ["inspect_package", "signature_failed"]
 
 FINGERPRINT_ALGORITHMS = ("sha256", "sha384", "sha512")
+UNREADABLE = "TP0003"  # a file that cannot be read at all: the code verify and check give it too
 
 def _time(moment: datetime | None) -> str | None:
     if moment is None:
@@ -137,7 +140,7 @@ def signature_failed(report: dict[str, Any]) -> bool:
 def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Describe a .nupkg, or a bare `.signature.p7s` (then contentHash has no `matches`).
 
-    Raises TrustPolicyError (naming the file) only when the file cannot be read at all.
+    Raises SignatureFormatError TP0003 (naming the file) only when the file cannot be read at all.
     """
     path = Path(path)
     if path.suffix.lower() == ".p7s":
@@ -174,10 +177,11 @@ def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _inspect_signature_file(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:  # a FIFO or device would block, or never end
             der = f.read(MAX_SIGNATURE_SIZE + 1)  # parse_signature refuses anything longer
     except OSError as error:
-        raise TrustPolicyError(f"cannot read the signature file: {error.strerror or error}", path=str(path)) from None
+        raise SignatureFormatError(UNREADABLE, f"cannot read the signature file: {error.strerror or error}",
+                                   path=str(path)) from None
     report = _new_report(path, True)
     try:
         signature = parse_signature(der)

@@ -9,7 +9,7 @@ the loudest message: an accept-mode NU3013 is a warning, yet its status rejects 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -117,7 +117,8 @@ class Issue:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Issue:
-        return cls(data["code"], data["level"], data["message"], data.get("signature"), detail=data.get("detail"))
+        return cls(Code(data["code"]), Level(data["level"]), data["message"], data.get("signature"),
+                   detail=data.get("detail"))
 
 
 @dataclass(frozen=True)
@@ -353,7 +354,7 @@ class Summary:
     warnings: int
 
     @classmethod
-    def of(cls, verdicts: Any) -> Summary:
+    def of(cls, verdicts: Iterable[PackageVerdict]) -> Summary:
         verdicts = list(verdicts)
         valid = sum(1 for v in verdicts if v.passed)
         warnings = sum(1 for v in verdicts for issue in v.issues if issue.level is Level.WARNING)

@@ -20,6 +20,7 @@ from trustpolicy.check import CheckOptions, check_graph, config_directory
 from trustpolicy.config import load_trust_settings
 from trustpolicy.config.edit import ConfigEditor, Node, certificate_node, signer_node
 from trustpolicy.context import TrustContext, TrustOptions
+from trustpolicy.explain import with_signers
 from trustpolicy.models import Refusal, Suggestion
 
 __all__ = ["Pins", "collect_pins", "init_context", "write_pins"]
@@ -68,7 +69,7 @@ def init_context(paths: Iterable[str | os.PathLike[str]], options: TrustOptions)
     context = TrustContext.build(replace(options, mode="require", configfile=None,
                                          directory=options.directory or config_directory(paths[0])))
     signers = load_trust_settings(configfile=target).signers if target is not None and Path(target).is_file() else ()
-    return replace(context, config=replace(context.config, signers=signers))
+    return with_signers(context, signers)
 
 
 def collect_pins(
@@ -98,7 +99,7 @@ def write_pins(pins: Pins, configfile: str | os.PathLike[str]) -> list[str]:
     returns the names added. Existing entries are never changed here: `pins.edits` says how."""
     if not pins.entries:
         return []
-    editor = ConfigEditor(configfile)
+    editor = ConfigEditor(Path(configfile))
     for entry in pins.entries:
         editor.add_signer(_node(entry))
     editor.save()

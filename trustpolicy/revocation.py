@@ -1,4 +1,4 @@
-"""Revocation data: where CRLs and OCSP responses come from (verify.md §7).
+"""Revocation data: where CRLs and OCSP responses come from (docs/verification.md §7).
 
 `RevocationFetcher` only *collects* revocation information; `chain.ChainValidator` hands it to
 pyhanko-certvalidator, which checks signatures, freshness and revocation times. Sources, in order:

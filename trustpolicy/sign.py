@@ -1,6 +1,6 @@
 """Sign .nupkg files: author and repository primary signatures, repository countersignatures.
 
-Builds exactly the CMS profile of format.md sections 5-7 (what NuGet's signer writes):
+Builds exactly the CMS profile of docs/format.md sections 5-7 (what NuGet's signer writes):
 
 - content: "Version:1\\n\\n<hash-oid>-Hash:<base64>\\n\\n" over the hash of the whole unsigned file;
 - SignedData v1 (issuer+serial) or v3 (subject key identifier), attached id-data content;
@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from asn1crypto import cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -44,15 +44,18 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from trustpolicy import asn1 as oids  # importing registers the NuGet attribute types
 from trustpolicy import clock
 from trustpolicy.archive import PackageArchive, hash_file, insert_signature, strip_signature
+from trustpolicy.codes import Code
 from trustpolicy.errors import SigningError, TrustPolicyError
+from trustpolicy.models import Issue, Level, Location
 from trustpolicy.net import with_deadline
+from trustpolicy.signature import distinguished_name
+from trustpolicy.timestamp import check_token
 
 __all__ = [
     "DEFAULT_TIMESTAMP_TIMEOUT",
     "HASH_ALGORITHMS",
     "RepositoryOptions",
     "SigningIdentity",
-    "SigningWarning",
     "TimeStampResp",
     "attribute",
     "build_signature",
@@ -83,16 +86,7 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 _ECDSA_NAMES = {"sha256": "sha256_ecdsa", "sha384": "sha384_ecdsa", "sha512": "sha512_ecdsa"}
-_WARN = Callable[["SigningWarning"], None]
-
-
-@dataclass(frozen=True)
-class SigningWarning:
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+_WARN = Callable[[Issue], None]
 
 
 def hash_algorithm_name(value: str) -> str:
@@ -202,7 +196,7 @@ def _describe(cert: x509.Certificate) -> str:
 
 
 def check_signing_certificate(identity: SigningIdentity, moment: datetime) -> None:
-    """NuGet's sign-time certificate checks (format.md 5.3, policy.md 6), in NuGet's order."""
+    """NuGet's sign-time certificate checks (docs/format.md 5.3, docs/policy.md 6), in NuGet's order."""
     cert, where = identity.certificate, identity.source
     subject = _describe(cert)
     if _spki(identity.private_key.public_key()) != _spki(cert.public_key()):
@@ -391,14 +385,14 @@ def _sign(key: PrivateKey, hash_algorithm: str, data: bytes) -> tuple[bytes, dic
 
 
 def signature_content(hash_algorithm: str, digest: bytes) -> bytes:
-    """The properties document NuGet writes (format.md 3.1), byte for byte."""
+    """The properties document NuGet writes (docs/format.md 3.1), byte for byte."""
     oid = oids.HASH_OIDS[hash_algorithm]
     return f"Version:1\n\n{oid}-Hash:{base64.b64encode(digest).decode('ascii')}\n\n".encode("ascii")
 
 
 def _repository_attributes(repository: RepositoryOptions) -> list[bytes]:
     attrs = [attribute("nuget_v3_service_index_url", repository.service_index)]
-    if repository.owners:  # omitted, never empty (format.md 5.2)
+    if repository.owners:  # omitted, never empty (docs/format.md 5.2)
         attrs.append(attribute("nuget_package_owners", list(repository.owners)))
     return attrs
 
@@ -422,7 +416,7 @@ def build_signature(
     timestamp_hash_algorithm: str = "sha256",
     timestamp_timeout: float = DEFAULT_TIMESTAMP_TIMEOUT,
 ) -> bytes:
-    """The DER `.signature.p7s` of a primary signature over `content` (format.md 5)."""
+    """The DER `.signature.p7s` of a primary signature over `content` (docs/format.md 5)."""
     hash_algorithm = hash_algorithm_name(hash_algorithm)
     moment = _moment(signing_time)
     cert = identity.certificate
@@ -496,7 +490,7 @@ def _moment(value: datetime | None) -> datetime:
 
 
 # ---------------------------------------------------------------------------------------------
-# Repository countersignature (format.md 6)
+# Repository countersignature (docs/format.md 6)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -589,7 +583,7 @@ def _check_primary_untouched(before: cms.SignedData, after_der: bytes) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# RFC 3161 client (format.md 7)
+# RFC 3161 client (docs/format.md 7)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -611,27 +605,30 @@ def request_timestamp(
 ) -> bytes:
     """Timestamp `signature_value` at the RFC 3161 server `url`; returns the TimeStampToken DER.
 
-    Checks the response status, imprint (NU3019), nonce (NU3026), the token signature and the TSA
-    certificate (NU3020-NU3025, NU3028 without timeStamping EKU, NU3036). `now` (default: the
-    clock) is the moment the TSA certificate must be valid at.
+    Refuses (SigningError) on a failed request or response (NU3000), a nonce (NU3026) or imprint
+    (NU3019) other than requested, the first problem the verifier's own token checks find
+    (trustpolicy.timestamp), and a TSA certificate without the timeStamping EKU (NU3028). `now`
+    (default: the clock) is the moment the TSA certificate must be valid at.
     """
     hash_algorithm = hash_algorithm_name(hash_algorithm)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SigningError("NU3001", f"the timestamper must be an http or https URL, got {url!r}")
-    imprint = hashlib.new(hash_algorithm, signature_value).digest()
     nonce = make_nonce()
     request = tsp.TimeStampReq(
         {
             "version": "v1",
-            "message_imprint": {"hash_algorithm": {"algorithm": hash_algorithm}, "hashed_message": imprint},
+            "message_imprint": {
+                "hash_algorithm": {"algorithm": hash_algorithm},
+                "hashed_message": hashlib.new(hash_algorithm, signature_value).digest(),
+            },
             "nonce": nonce,
             "cert_req": True,
         }
     )
     body = _post(url, request.dump(), timeout)
-    return check_timestamp_response(body, imprint=imprint, hash_algorithm=hash_algorithm, nonce=nonce,
-                                    url=url, now=_moment(now))
+    return check_timestamp_response(body, signature_value=signature_value, hash_algorithm=hash_algorithm,
+                                    nonce=nonce, url=url, now=_moment(now))
 
 
 def _post(url: str, body: bytes, timeout: float) -> bytes:
@@ -670,9 +667,14 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
 
 
 def check_timestamp_response(
-    body: bytes, *, imprint: bytes, hash_algorithm: str, nonce: int | None, url: str, now: datetime
+    body: bytes, *, signature_value: bytes, hash_algorithm: str, nonce: int | None, url: str, now: datetime
 ) -> bytes:
-    """Validate a TimeStampResp against our request; return the token DER."""
+    """Validate the TimeStampResp to our request for `signature_value`; return the token DER.
+
+    docs/format.md 7, in order: the response (NU3000), our request's nonce (NU3026) and imprint (NU3019),
+    the token checks the verifier runs too (the first problem refuses), then the timeStamping EKU
+    (NU3028; the verifier judges it with the TSA chain, which signing does not build).
+    """
     try:
         response = TimeStampResp.load(body, strict=True)
         status = response["status"]["status"].native
@@ -686,117 +688,31 @@ def check_timestamp_response(
                                      + (f" ({'; '.join(text)})" if text else ""))
     if token_der is None:
         raise SigningError("NU3000", f"the timestamp server {url} granted the request but sent no token")
-    check_timestamp_token(token_der, imprint=imprint, hash_algorithm=hash_algorithm, nonce=nonce, url=url, now=now)
-    return token_der
 
-
-def check_timestamp_token(
-    token_der: bytes, *, imprint: bytes, hash_algorithm: str, nonce: int | None, url: str, now: datetime
-) -> None:
     def fail(code: str, message: str) -> SigningError:
         return SigningError(code, f"timestamp from {url}: {message}")
 
-    try:
-        token = cms.ContentInfo.load(token_der)
-        if token["content_type"].native != "signed_data":
-            raise fail("NU3021", "the token is not a CMS SignedData")
-        signed_data = token["content"]
-        encap = signed_data["encap_content_info"]
-        if encap["content_type"].dotted != oids.ID_CT_TSTINFO:
-            raise fail("NU3021", f"the token content type is {encap['content_type'].dotted}, not TSTInfo")
-        if len(signed_data["signer_infos"]) != 1:
-            raise fail("NU3021", "the token does not have exactly one signer")
-        tst_bytes = bytes(encap["content"])
-        tst_info = tsp.TSTInfo.load(tst_bytes)
-        tst = tst_info.native  # parses everything: malformed inner fields fail here
-        signer = signed_data["signer_infos"][0]
-        certs = [
-            x509.load_der_x509_certificate(c.chosen.dump())
-            for c in _items(signed_data["certificates"])
-            if c.name == "certificate"
-        ]
-        sid = signer["sid"]
-        digest_name = signer["digest_algorithm"]["algorithm"].native
-        signed_attrs = signer["signed_attrs"]
-        attrs = None if isinstance(signed_attrs, core.Void) else {a["type"].dotted: a["values"] for a in signed_attrs}
-    except SigningError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise fail("NU3021", f"the token cannot be decoded: {exc}") from exc
-
-    # Our request first: imprint (NU3019) and nonce (NU3026).
-    imprint_alg = tst["message_imprint"]["hash_algorithm"]["algorithm"]
-    if imprint_alg != hash_algorithm or tst["message_imprint"]["hashed_message"] != imprint:
-        raise fail("NU3019", "the message imprint does not match the signature value")
-    if nonce is not None and tst["nonce"] != nonce:
-        raise fail("NU3026", "the response nonce does not match the request nonce")
-
-    # The TSA certificate and its signature over the token.
-    tsa = _find_signer(sid, certs)
-    if tsa is None:
-        raise fail("NU3020", "the token has no TSA signing certificate")
-    subject = _describe(tsa)
-    if digest_name not in HASH_ALGORITHMS:
-        raise fail("NU3024", f"the token digest algorithm {digest_name} is not supported")
-    if tsa.signature_algorithm_oid.dotted_string not in oids.RSA_SIGNATURE_OIDS:
-        raise fail("NU3022", f"the TSA certificate {subject} is not signed with SHA-2 and RSA")
-    key = tsa.public_key()
-    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
-        raise fail("NU3023", f"the TSA certificate {subject} does not have an RSA key of at least 2048 bits")
-    _verify_token_signature(signer, attrs, tst_bytes, digest_name, key, tsa, fail)
-    usages = _eku(tsa)
-    if usages is None or oids.EKU_TIME_STAMPING not in usages:
+    check = check_token(token_der, signature_value, now)
+    ts = check.timestamp
+    if ts.tst_info is not None:  # readable enough to compare with our request
+        try:
+            response_nonce = ts.tst_info["nonce"].native  # parsed lazily: the first read may fail
+        except (ValueError, TypeError) as exc:
+            raise fail("NU3021", f"the TSTInfo nonce cannot be decoded: {exc}") from exc
+        if nonce is not None and response_nonce != nonce:
+            raise fail("NU3026", "the response nonce does not match the request nonce")
+        imprint = hashlib.new(hash_algorithm, signature_value).digest()
+        if ts.hash_algorithm != hash_algorithm or ts.message_imprint != imprint:
+            raise fail("NU3019", "the message imprint does not match the request")
+    if check.problems:
+        first = check.problems[0]
+        raise fail(first.code, first.message)
+    assert ts.tsa_certificate is not None  # check_token reports a token without one
+    usages = ts.tsa_certificate.extended_key_usage_value
+    if usages is None or oids.EKU_TIME_STAMPING not in {usage.dotted for usage in usages}:
+        subject = distinguished_name(ts.tsa_certificate.subject)
         raise fail("NU3028", f"the TSA certificate {subject} is not valid for timestamping (no timeStamping EKU)")
-    if tsa.not_valid_before_utc > now:
-        raise fail("NU3025", f"the TSA certificate {subject} is not yet valid")
-    gen_time = tst["gen_time"]
-    if not tsa.not_valid_before_utc <= gen_time < tsa.not_valid_after_utc:
-        raise fail("NU3036", f"genTime {gen_time:%Y-%m-%d %H:%M:%SZ} is outside the TSA certificate's validity")
-
-
-def _find_signer(sid: cms.SignerIdentifier, certs: list[x509.Certificate]) -> x509.Certificate | None:
-    for cert in certs:
-        if sid.name == "subject_key_identifier":
-            try:
-                if cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest == sid.chosen.native:
-                    return cert
-            except x509.ExtensionNotFound:
-                continue
-        else:
-            wanted = sid.chosen
-            asn1_cert = _asn1_certificate(cert)
-            if asn1_cert.serial_number == wanted["serial_number"].native and asn1_cert.issuer == wanted["issuer"]:
-                return cert
-    return None
-
-
-def _verify_token_signature(signer, attrs, tst_bytes, digest_name, key, tsa, fail) -> None:  # type: ignore[no-untyped-def]
-    """CMS signature of the token, message-digest and the ESS signing-certificate binding."""
-    if attrs is None:
-        raise fail("NU3021", "the token has no signed attributes")
-    digest = attrs.get(oids.ATTR_MESSAGE_DIGEST)
-    if digest is None or digest[0].native != hashlib.new(digest_name, tst_bytes).digest():
-        raise fail("NU3021", "the token message-digest does not match its TSTInfo")
-    content_type = attrs.get(oids.ATTR_CONTENT_TYPE)
-    if content_type is None or content_type[0].dotted != oids.ID_CT_TSTINFO:
-        raise fail("NU3021", "the token content-type attribute is not TSTInfo")
-    contents = signer["signed_attrs"].contents
-    try:
-        key.verify(signer["signature"].native, b"\x31" + _der_length(len(contents)) + contents,
-                   padding.PKCS1v15(), _HASHES[digest_name]())
-    except InvalidSignature as exc:
-        raise fail("NU3021", "the token signature does not verify with the TSA certificate") from exc
-    tsa_der = tsa.public_bytes(serialization.Encoding.DER)
-    v2, v1 = attrs.get(oids.ATTR_SIGNING_CERTIFICATE_V2), attrs.get(oids.ATTR_SIGNING_CERTIFICATE)
-    if v2 is None and v1 is None:
-        raise fail("NU3020", "the token has no signing-certificate attribute")
-    if v2 is not None:
-        first = v2[0]["certs"][0]
-        alg = first["hash_algorithm"]["algorithm"].native
-        if alg not in HASH_ALGORITHMS or first["cert_hash"].native != hashlib.new(alg, tsa_der).digest():
-            raise fail("NU3020", "the signing-certificate-v2 attribute does not match the TSA certificate")
-    if v1 is not None and v1[0]["certs"][0]["cert_hash"].native != hashlib.sha1(tsa_der).digest():
-        raise fail("NU3020", "the signing-certificate attribute does not match the TSA certificate")
+    return token_der
 
 
 # ---------------------------------------------------------------------------------------------
@@ -880,8 +796,8 @@ def sign_package(
             error.path = where
         raise
     if not timestamper:
-        _warn(on_warning, SigningWarning("NU3002", f"{dest}: the signature is not timestamped (no timestamper given); "
-                                                   "it becomes invalid when the certificate expires"))
+        _warn(on_warning, Issue(Code.NU3002, Level.WARNING, "the signature is not timestamped (no timestamper "
+                                "given); it becomes invalid when the certificate expires", where=Location(str(dest))))
     return dest
 
 
@@ -892,10 +808,10 @@ def _copy(source: Path, target: Path) -> None:
         raise SigningError("NU3001", f"cannot read the package: {exc.strerror or exc}", path=str(source)) from exc
 
 
-def _warn(on_warning: _WARN | None, warning: SigningWarning) -> None:
+def _warn(on_warning: _WARN | None, warning: Issue) -> None:
     if on_warning is not None:
         on_warning(warning)
     else:
         import warnings
 
-        warnings.warn(str(warning), UserWarning, stacklevel=3)
+        warnings.warn(f"{warning.code}: {warning.where}: {warning.message}", UserWarning, stacklevel=3)

@@ -1,4 +1,4 @@
-"""Parse a `.signature.p7s` (format.md sections 3, 5, 6, 7; verify.md section 2).
+"""Parse a `.signature.p7s` (docs/format.md sections 3, 5, 6, 7; docs/verification.md section 2).
 
 `parse_signature` turns the CMS bytes into frozen data: the primary signature, its single repository
 countersignature and every RFC 3161 timestamp. Every structure a hash or an RSA signature covers is
@@ -44,9 +44,10 @@ __all__ = [
     "distinguished_name",
     "fingerprint",
     "parse_signature",
+    "parse_timestamp",
 ]
 
-MAX_SIGNATURE_SIZE = 1024 * 1024  # format.md 2.4: NuGet has no cap; 1 MiB is our defensive limit
+MAX_SIGNATURE_SIZE = 1024 * 1024  # docs/format.md 2.4: NuGet has no cap; 1 MiB is our defensive limit
 MAX_CERTIFICATES = 100  # per certificate set (real chains hold a handful)
 MAX_ATTRIBUTES = 64  # attribute values per signed or unsigned attribute set (NuGet writes about 6)
 MAX_TIMESTAMPS = 16  # signature-time-stamp tokens on one signer (NuGet writes 1)
@@ -59,7 +60,7 @@ _COUNTER = "countersignature"
 
 
 # ---------------------------------------------------------------------------------------------
-# Signature content (format.md section 3)
+# Signature content (docs/format.md section 3)
 # ---------------------------------------------------------------------------------------------
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9./-]+")
@@ -98,7 +99,7 @@ class SignatureContent:
 
     @classmethod
     def parse(cls, data: bytes) -> SignatureContent:
-        """Read the content as NuGet's reader does (format.md 3.2).
+        """Read the content as NuGet's reader does (docs/format.md 3.2).
 
         Raises SignatureFormatError: NU3007 for a Version other than 1, NU3000 for anything else.
         """
@@ -134,7 +135,7 @@ class SignatureContent:
         )
 
     def to_bytes(self) -> bytes:
-        """The exact bytes NuGet writes (format.md 3.1)."""
+        """The exact bytes NuGet writes (docs/format.md 3.1)."""
         oid = oids.HASH_OIDS[self.hash_algorithm]
         value = base64.b64encode(self.hash_value).decode("ascii")
         return f"Version:1\n\n{oid}-Hash:{value}\n\n".encode("ascii")
@@ -147,7 +148,7 @@ class SignatureContent:
 
 @dataclass(frozen=True)
 class Timestamp:
-    """One RFC 3161 token from a signature-time-stamp attribute (format.md section 7)."""
+    """One RFC 3161 token from a signature-time-stamp attribute (docs/format.md section 7)."""
 
     der: bytes
     token: cms.ContentInfo
@@ -412,7 +413,7 @@ def _name_key(name: x509.Name) -> str:
 
 
 def _find_certificate(sid: cms.SignerIdentifier, certs: tuple[x509.Certificate, ...]) -> x509.Certificate | None:
-    """Resolve either sid form against the certificate set (format.md 5.2).
+    """Resolve either sid form against the certificate set (docs/format.md 5.2).
 
     The first certificate in set order whose issuer equals the sid's under RFC 5280 wins. (No "same
     bytes first" pass: it could pick a later candidate, or match a name whose preparation fails.)"""
@@ -457,7 +458,7 @@ def _single_value(instances: list[Any], what: str) -> Any:
 
 
 def _check_cert_id(cert_id: Any, cert: x509.Certificate, hash_name: str, *, issuer_serial_required: bool) -> None:
-    """ESSCertID(v2) certs[0] must name `cert`: hash, then serial and issuer (format.md 5.2, 7)."""
+    """ESSCertID(v2) certs[0] must name `cert`: hash, then serial and issuer (docs/format.md 5.2, 7)."""
     if cert_id["cert_hash"].native != hashlib.new(hash_name, _raw(cert)).digest():
         raise ValueError("the certificate hash does not match the signer certificate")
     issuer_serial = cert_id["issuer_serial"]
@@ -511,7 +512,7 @@ def _check_signing_certificate_v1(value: Any, cert: x509.Certificate) -> None:
 
 
 def _commitment_kind(attrs: list[tuple[str, Any]]) -> str:
-    """Kind from every value of every commitment-type-indication instance (format.md 5.2)."""
+    """Kind from every value of every commitment-type-indication instance (docs/format.md 5.2)."""
     found: set[str] = set()
     try:
         for values in _instances(attrs, oids.ATTR_COMMITMENT_TYPE):
@@ -571,12 +572,22 @@ def _repository_attributes(attrs: list[tuple[str, Any]]) -> tuple[str, tuple[str
 
 
 # ---------------------------------------------------------------------------------------------
-# Timestamps (format.md section 7): defects go into Timestamp.problem, never raised
+# Timestamps (docs/format.md section 7): defects go into Timestamp.problem, never raised
 # ---------------------------------------------------------------------------------------------
 
 
 def _timestamp_problem(code: str, message: str) -> SignatureFormatError:
     return SignatureFormatError(code, f"The timestamp is invalid: {message}")
+
+
+def parse_timestamp(der: bytes) -> Timestamp:
+    """One TimeStampToken from its DER (what a TSA answers), read as parse_signature reads the
+    tokens of a signature: never raises, defects go into `Timestamp.problem`."""
+    try:
+        token = cms.ContentInfo.load(der, strict=True)
+    except Exception as error:  # noqa: BLE001 - undecodable token bytes: a timestamp defect
+        return _broken_timestamp(der, error)
+    return _parse_timestamp(token)
 
 
 def _parse_timestamp(token: cms.ContentInfo) -> Timestamp:
@@ -637,7 +648,7 @@ def _fill_timestamp(token: cms.ContentInfo, fields: dict[str, Any]) -> None:
 
 
 def _accuracy(tst_info: tsp.TSTInfo) -> timedelta:
-    """TSTInfo accuracy; absent -> 1 s under the ETSI baseline policy, else 0 (format.md 7)."""
+    """TSTInfo accuracy; absent -> 1 s under the ETSI baseline policy, else 0 (docs/format.md 7)."""
     accuracy = tst_info["accuracy"]
     if not _present(accuracy):
         baseline = tst_info["policy"].dotted == oids.ETSI_BASELINE_TSA_POLICY
@@ -648,7 +659,7 @@ def _accuracy(tst_info: tsp.TSTInfo) -> timedelta:
 
 
 def _check_timestamp_signing_certificate(signer_info: cms.SignerInfo, tsa: x509.Certificate) -> None:
-    """signing-certificate and/or -v2 on the token signer; issuerSerial optional (format.md 7)."""
+    """signing-certificate and/or -v2 on the token signer; issuerSerial optional (docs/format.md 7)."""
     attrs = _attributes(signer_info["signed_attrs"])
     v1 = _instances(attrs, oids.ATTR_SIGNING_CERTIFICATE)
     v2 = _instances(attrs, oids.ATTR_SIGNING_CERTIFICATE_V2)
@@ -700,7 +711,7 @@ def _broken_timestamp(raw: bytes, error: Exception) -> Timestamp:
 def _check_signer_certificate(
     attrs: list[tuple[str, Any]], cert: x509.Certificate | None, code: str, name: str
 ) -> None:
-    """signing-certificate-v2 rules for author and repository signatures (format.md 5.2)."""
+    """signing-certificate-v2 rules for author and repository signatures (docs/format.md 5.2)."""
     try:
         if cert is None:
             raise ValueError("its signing certificate is not in the certificate set")
@@ -737,7 +748,7 @@ def _signature_fields(
     code, name = ("NU3011", "primary signature") if primary else ("NU3031", "repository countersignature")
     cert = _find_certificate(signer_info["sid"], certs)
     signing_time = None
-    if kind != "unknown":  # verify.md 2.4-2.6: Unknown signatures skip the attribute checks
+    if kind != "unknown":  # docs/verification.md 2.4-2.6: Unknown signatures skip the attribute checks
         if cert is None and primary:
             raise SignatureFormatError("NU3010", "The primary signature does not have a signing certificate")
         _check_signer_certificate(attrs, cert, code, name)
@@ -760,7 +771,7 @@ def _signature_fields(
 
 
 def _countersignature(primary_info: cms.SignerInfo, primary_kind: str, certs: tuple[x509.Certificate, ...]) -> Signature | None:
-    """The single proofOfReceipt countersignature (format.md 6); others are ignored."""
+    """The single proofOfReceipt countersignature (docs/format.md 6); others are ignored."""
     unsigned = _attributes(primary_info["unsigned_attrs"])
     repository = []
     for values in _instances(unsigned, oids.ATTR_COUNTERSIGNATURE):
@@ -788,7 +799,7 @@ def _with_repository_attributes(fields: dict[str, Any], attrs: list[tuple[str, A
 
 
 def parse_signature(der: bytes) -> PrimarySignature:
-    """Parse `.signature.p7s` bytes (verify.md section 2 order).
+    """Parse `.signature.p7s` bytes (docs/verification.md section 2 order).
 
     Raises SignatureFormatError with NuGet's code: NU3003 (not CMS SignedData / too large),
     NU3009 (signer count), NU3000 (commitment types, content, repository attributes),
@@ -838,7 +849,7 @@ def _parse(der: bytes) -> PrimarySignature:
     _check_content_type(encap["content_type"].dotted, attrs)
     content_bytes = bytes(encap["content"])
     content = SignatureContent.parse(content_bytes)
-    fields = _with_repository_attributes(fields, attrs)  # verify.md 2.8: after the content
+    fields = _with_repository_attributes(fields, attrs)  # docs/verification.md 2.8: after the content
 
     return PrimarySignature(
         **fields,

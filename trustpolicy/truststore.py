@@ -1,4 +1,4 @@
-"""Trust anchors for code signing and for time stamping (verify.md §8).
+"""Trust anchors for code signing and for time stamping (docs/verification.md §8).
 
 NuGet on Linux/macOS trusts exactly the roots of two PEM bundles shipped with the .NET SDK
 (`codesignctl.pem`, `timestampctl.pem`) and ignores the OS store. `TrustStore.bundled()` is that

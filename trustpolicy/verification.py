@@ -59,4 +59,4 @@ def verify_packages(paths: Sequence[str | os.PathLike[str]], context: TrustConte
 
 def config_warnings(context: TrustContext) -> list[str]:
     """Config load warnings (NU3040...) as "file:line: CODE: message"."""
-    return [f"{w.source}: {w.code}: {w.message}" for w in context.config.warnings]
+    return [f"{w.where}: {w.code}: {w.message}" for w in context.config.warnings]

@@ -60,7 +60,7 @@ class Entry:
 
 
 def signature_entry(der: bytes) -> Entry:
-    """The .signature.p7s entry exactly as NuGet writes it (format.md 2.3)."""
+    """The .signature.p7s entry exactly as NuGet writes it (docs/format.md 2.3)."""
     return Entry(SIG_NAME, der)
 
 
@@ -429,7 +429,7 @@ def cd_raw(data: bytes) -> dict[bytes, bytes]:
 
 
 def nuget_hash(data: bytes, algorithm: str = "sha256") -> bytes:
-    """NuGet's integrity hash, a literal port of format.md 4.2 (independent of trustpolicy.archive)."""
+    """NuGet's integrity hash, a literal port of docs/format.md 4.2 (independent of trustpolicy.archive)."""
     import hashlib
 
     u16 = lambda p: struct.unpack_from("<H", data, p)[0]  # noqa: E731

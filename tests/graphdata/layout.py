@@ -1,6 +1,6 @@
 """Write real restore artefacts (global folder, assets, lock, packages.config) around corpus packages.
 
-Hashes come from graph.md section 3.4 (computed there independently of our code), so a test that
+Hashes come from docs/graph.md section 3.4 (computed there independently of our code), so a test that
 checks `verify_graph_hashes` against them can fail for a wrong implementation.
 """
 
@@ -12,11 +12,9 @@ import json
 import shutil
 from pathlib import Path
 
-CORPUS = Path("/work/shared/corpus")
-RESTORE = CORPUS / "restore"
-NUGET = CORPUS / "nuget-client"
+from datafiles import NUGET, RESTORE
 
-# file -> (id, version in nuspec, whole-file sha512, contentHash) from graph.md section 3.4
+# file -> (id, version in nuspec, whole-file sha512, contentHash) from docs/graph.md section 3.4
 PACKAGES = {
     "signed": ("signed/SignedPackage.1.0.0.nupkg", "SignedPackage", "1.0.0",
                "l9Df9gOAq1ZOeGPyFspj/1eUYYaedkWnynWJYc1p1qz/gFlXLSTft6pAmrde9I9xkZxg4aEFqPicoZNm3/+o/A==",

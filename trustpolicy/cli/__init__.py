@@ -45,7 +45,8 @@ from importlib import import_module  # noqa: E402
 from trustpolicy import __version__  # noqa: E402
 from trustpolicy.errors import TrustPolicyError  # noqa: E402
 from trustpolicy.verbosity import Verbosity  # noqa: E402
-COMMAND_MODULES = ("inspect", "sign", "verify", "check", "init", "trust", "config", "lint")
+
+COMMAND_MODULES = ("inspect", "sign", "verify", "check", "init", "trust", "config", "lint", "serve")
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -155,11 +156,14 @@ def _import_lxml() -> None:
     """Import lxml (every command reads XML) with Ctrl-C held back: its module initialisation can
     swallow a KeyboardInterrupt raised inside it, and the command would then run on as if no Ctrl-C
     had been pressed. A Ctrl-C pressed meanwhile is delivered as soon as the import is done."""
-    if "lxml.etree" in sys.modules or not hasattr(signal, "pthread_sigmask"):
+    if "lxml.etree" in sys.modules:
+        return
+    if sys.platform == "win32":  # no signal mask to hold it back with
+        import lxml.etree  # noqa: F401
         return
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        import lxml.etree  # noqa: F401
+        import lxml.etree  # noqa: F401, F811
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 

@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from trustpolicy.config.hierarchy import LoadedConfig, load_config
-from trustpolicy.config.nugetconfig import Location
+from trustpolicy.config.hierarchy import FolderSetting, LoadedConfig, TrustSettings, load_config
+from trustpolicy.models import Location
 
 
 def add_scope_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,13 +42,29 @@ def _where(location: Location | None) -> dict[str, Any] | None:
     return None if location is None else {"path": location.path, "line": location.line}
 
 
+def _folder(folder: FolderSetting | None) -> dict[str, Any] | None:
+    return None if folder is None else {"path": folder.path, "source": _where(folder.source)}
+
+
+def _mode(settings: TrustSettings) -> dict[str, Any]:
+    """NuGet's reading of signatureValidationMode, the value as written and whether it is valid."""
+    return {
+        "value": settings.mode,
+        "written": settings.mode_value,
+        "valid": settings.mode_problem is None,
+        "source": _where(settings.mode_source),
+    }
+
+
 def as_dict(loaded: LoadedConfig) -> dict[str, Any]:
     settings = loaded.settings
     return {
         "files": [
             {"path": f.path, "scope": f.scope, "writable": f.writable, "exists": f.parsed is not None} for f in loaded.files
         ],
-        "signatureValidationMode": {"value": settings.mode, "source": _where(settings.mode_source)},
+        "signatureValidationMode": _mode(settings),
+        "globalPackagesFolder": _folder(settings.global_packages_folder),
+        "repositoryPath": _folder(settings.repository_path),
         "packageSources": [
             {"name": name, "url": url, "source": _where(loaded.source_locations.get(name))}
             for name, url in settings.sources.items()
@@ -74,7 +90,7 @@ def as_dict(loaded: LoadedConfig) -> dict[str, Any]:
             }
             for s in settings.signers
         ],
-        "warnings": [{"code": w.code, "message": w.message, "source": _where(w.source)} for w in settings.warnings],
+        "warnings": [{"code": w.code.value, "message": w.message, "source": _where(w.where)} for w in settings.warnings],
     }
 
 
@@ -89,7 +105,14 @@ def render_text(loaded: LoadedConfig) -> str:
         state = "" if f.parsed is not None else "  (does not exist)"
         lines.append(f"  {f.path}  [{f.scope}{'' if f.writable else ', read-only'}]{state}")
     mode_from = f"  ({settings.mode_source})" if settings.mode_source else "  (default)"
-    lines += ["", f"signatureValidationMode: {settings.mode}{mode_from}", "", "Package sources:"]
+    mode = settings.mode
+    if settings.mode_problem is not None:  # the raw value: NuGet's silent fallback must be visible
+        mode = f"{settings.mode_value!r}  [invalid: neither accept nor require; NuGet reads it as {settings.mode}]"
+    lines += ["", f"signatureValidationMode: {mode}{mode_from}"]
+    for name, folder in (("globalPackagesFolder", settings.global_packages_folder), ("repositoryPath", settings.repository_path)):
+        if folder is not None:
+            lines.append(f"{name}: {folder.path}  ({folder.source})")
+    lines += ["", "Package sources:"]
     for name, url in settings.sources.items():
         where = loaded.source_locations.get(name)
         lines.append(f"  {name}: {url}" + (f"  ({where})" if where and where.line else "  (NuGet's default)"))
@@ -106,6 +129,8 @@ def render_text(loaded: LoadedConfig) -> str:
             flag = "allowUntrustedRoot" if cert.allow_untrusted_root else ""
             if cert.written_allow_untrusted_root and not cert.allow_untrusted_root:
                 flag = "allowUntrustedRoot ignored"
+            if not cert.usable:
+                flag = "not usable: NuGet cannot match with this hash algorithm"
             lines.append(
                 f"    {cert.hash_algorithm} {cert.written_fingerprint}" + (f"  [{flag}]" if flag else "") + f"  ({cert.source})"
             )
@@ -113,5 +138,5 @@ def render_text(loaded: LoadedConfig) -> str:
         lines.append("  (none)")
     if settings.warnings:
         lines += ["", "Warnings:"]
-        lines += [f"  {w.source}: {w.code}: {w.message}" for w in settings.warnings]
+        lines += [f"  {w.where}: {w.code}: {w.message}" for w in settings.warnings]
     return "\n".join(lines)

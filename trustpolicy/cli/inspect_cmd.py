@@ -1,7 +1,8 @@
 """`trustpolicy inspect PACKAGE... [--format text|json]`: show what a package's signatures contain.
 
 Exit codes: 0 every file was inspected (unsigned is fine); 1 a signature could not be parsed (its
-NU code is in the output); 2 a file could not be read at all (one line on stderr, the others still run).
+NU code is in the output); 2 a file could not be read at all (one line on stderr naming it, with
+TP0003 as `verify` and `check` report it; the others still run).
 """
 
 from __future__ import annotations

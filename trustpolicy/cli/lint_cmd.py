@@ -1,6 +1,7 @@
 """`trustpolicy lint`: findings in NuGet trust settings, with file:line and a fix.
 
-Exit codes: 0 no findings (advice only), 1 findings, 2 a config file cannot be read.
+Exit codes: 0 no errors or warnings (info findings are advice), 1 errors or warnings, 2 a config
+file cannot be read at all.
 """
 
 from __future__ import annotations
@@ -8,11 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from trustpolicy import clock
 from trustpolicy.cli.config_cmd import add_scope_arguments
-from trustpolicy.config.hierarchy import load_config
-from trustpolicy.config.lint import failing, lint
-from trustpolicy.errors import UsageError
+from trustpolicy.cli.options import parse_at
+from trustpolicy.config.lint import failing, lint, rule
+from trustpolicy.models import Issue, Level
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,35 +20,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_scope_arguments(parser)
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
-        "--at", metavar="MOMENT", help="judge certificate validity at this ISO 8601 moment (default: now)"
+        "--at", metavar="MOMENT", help="judge which nuget.org certificates are in use at this ISO 8601 moment (default: now)"
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_config(args.configfile, args.directory)
-    try:
-        at = clock.parse_moment(args.at) if args.at else clock.now()
-    except ValueError as exc:
-        raise UsageError(f"--at: {exc}") from None
-    findings = lint(loaded, at=at)
+    from trustpolicy.context import TrustContext, TrustOptions
+
+    # Not strict: what verification would refuse is what lint reports.
+    options = TrustOptions(configfile=args.configfile, directory=args.directory, at=parse_at(args.at))
+    context = TrustContext.build(options, strict=False)
+    loaded = context.loaded
+    findings = lint(loaded, at=context.reference_time)
     code = 1 if failing(findings) else 0
+    checked = [f.path for f in loaded.files if f.parsed is not None]
     if args.format == "json":
-        print(
-            json.dumps(
-                {
-                    "files": [f.path for f in loaded.files if f.parsed is not None],
-                    "findings": [f.as_dict() for f in findings],
-                    "exitCode": code,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps({"files": checked, "findings": [as_json(f) for f in findings], "exitCode": code}, indent=2))
         return code
     for finding in findings:
-        print(f"{finding.source}: {finding.level}: {finding.message} [{finding.rule}]")
+        print(f"{finding.where}: {finding.level}: {finding.message} [{finding.code} {rule(finding)}]")
         print(f"    fix: {finding.fix}")
-    checked = sum(1 for f in loaded.files if f.parsed is not None)
-    counted = [f for f in findings if f.level != "info"]
-    print(f"{len(counted)} finding(s) in {checked} file(s)" if counted else f"No findings in {checked} file(s).")
+    print(summary(findings, len(checked)))
     return code
+
+
+def as_json(issue: Issue) -> dict[str, object]:
+    where = issue.where
+    return {
+        "code": issue.code.value,
+        "rule": rule(issue),
+        "level": issue.level.value,
+        "message": issue.message,
+        "fix": issue.fix,
+        "source": {"path": where.path, "line": where.line} if where else None,
+    }
+
+
+def summary(findings: list[Issue], files: int) -> str:
+    """What was printed, counted by level."""
+    where = f"in {files} file{'s' if files != 1 else ''}"
+    if not findings:
+        return f"No findings {where}."
+    counts = [(sum(1 for f in findings if f.level is level), level.value) for level in Level]
+    parts = ", ".join(f"{n} {name}{'s' if n != 1 and name != 'info' else ''}" for n, name in counts if n)
+    return f"{len(findings)} finding{'s' if len(findings) != 1 else ''} {where}: {parts}"

@@ -35,14 +35,15 @@ def trust_options(args: argparse.Namespace, **extra: Any) -> TrustOptions:
     """The TrustOptions the shared options describe (`extra`: a command's own fields, e.g. mode)."""
     from trustpolicy.context import TrustOptions  # deferred: keeps --help fast
 
+    fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in extra.items()}
     return TrustOptions(
-        configfile=extra.pop("configfile") if "configfile" in extra else args.configfile,
+        configfile=fields.pop("configfile") if "configfile" in fields else args.configfile,
         trust_store=tuple(args.trust_store),
         extra_roots=tuple(args.extra_roots),
         revocation=args.revocation,
         revocation_data=tuple(args.revocation_data),
         at=parse_at(args.at),
-        **{key: tuple(value) if isinstance(value, list) else value for key, value in extra.items()},
+        **fields,
     )
 
 

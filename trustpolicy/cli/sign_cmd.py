@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 from trustpolicy.errors import UsageError
+from trustpolicy.models import Issue
 from trustpolicy.verbosity import Verbosity
 from trustpolicy.sign import (
     DEFAULT_TIMESTAMP_TIMEOUT,
     HASH_ALGORITHMS,
     RepositoryOptions,
     SigningIdentity,
-    SigningWarning,
     sign_package,
 )
 
@@ -97,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot create the output directory: {exc.strerror or exc}", path=str(output)) from exc
 
-    def warn(warning: SigningWarning) -> None:
+    def warn(warning: Issue) -> None:
         if args.verbosity > Verbosity.QUIET:
-            print(f"trustpolicy: warning: {warning}", file=sys.stderr)
+            print(f"trustpolicy: warning: {warning.code}: {warning.where}: {warning.message}", file=sys.stderr)
 
     if args.verbosity >= Verbosity.DETAILED:
         from cryptography.hazmat.primitives import hashes

@@ -1,4 +1,4 @@
-"""`trustpolicy verify`: judge package files with the verify command's policy (verify.md 1, 9).
+"""`trustpolicy verify`: judge package files with the verify command's policy (docs/verification.md 1, 9).
 
 Like `dotnet nuget verify`: the VERIFY preset, the trustedSigners and signatureValidationMode of the
 NuGet.Config in effect (--configfile picks the file), and --certificate-fingerprint as an extra

@@ -8,18 +8,17 @@
 
 from trustpolicy.config.hierarchy import (
     ConfigLocations,
-    ConfigWarning,
     LoadedConfig,
     TrustSettings,
     load_config,
     load_trust_settings,
 )
-from trustpolicy.config.nugetconfig import CertificateEntry, Location, TrustedSigner
+from trustpolicy.config.nugetconfig import CertificateEntry, TrustedSigner
+from trustpolicy.models import Location
 
 __all__ = [
     "CertificateEntry",
     "ConfigLocations",
-    "ConfigWarning",
     "LoadedConfig",
     "Location",
     "TrustSettings",

@@ -16,6 +16,7 @@ from pathlib import Path
 from lxml import etree
 
 from trustpolicy.errors import ConfigError
+from trustpolicy.fileutil import NotRegularFile, open_regular
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a NuGet.Config is a few KB; refuse absurd files early
 # At most this many "<" (elements, comments, PIs) and as many "=" (attributes), counted before
@@ -82,12 +83,12 @@ class ConfigDocument:
     def read(cls, path: str | Path) -> ConfigDocument:
         name = str(path)
         try:
-            with open(path, "rb") as handle:
+            with open_regular(path) as handle:  # a FIFO or device would block or never end
                 raw = handle.read(MAX_CONFIG_BYTES + 1)
         except FileNotFoundError:
             raise ConfigError("file does not exist", path=name) from None
-        except IsADirectoryError:
-            raise ConfigError("is a directory, not a config file", path=name) from None
+        except NotRegularFile as exc:
+            raise ConfigError(f"is {exc.kind}, not a config file", path=name) from None
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror or exc}", path=name) from exc
         if len(raw) > MAX_CONFIG_BYTES:

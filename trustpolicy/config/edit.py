@@ -4,7 +4,8 @@ Each edit replaces one span of the decoded text and re-parses the result, so the
 fresh offsets and a broken intermediate state is caught at once. Comments, other sections,
 attribute order and indentation outside the edited span stay byte-identical; the file keeps its
 encoding, BOM and line endings. save() checks the result with the full NuGet rules before an
-atomic replace (temporary file in the same directory + os.replace).
+atomic replace (fileutil.write_atomic: a temporary file beside the file, then a rename; a symbolic
+link is kept and the file it points to is the one replaced).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class ConfigEditor:
             if (
                 local_name(child).lower() == signer.kind
                 and child.get("name") == signer.name
-                and self.doc.line_of(child) == signer.source.line
+                and (self.doc.line_of(child) or None) == signer.source.line
             ):
                 return child
         raise ConfigError(f"cannot find {signer.kind} {signer.name!r} in the file any more", path=self.path, line=signer.source.line)

@@ -1,4 +1,4 @@
-"""Which NuGet.Config files apply, and what they add up to (policy.md section 4).
+"""Which NuGet.Config files apply, and what they add up to (NuGet.Configuration's Settings).
 
 Without --configfile, NuGet reads (closest first): a nuget.config in the directory and in every
 parent up to the root (one per directory, probed as nuget.config, NuGet.config, NuGet.Config), the
@@ -7,8 +7,13 @@ files (read-only). With --configfile it reads that one file and nothing else.
 
 Files are merged from the farthest to the closest: <clear/> drops what came before, an item with
 the same identity (author: name; repository: serviceIndex; <add>: key) replaces the farther one,
-anything else is added. signatureValidationMode is the first matching key (ignoring case) of the
-merged <config> section.
+anything else is added. A <config> key (signatureValidationMode, globalPackagesFolder,
+repositoryPath) is the first matching item (ignoring case) of the merged <config> section; values
+have %VAR% expanded, and a relative folder is relative to the folder of the file that defines it.
+
+This is the one NuGet.Config reader: the signing policy and the package folders the graph walk
+searches (TrustSettings.global_packages_folder / repository_path, which trustpolicy.graph asks for)
+come from the same files, found with the same environment.
 """
 
 from __future__ import annotations
@@ -22,11 +27,11 @@ from typing import TypeVar
 
 import platformdirs
 
+from trustpolicy.codes import CODES, Code
 from trustpolicy.config.nugetconfig import (
     MODE_KEY,
     Clear,
     ConfigFile,
-    Location,
     Setting,
     TrustedSigner,
     expand_environment,
@@ -34,6 +39,7 @@ from trustpolicy.config.nugetconfig import (
     read_config_file,
 )
 from trustpolicy.errors import ConfigError
+from trustpolicy.models import Issue, Level, Location
 
 PROBE_NAMES = ("nuget.config", "NuGet.config", "NuGet.Config")  # NuGet's order on case-sensitive file systems
 USER_FILE_NAME = "NuGet.Config"
@@ -41,6 +47,8 @@ NUGET_ORG_SOURCE = ("nuget.org", "https://api.nuget.org/v3/index.json")  # what 
 # trustpolicy's own overrides of the user and machine-wide config directories (an empty value means
 # "none"); for containers, CI and tests that must not read the real home.
 USER_DIR_ENV, MACHINE_DIR_ENV = "TRUSTPOLICY_NUGET_USER_DIR", "TRUSTPOLICY_NUGET_MACHINE_DIR"
+GLOBAL_PACKAGES_FOLDER, REPOSITORY_PATH = "globalPackagesFolder", "repositoryPath"
+MODES = ("accept", "require")
 
 
 @dataclass(frozen=True)
@@ -58,17 +66,24 @@ class ConfigLocations:
 
     @classmethod
     def for_platform(cls, platform: str | None = None, environ: Mapping[str, str] | None = None) -> ConfigLocations:
-        """The locations NuGet uses on `platform` (sys.platform style), from `environ` (os.environ)."""
+        """The locations NuGet uses on `platform` (sys.platform style), from `environ` (os.environ).
+
+        A given `environ` is the whole environment: without HOME (APPDATA) in it there is no user
+        folder; the process's own home is only a fallback when reading os.environ."""
         platform = sys.platform if platform is None else platform
         env = os.environ if environ is None else environ
+        base = cls._nuget_defaults(platform, env, home_fallback=environ is None)
         user_override, machine_override = env.get(USER_DIR_ENV), env.get(MACHINE_DIR_ENV)
-        if user_override is not None or machine_override is not None:
-            base = cls.for_platform(platform, {k: v for k, v in env.items() if k not in (USER_DIR_ENV, MACHINE_DIR_ENV)})
-            user = base.user_dir if user_override is None else (user_override or None)
-            machine = base.machine_dir if machine_override is None else (machine_override or None)
-            return cls(user_dir=user, machine_dir=machine, windows=base.windows)
+        return cls(
+            user_dir=base.user_dir if user_override is None else (user_override or None),
+            machine_dir=base.machine_dir if machine_override is None else (machine_override or None),
+            windows=base.windows,
+        )
+
+    @classmethod
+    def _nuget_defaults(cls, platform: str, env: Mapping[str, str], *, home_fallback: bool) -> ConfigLocations:
         if platform.startswith("win"):
-            roaming = platformdirs.user_data_dir(appauthor=False, roaming=True) if sys.platform == "win32" else None
+            roaming = platformdirs.user_data_dir(appauthor=False, roaming=True) if sys.platform == "win32" and home_fallback else None
             appdata = env.get("APPDATA") or roaming  # %APPDATA%, as NuGet reads it
             program_files = env.get("ProgramFiles(x86)") or env.get("PROGRAMFILES(X86)") or env.get("ProgramFiles") or env.get("PROGRAMFILES")
             return cls(
@@ -76,31 +91,36 @@ class ConfigLocations:
                 machine_dir=str(PureWindowsPath(program_files, "NuGet", "Config")) if program_files else None,
                 windows=True,
             )
-        home = env.get("HOME") or str(Path.home())
+        home = env.get("HOME") or (str(Path.home()) if home_fallback else None)
         if platform == "darwin":
             machine = "/Library/Application Support"
         else:
             machine = env.get("NUGET_COMMON_APPLICATION_DATA") or "/etc/opt"
         return cls(
-            user_dir=str(PurePosixPath(home, ".nuget", "NuGet")),
+            user_dir=str(PurePosixPath(home, ".nuget", "NuGet")) if home else None,
             machine_dir=str(PurePosixPath(machine, "NuGet", "Config")),
         )
 
 
 @dataclass(frozen=True)
-class ConfigWarning:
-    code: str
-    message: str
+class FolderSetting:
+    """A <config> key naming a folder: the absolute folder, as NuGet resolves it, and where it is set."""
+
+    key: str
+    path: str
     source: Location
 
 
 @dataclass(frozen=True)
 class TrustSettings:
-    """The effective signing policy of a set of config files.
+    """The effective settings of a set of config files.
 
+    `mode` is what NuGet makes of signatureValidationMode (anything it cannot parse is accept);
+    `mode_value` is the value as written (%VAR% expanded; None: not set) and `mode_source` where.
     files are the files read, closest first. sources maps package source names to their URLs
     (%VAR% expanded). warnings carry NuGet's NU3040 for conflicting allowUntrustedRoot values; the
     certificates concerned already have allow_untrusted_root=False, as NuGet decides.
+    global_packages_folder / repository_path: the package folders the files name (None: not set).
     """
 
     mode: str  # "accept" | "require"
@@ -108,7 +128,54 @@ class TrustSettings:
     signers: tuple[TrustedSigner, ...]
     sources: dict[str, str]
     files: tuple[str, ...]
-    warnings: tuple[ConfigWarning, ...] = ()
+    warnings: tuple[Issue, ...] = ()
+    mode_value: str | None = None
+    global_packages_folder: FolderSetting | None = None
+    repository_path: FolderSetting | None = None
+
+    @property
+    def mode_problem(self) -> Issue | None:
+        """TP1018 when signatureValidationMode is set to anything but accept or require (any case):
+        NuGet then silently uses accept, which a strict reading must not assume."""
+        if self.mode_value is None or self.mode_value.strip().lower() in MODES:
+            return None
+        return Issue(
+            Code.TP1018,
+            Level.ERROR,
+            f"signatureValidationMode is {self.mode_value!r}, which is neither accept nor require; "
+            "NuGet silently reads it as accept",
+            where=self.mode_source,
+            fix='Set it to "accept" or "require".',
+        )
+
+    def unusable(self) -> list[Issue]:
+        """Trusted-signer certificates NuGet cannot use: SHA-1 (NU3043) or an unknown hashAlgorithm."""
+        issues = []
+        for signer in self.signers:
+            for cert in signer.certificates:
+                if not cert.usable:
+                    code = Code.NU3043 if cert.hash_algorithm == "SHA1" else Code.TP1020
+                    issues.append(Issue(
+                        code, Level.ERROR,
+                        f"{signer.kind} {signer.name!r} has a certificate with hashAlgorithm {cert.hash_algorithm!r}, "
+                        "which NuGet cannot use (only SHA256, SHA384 and SHA512)",
+                        where=cert.source, fix=CODES[code].help,
+                    ))
+        return issues
+
+    def require_usable(self, *, mode_given: bool) -> None:
+        """Refuse (ConfigError with file:line) what NuGet would misread or fail on: a certificate
+        with a SHA-1 or unknown hashAlgorithm, and, unless the caller sets the mode itself, a
+        signatureValidationMode that is neither accept nor require."""
+        problems = self.unusable()
+        if not mode_given and self.mode_problem is not None:
+            problems.insert(0, self.mode_problem)
+        if problems:
+            first = problems[0]
+            fix = (first.fix or "").rstrip(".") + (", or pass --mode" if first.code == Code.TP1018 else "")
+            where = first.where
+            raise ConfigError(f"{first.code}: {first.message}. {fix}.",
+                              path=where.path if where else None, line=where.line if where else None)
 
 
 @dataclass(frozen=True)
@@ -163,11 +230,16 @@ def load_config(
     locations: ConfigLocations | None = None,
     environ: Mapping[str, str] | None = None,
     allow_missing: bool = False,
+    read: Callable[[Path], ConfigFile] = read_config_file,
 ) -> LoadedConfig:
-    """Read and merge. allow_missing lets a write command start from a --configfile that does not exist."""
+    """Read and merge. `environ` (default os.environ) is the one environment every part sees: %VAR%
+    expansion and, unless `locations` is given, the user and machine folders. allow_missing lets a
+    write command start from a --configfile that does not exist; `read` parses one file (a caller
+    that reads many hierarchies passes a memo)."""
     if configfile is not None and directory is not None:
         raise ConfigError("give either a config file or a directory, not both")
-    files = discover(configfile, directory, locations=locations, allow_missing=allow_missing)
+    locations = locations or ConfigLocations.for_platform(environ=environ)
+    files = discover(configfile, directory, locations=locations, allow_missing=allow_missing, read=read)
     return merge(files, environ=environ)
 
 
@@ -177,6 +249,7 @@ def discover(
     *,
     locations: ConfigLocations | None = None,
     allow_missing: bool = False,
+    read: Callable[[Path], ConfigFile] = read_config_file,
 ) -> list[LoadedFile]:
     if configfile is not None:
         path = Path(configfile)
@@ -186,26 +259,26 @@ def discover(
             if not allow_missing:
                 raise ConfigError("file does not exist", path=str(path))
             return [LoadedFile(str(path), "explicit", True, None)]
-        return [LoadedFile(str(path), "explicit", True, read_config_file(path))]
+        return [LoadedFile(str(path), "explicit", True, read(path))]
 
     start = Path(directory if directory is not None else os.getcwd())
     if not start.is_dir():
         raise ConfigError("is not a directory", path=str(start))
     locations = locations or ConfigLocations.for_platform()
-    files = [LoadedFile(str(p), "directory", True, read_config_file(p)) for p in walk_up(start.resolve())]
+    files = [LoadedFile(str(p), "directory", True, read(p)) for p in walk_up(start.resolve())]
     if locations.user_dir:
         user_dir = Path(locations.user_dir)
         user_file = user_dir / USER_FILE_NAME
         if user_file.is_file():
-            files.append(LoadedFile(str(user_file), "user", True, read_config_file(user_file)))
+            files.append(LoadedFile(str(user_file), "user", True, read(user_file)))
         else:  # NuGet would create it, holding only the nuget.org source
             files.append(LoadedFile(str(user_file), "user", True, None))
         for extra in _config_files(user_dir / "config", locations.windows):
             if extra.name.lower() != USER_FILE_NAME.lower():
-                files.append(LoadedFile(str(extra), "additional-user", False, read_config_file(extra)))
+                files.append(LoadedFile(str(extra), "additional-user", False, read(extra)))
     if locations.machine_dir:
         for machine in _config_files(Path(locations.machine_dir), locations.windows):
-            files.append(LoadedFile(str(machine), "machine", False, read_config_file(machine)))
+            files.append(LoadedFile(str(machine), "machine", False, read(machine)))
     return files
 
 
@@ -250,9 +323,10 @@ T = TypeVar("T")
 def _merge_items(
     sections: Iterable[tuple[T | Clear, ...]], identity: Callable[[T], object]
 ) -> tuple[list[T], dict[Location, list[T]]]:
-    """Farthest section first. An item replaces the items of the same identity that came from
-    farther files (items of one file never replace each other: the parser already settled those).
-    Returns the merged items and, by location, what each one replaced."""
+    """Farthest section first, as NuGet merges sections: <clear/> drops what came before; an item
+    with the identity of one from a farther file removes the first such item and is appended (so
+    the order changes); anything else is appended. Items of one file never replace each other (the
+    parser already settled those). Returns the merged items and, by location, what each replaced."""
     merged: list[T] = []
     replaced: dict[Location, list[T]] = {}
     for items in sections:
@@ -263,15 +337,11 @@ def _merge_items(
                 farther = []
                 continue
             key = identity(item)
-            old = [e for e in farther if identity(e) == key and any(e is m for m in merged)]
-            if not old:
-                merged.append(item)
-                continue
-            replaced[item.source] = [r for o in old for r in (*replaced.get(o.source, []), o)]  # type: ignore[attr-defined]
-            positions = [i for i, m in enumerate(merged) if any(m is o for o in old)]
-            merged[positions[0]] = item
-            for i in reversed(positions[1:]):
-                del merged[i]
+            old = next((e for e in farther if identity(e) == key and any(e is m for m in merged)), None)
+            if old is not None:
+                replaced[item.source] = [*replaced.get(old.source, []), old]  # type: ignore[attr-defined]
+                merged = [m for m in merged if m is not old]
+            merged.append(item)
     return merged, replaced
 
 
@@ -279,7 +349,7 @@ def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) 
     farthest_first = list(reversed(files))
     config_sections = [f.parsed.config for f in farthest_first if f.parsed]
     source_sections = [
-        f.parsed.sources if f.parsed else (Setting(*NUGET_ORG_SOURCE, Location(f.path, 0)),)
+        f.parsed.sources if f.parsed else (Setting(*NUGET_ORG_SOURCE, Location(f.path)),)
         for f in farthest_first
         if f.parsed or f.scope == "user"
     ]
@@ -292,16 +362,19 @@ def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) 
     first_sources: dict[str, Setting] = {}
     for source in sources:
         first_sources.setdefault(source.key, source)  # one file may name a key twice: the first wins
-    mode_setting = next((s for s in config if s.key.lower() == MODE_KEY.lower()), None)
-    mode = parse_mode(expand_environment(mode_setting.value, environ) if mode_setting else None)
+    mode_setting = _first(config, MODE_KEY)
+    mode_value = expand_environment(mode_setting.value, environ) if mode_setting else None
     signers, warnings = _resolve_conflicts(signers)
     settings = TrustSettings(
-        mode=mode,
+        mode=parse_mode(mode_value),
         mode_source=mode_setting.source if mode_setting else None,
         signers=tuple(signers),
         sources={key: expand_environment(s.value, environ) for key, s in first_sources.items()},
         files=tuple(f.path for f in files if f.parsed),
         warnings=tuple(warnings),
+        mode_value=mode_value,
+        global_packages_folder=_folder(config, GLOBAL_PACKAGES_FOLDER, environ),
+        repository_path=_folder(config, REPOSITORY_PATH, environ),
     )
     return LoadedConfig(
         files=tuple(files),
@@ -311,9 +384,25 @@ def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) 
     )
 
 
-def _resolve_conflicts(signers: list[TrustedSigner]) -> tuple[list[TrustedSigner], list[ConfigWarning]]:
+def _first(config: list[Setting], key: str) -> Setting | None:
+    """NuGet's lookup of a <config> key: the first item of the merged section, ignoring case."""
+    return next((s for s in config if s.key.lower() == key.lower()), None)
+
+
+def _folder(config: list[Setting], key: str, environ: Mapping[str, str] | None) -> FolderSetting | None:
+    """A folder key as NuGet resolves it: %VAR% expanded, relative to the defining file's folder,
+    normalised. An empty value hides farther ones and means NuGet's default (None)."""
+    setting = _first(config, key)
+    value = expand_environment(setting.value, environ) if setting else ""
+    if not setting or not value:
+        return None
+    base = os.path.dirname(os.path.abspath(setting.source.path))
+    return FolderSetting(setting.key, os.path.normpath(os.path.join(base, value)), setting.source)
+
+
+def _resolve_conflicts(signers: list[TrustedSigner]) -> tuple[list[TrustedSigner], list[Issue]]:
     """NU3040: one certificate (same algorithm and fingerprint as written) listed with different
-    allowUntrustedRoot values. NuGet warns and uses false for it (policy.md 2.3)."""
+    allowUntrustedRoot values. NuGet warns and uses false for it."""
     by_key: dict[str, list[Location]] = {}
     declared: dict[str, set[bool]] = {}
     for signer in signers:
@@ -323,11 +412,13 @@ def _resolve_conflicts(signers: list[TrustedSigner]) -> tuple[list[TrustedSigner
             declared.setdefault(key, set()).add(cert.written_allow_untrusted_root)
     conflicts = {key for key, values in declared.items() if len(values) > 1}
     warnings = [
-        ConfigWarning(
-            "NU3040",
+        Issue(
+            Code.NU3040,
+            Level.WARNING,
             f"certificate {key.split('-', 1)[1]} ({key.split('-', 1)[0]}) is trusted more than once with different "
             f"allowUntrustedRoot values (at {', '.join(str(loc) for loc in by_key[key])}); NuGet uses false",
-            by_key[key][-1],
+            where=by_key[key][-1],
+            fix="give every entry of this certificate the same allowUntrustedRoot value",
         )
         for key in sorted(conflicts)
     ]

@@ -1,19 +1,23 @@
 """One NuGet.Config file read the way NuGet reads it: signing policy, package sources, trusted signers.
 
-The rules come from ../shared/spec/policy.md sections 1-2 (NuGet.Configuration's parser):
+The rules are those of NuGet.Configuration's parser:
 - section names are case-sensitive (a <TrustedSigners> section is not the trustedSigners section);
   item element names (author, repository, certificate, owners, clear, add) are not;
 - attribute names are case-sensitive; author needs name; repository needs name and serviceIndex;
   certificate needs fingerprint, hashAlgorithm and allowUntrustedRoot; each signer has >= 1
   certificate; a repository has at most one <owners>, which holds text only;
 - hashAlgorithm is parsed like a .NET enum (case-insensitive; SHA256/384/512, and SHA1 which
-  NuGet's enum also holds); allowUntrustedRoot like a .NET bool (anything else is false);
+  NuGet's enum holds since 6.12); allowUntrustedRoot like a .NET bool (anything else is false);
 - an unparseable signatureValidationMode is accept;
 - within one section, an item whose element name and attribute values repeat an earlier item's
   (ignoring case) is dropped, and so is every <clear/> after the first; then each <clear/> drops
   the items before it. Two different items with the same identity (two authors named X, two
   signatureValidationMode keys) make NuGet fail to load the file, so they are refused here too.
-Anything NuGet ignores without a word is recorded as a Note, which `trustpolicy lint` reports.
+Anything NuGet ignores or misreads without a word is recorded as an Issue in `ConfigFile.notes`,
+which `trustpolicy lint` reports. Two values are kept for lint instead of refused here: a SHA-1
+hashAlgorithm (NuGet before 6.12 refuses the file; later versions load it and then fail on every
+signed package) and an unknown one (NuGet refuses the file). Such a certificate is not `usable`;
+TrustSettings.require_usable() refuses it before anything is verified.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ from typing import Union
 
 from lxml import etree
 
+from trustpolicy.codes import CODES, Code
 from trustpolicy.config.document import ConfigDocument, local_name
 from trustpolicy.errors import ConfigError
+from trustpolicy.models import Issue, Location
 from trustpolicy.resources import schema_path
 
 CONFIG, SOURCES, SIGNERS = "config", "packageSources", "trustedSigners"
@@ -46,32 +52,26 @@ _ENV_REFERENCE = re.compile(r"%([^%]+)%")
 
 
 @dataclass(frozen=True)
-class Location:
-    """A place in a config file; line is 1-based (0 when unknown)."""
-
-    path: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}" if self.line else self.path
-
-
-@dataclass(frozen=True)
 class CertificateEntry:
     """One <certificate> of a trusted signer.
 
     fingerprint is upper-case hex (matching is case-insensitive in NuGet). allow_untrusted_root is
     the value NuGet *honours*: NuGet compares the fingerprint as written, case-sensitively, with the
     upper-case hex it computes, so allowUntrustedRoot="true" on a fingerprint that is not written in
-    upper case has no effect (policy.md 2.2). written_* keep what the file says.
+    upper case has no effect. written_* keep what the file says.
     """
 
     fingerprint: str
-    hash_algorithm: str  # "SHA256" | "SHA384" | "SHA512" | "SHA1"
+    hash_algorithm: str  # "SHA256" | "SHA384" | "SHA512"; else "SHA1" or the text as written (not usable)
     allow_untrusted_root: bool
     source: Location
     written_fingerprint: str = ""
     written_allow_untrusted_root: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """Whether NuGet can match packages with this entry (not with SHA-1 or an unknown algorithm)."""
+        return self.hash_algorithm in HASH_ALGORITHMS
 
 
 @dataclass(frozen=True)
@@ -103,15 +103,6 @@ class Setting:
     source: Location
 
 
-@dataclass(frozen=True)
-class Note:
-    """Something in the file that NuGet ignores without saying so."""
-
-    kind: str
-    message: str
-    source: Location
-
-
 Item = Union[TrustedSigner, Setting, Clear]
 
 
@@ -123,7 +114,7 @@ class ConfigFile:
     config: tuple[Setting | Clear, ...]
     sources: tuple[Setting | Clear, ...]
     signers: tuple[TrustedSigner | Clear, ...]
-    notes: tuple[Note, ...]
+    notes: tuple[Issue, ...]  # what NuGet ignores or misreads without a word (lint reports them)
 
     @property
     def clears_signers(self) -> bool:
@@ -186,17 +177,18 @@ class _Reader:
     def __init__(self, doc: ConfigDocument) -> None:
         self.doc = doc
         self.path = doc.path
-        self.notes: list[Note] = []
+        self.notes: list[Issue] = []
         self.schema_copy = etree.Element("configuration")
 
     def at(self, element: etree._Element) -> Location:
-        return Location(self.path, self.doc.line_of(element))
+        return Location(self.path, self.doc.line_of(element) or None)
 
     def error(self, message: str, element: etree._Element) -> ConfigError:
         return ConfigError(message, path=self.path, line=self.doc.line_of(element) or None)
 
-    def note(self, kind: str, message: str, element: etree._Element) -> None:
-        self.notes.append(Note(kind, message, self.at(element)))
+    def note(self, code: Code, message: str, element: etree._Element, *, fix: str | None = None) -> None:
+        info = CODES[code]
+        self.notes.append(Issue(code, info.level, message, where=self.at(element), fix=fix or info.help))
 
     def read(self) -> ConfigFile:
         root = self.doc.root
@@ -207,12 +199,12 @@ class _Reader:
             name = local_name(child)
             if name in (CONFIG, SOURCES, SIGNERS):
                 if name in sections:  # NuGet keeps the first section of a name and drops the others
-                    self.note("duplicate-section", f"a second <{name}> section in this file is ignored by NuGet", child)
+                    self.note(Code.TP1012, f"a second <{name}> section in this file is ignored by NuGet", child)
                     continue
                 sections[name] = child
             elif name.lower() in (CONFIG.lower(), SOURCES.lower(), SIGNERS.lower()):
                 wanted = {CONFIG.lower(): CONFIG, SOURCES.lower(): SOURCES, SIGNERS.lower(): SIGNERS}[name.lower()]
-                self.note("section-case", f"section <{name}> is ignored by NuGet: section names are case-sensitive, write <{wanted}>", child)
+                self.note(Code.TP1013, f"section <{name}> is ignored by NuGet: section names are case-sensitive, write <{wanted}>", child)
         config = self.settings(sections.get(CONFIG), check_mode=True)
         sources = self.settings(sections.get(SOURCES), check_mode=False)
         signers = self.signers(sections.get(SIGNERS))
@@ -248,9 +240,9 @@ class _Reader:
                     raise self.error(f"{MODE_KEY} is set twice in <config> (also at line {earlier.source.line}); NuGet refuses such a file", element)
                 spelled = next(s for k, s in first.items() if k.lower() == MODE_KEY.lower())
                 if spelled is not item:  # another spelling: NuGet reads the first one
-                    self.note("duplicate-key", f"{MODE_KEY} is set twice (also at line {spelled.source.line}); NuGet uses the first", element)
+                    self.note(Code.TP1015, f"{MODE_KEY} is set twice (also at line {spelled.source.line}); NuGet uses the first", element)
             elif not check_mode and earlier is not item:
-                self.note("duplicate-key", f"package source {item.key!r} is defined twice (also at line {earlier.source.line}); the first one is used", element)
+                self.note(Code.TP1015, f"package source {item.key!r} is defined twice (also at line {earlier.source.line}); the first one is used", element)
         return tuple(self.apply_clears(kept))
 
     # -- <trustedSigners> --------------------------------------------------------------------
@@ -268,7 +260,7 @@ class _Reader:
                 items.append((child, Clear(self.at(child))))
                 self.copy(child, "clear", copy)
             else:
-                self.note("unknown-element", f"<{local_name(child)}> is not a trusted signer; NuGet ignores it here", child)
+                self.note(Code.TP1016, f"<{local_name(child)}> is not a trusted signer; NuGet ignores it here", child)
         kept = self.dedupe(items)
         seen: dict[tuple[str, str], TrustedSigner] = {}
         for item in kept:
@@ -299,9 +291,9 @@ class _Reader:
                 owners.append(child)
                 self.copy(child, "owners", copy).text = child.text
                 if kind == "author":
-                    self.note("owners-on-author", "<owners> has no effect on an author; NuGet ignores it", child)
+                    self.note(Code.TP1017, "<owners> has no effect on an author; NuGet ignores it", child)
             else:
-                self.note("unknown-element", f"<{local_name(child)}> inside <{kind}> is ignored by NuGet", child)
+                self.note(Code.TP1016, f"<{local_name(child)}> inside <{kind}> is ignored by NuGet", child)
         if not certificates:
             raise self.error(f"{kind} {element.get('name')!r} has no certificate; a trusted signer needs at least one", element)
         if kind == "repository" and len(owners) > 1:
@@ -309,6 +301,7 @@ class _Reader:
         owner_list: tuple[str, ...] = ()
         if kind == "repository" and owners:
             owner_list = tuple(part.strip() for part in _owners_text(owners[0]).split(";"))
+            self.check_owner_names(element.get("name", ""), owner_list, owners[0])
         return TrustedSigner(
             kind=kind,
             name=element.get("name", ""),
@@ -324,21 +317,43 @@ class _Reader:
             raise self.error("certificate cannot have child elements", element[0])
         written_algorithm = element.get("hashAlgorithm", "")
         algorithm = parse_hash_algorithm(written_algorithm)
-        if algorithm is None:
-            raise self.error(
-                f"certificate has an unsupported hash algorithm {written_algorithm!r} (use SHA256, SHA384 or SHA512)",
+        if algorithm == "SHA1":
+            self.note(
+                Code.NU3043,
+                'hashAlgorithm="SHA1": NuGet cannot use SHA-1 certificate fingerprints (NU3043); NuGet before 6.12 '
+                "refuses this file and later versions fail on every signed package, so trustpolicy refuses it too",
+                element,
+                fix='replace it with the certificate\'s SHA-256 fingerprint and hashAlgorithm="SHA256"',
+            )
+        elif algorithm is None:
+            self.note(
+                Code.TP1020,
+                f"hashAlgorithm {written_algorithm!r} is not SHA256, SHA384 or SHA512; NuGet refuses this file "
+                "(unsupported hash algorithm), and so does trustpolicy",
                 element,
             )
+        allow_text = element.get("allowUntrustedRoot", "")
+        if allow_text.strip(" \t\r\n\x00").lower() not in ("true", "false"):
+            self.note(Code.TP1019, f"allowUntrustedRoot={allow_text!r} is neither true nor false; NuGet silently reads it as false", element)
         written = element.get("fingerprint", "")
-        declared = parse_bool(element.get("allowUntrustedRoot", ""))
+        declared = parse_bool(allow_text)
         return CertificateEntry(
             fingerprint=written.upper(),
-            hash_algorithm=algorithm,
+            hash_algorithm=algorithm or written_algorithm,
             allow_untrusted_root=declared and written == written.upper(),
             source=self.at(element),
             written_fingerprint=written,
             written_allow_untrusted_root=declared,
         )
+
+    def check_owner_names(self, name: str, owners: tuple[str, ...], element: etree._Element) -> None:
+        """Owners NuGet keeps but that can never match a package owner."""
+        if "" in owners:
+            self.note(Code.TP1007, f"the owners of repository {name!r} contain an empty item ({';'.join(owners)!r}): a stray ';'", element)
+        for owner in owners:
+            if any(ch.isspace() for ch in owner):
+                self.note(Code.TP1021, f"owner {owner!r} of repository {name!r} contains whitespace; nuget.org account "
+                          "names never do, so it can never match (owners are separated by ';')", element)
 
     def check_owners(self, element: etree._Element) -> None:
         if element.attrib:
@@ -368,7 +383,7 @@ class _Reader:
             key = (local_name(element).lower(), *(v.lower() for v in element.attrib.values()))
             if key in seen:
                 what = "<clear/> after the first one" if isinstance(item, Clear) else f"repeat of line {self.doc.line_of(seen[key])}"
-                self.note("duplicate-item", f"{what} is ignored by NuGet", element)
+                self.note(Code.TP1014, f"{what} is ignored by NuGet", element)
                 continue
             seen[key] = element
             kept.append(item)

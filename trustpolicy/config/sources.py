@@ -1,4 +1,4 @@
-"""A V3 package source's RepositorySignatures resource (verify.md 5.3, policy.md 5).
+"""A V3 package source's RepositorySignatures resource (NuGet's server API, RepositorySignatures/5.0.0).
 
 The service index lists resources; `RepositorySignatures/5.0.0` (or /4.9.0, /4.7.0) points to a
 JSON document naming the certificates the repository signs with:

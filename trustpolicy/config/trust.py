@@ -1,6 +1,6 @@
 """The `trust` verbs (dotnet nuget trust): list, author, repository, certificate, source, sync, remove.
 
-Semantics follow NuGet's TrustedSignerActionsProvider (policy.md section 5):
+Semantics follow NuGet's TrustedSignerActionsProvider (NuGet.Commands):
 - new signers go to --configfile, or else to the closest writable file whose <trustedSigners> has
   a <clear/>, or else to the user file (machine-wide and additional user files are never written);
 - author/repository/source refuse a name that exists (ordinal), and repository/source also a
@@ -234,7 +234,7 @@ def remove(scope: Scope, name: str) -> Outcome:
             out.say(f"Left {', '.join(repr(s.name) for s in signers)} in read-only {path}")
             continue
         editor = ConfigEditor(path)
-        for signer in sorted(signers, key=lambda s: s.source.line, reverse=True):
+        for signer in sorted(signers, key=lambda s: s.source.line or 0, reverse=True):
             editor.remove(editor.find_signer(signer))
         _save(editor, out, f"Removed {', '.join(f'{s.kind} {s.name!r}' for s in signers)}")
     return out

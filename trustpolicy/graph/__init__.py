@@ -8,13 +8,13 @@ Inputs (kind sniffed, see `detect_kind`): project and solution directories, proj
 packages.lock.json (v1-v3), packages.config (+ the solution packages/ folder), folders of .nupkg
 files, global packages folders. Archives are searched in: the folders an assets file records,
 --packages-dir, NUGET_PACKAGES, NuGet.Config globalPackagesFolder (repositoryPath for
-packages.config), `<home>/.nuget/packages`. Rules: ../shared/spec/graph.md.
+packages.config), `<home>/.nuget/packages`. Rules: docs/graph.md.
 """
 
 from __future__ import annotations
 
 from trustpolicy.graph.hashes import HashCache, verify_graph_hashes
-from trustpolicy.graph.model import KINDS, RECORDS, Claim, Finding, Graph, GraphPackage, Origin
+from trustpolicy.graph.model import KINDS, RECORDS, Claim, Graph, GraphPackage, Origin
 from trustpolicy.graph.versions import NuGetVersion, normalize_version, parse_version, try_parse_version
 from trustpolicy.graph.walk import collect_graph, detect_kind, iter_graph
 
@@ -22,7 +22,6 @@ __all__ = [
     "KINDS",
     "RECORDS",
     "Claim",
-    "Finding",
     "Graph",
     "GraphPackage",
     "HashCache",

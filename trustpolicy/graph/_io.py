@@ -6,13 +6,13 @@ import bisect
 import json
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
 from trustpolicy.errors import TrustPolicyError
+from trustpolicy.fileutil import NotRegularFile, open_regular
 
 JSON_MAX_BYTES = 256 * 1024 * 1024  # assets files of big solutions reach tens of MB; cap far above
 XML_MAX_BYTES = 16 * 1024 * 1024  # packages.config / nuspec are small
@@ -23,41 +23,37 @@ SMALL_MAX_BYTES = 1024 * 1024  # .nupkg.metadata, .nupkg.sha512
 XML_MAX_MARKUP = 50_000
 
 
-def read_bytes(path: Path, limit: int, what: str) -> bytes:
-    """Read a whole file, refusing anything larger than `limit` (TrustPolicyError naming it)."""
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size  # 0 for a FIFO or a device: read up to the limit then
-            data = handle.read(min(size, limit) + 1 if size else limit + 1)
-    except OSError as error:
-        raise TrustPolicyError(f"cannot read {what}: {error.strerror or error}", path=str(path)) from None
+def _read_regular(path: Path, limit: int) -> bytes:
+    """Up to limit + 1 bytes of a regular file (open_regular: a FIFO or device is never opened)."""
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        return handle.read(min(size, limit) + 1)  # not limit + 1: read() allocates what it is asked for
+
+
+def _within(data: bytes, limit: int, what: str, path: Path) -> bytes:
     if len(data) > limit:
         raise TrustPolicyError(f"{what} is larger than {limit // (1024 * 1024)} MB", path=str(path))
     return data
+
+
+def read_bytes(path: Path, limit: int, what: str) -> bytes:
+    """Read a whole regular file, refusing anything larger than `limit` (TrustPolicyError naming it)."""
+    try:
+        return _within(_read_regular(path, limit), limit, what, path)
+    except OSError as error:
+        raise TrustPolicyError(f"cannot read {what}: {error.strerror or error}", path=str(path)) from None
 
 
 def read_if_file(path: Path, limit: int, what: str) -> bytes | None:
-    """A small file's bytes; None when it is missing or not a regular file (a FIFO, a folder), found
-    from one open instead of a stat then an open. Larger than `limit` or unreadable: TrustPolicyError."""
+    """A small file's bytes; None when it is missing or not a regular file (a FIFO, a folder): an
+    integrity file that is not a file counts as absent. Larger than `limit` or unreadable: TrustPolicyError."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO must not wait for a writer
-    except (FileNotFoundError, NotADirectoryError):
+        data = _read_regular(path, limit)
+    except (FileNotFoundError, NotADirectoryError, NotRegularFile):
         return None
     except OSError as error:
         raise TrustPolicyError(f"cannot read {what}: {error.strerror or error}", path=str(path)) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(min(info.st_size, limit) + 1)  # not limit + 1: read() allocates what it is asked for
-    except OSError as error:
-        raise TrustPolicyError(f"cannot read {what}: {error.strerror or error}", path=str(path)) from None
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise TrustPolicyError(f"{what} is larger than {limit // (1024 * 1024)} MB", path=str(path))
-    return data
+    return _within(data, limit, what, path)
 
 
 def _no_constants(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""project.assets.json: package libraries, their folder and sha512 (graph.md section 2)."""
+"""project.assets.json: package libraries, their folder and sha512 (docs/graph.md section 2)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.graph._io import KeyLocator, pointer
 from trustpolicy.graph.locate import Entry, Root
-from trustpolicy.graph.model import Claim, Finding, Origin
+from trustpolicy.graph.model import Claim, Origin, finding
 from trustpolicy.graph.versions import try_parse_version
 
 
@@ -17,11 +19,11 @@ def looks_like_assets(doc: Any) -> bool:
     return isinstance(doc, dict) and isinstance(doc.get("libraries"), dict) and isinstance(doc.get("targets"), dict)
 
 
-def recorded_roots(doc: dict[str, Any], path: Path) -> tuple[list[Root], list[Finding]]:
+def recorded_roots(doc: dict[str, Any], path: Path) -> tuple[list[Root], list[Issue]]:
     """`packageFolders` in file order: the first is the global folder, the rest are fallback folders."""
     folders = doc.get("packageFolders") or {}
     if not isinstance(folders, dict):
-        return [], [Finding("TP0003", "packageFolders is not an object; ignored", "warning", Origin(path, "assets", "/packageFolders"))]
+        return [], [finding(Code.TP0003, "packageFolders is not an object; ignored", Level.WARNING, Origin(path, "assets", "/packageFolders"))]
     roots = []
     for index, folder in enumerate(folders):
         layout = "global" if index == 0 else "fallback"
@@ -32,30 +34,29 @@ def recorded_roots(doc: dict[str, Any], path: Path) -> tuple[list[Root], list[Fi
     missing = [f for f in folders if not (os.path.isabs(f) and os.path.isdir(f))]
     if missing:
         notes.append(
-            Finding(
-                "TP0001",
+            finding(Code.TP0001,
                 "packages folder recorded by the restore is not on this machine: " + ", ".join(missing)
                 + " (searching --packages-dir, NUGET_PACKAGES and the default folder instead)",
-                "note",
+                Level.INFO,
                 Origin(path, "assets", "/packageFolders"),
             )
         )
     return roots, notes
 
 
-def read_assets(doc: dict[str, Any], text: str, path: Path) -> tuple[list[Entry], list[Finding]]:
+def read_assets(doc: dict[str, Any], text: str, path: Path) -> tuple[list[Entry], list[Issue]]:
     """One Entry per `type: package` library; target names attached; orphans reported."""
     version = doc.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise TrustPolicyError(f"project.assets.json has no valid 'version' (got {version!r})", path=str(path))
     locator = KeyLocator(text)
-    problems: list[Finding] = []
+    problems: list[Issue] = []
 
     # Which targets use each "Id/Version" (section 2.2); targets carry no hash or path.
     used_in: dict[str, list[str]] = {}
     for target_name, target in doc["targets"].items():
         if not isinstance(target, dict):
-            problems.append(Finding("TP0003", f"target {target_name!r} is not an object", "warning",
+            problems.append(finding(Code.TP0003, f"target {target_name!r} is not an object", Level.WARNING,
                                     Origin(path, "assets", pointer("targets", target_name))))
             continue
         for key, lib in target.items():
@@ -73,7 +74,7 @@ def read_assets(doc: dict[str, Any], text: str, path: Path) -> tuple[list[Entry]
             offset = locator.find(key, section)
         cursor = offset if offset is not None else cursor
         if not isinstance(lib, dict):
-            problems.append(Finding("TP0003", f"library {key!r} is not an object", "error",
+            problems.append(finding(Code.TP0003, f"library {key!r} is not an object", Level.ERROR,
                                     Origin(path, "assets", where, locator.line(offset))))
             continue
         if lib.get("type") != "package":
@@ -82,18 +83,18 @@ def read_assets(doc: dict[str, Any], text: str, path: Path) -> tuple[list[Entry]
         package_id, slash, version_text = key.partition("/")
         entry = Entry(package_id, try_parse_version(version_text), version_text, origin)
         if not slash or not package_id or entry.version is None:
-            entry.problems.append(Finding("TP0003", f"library key {key!r} is not 'Id/Version' with a valid version", "error", origin))
+            entry.problems.append(finding(Code.TP0003, f"library key {key!r} is not 'Id/Version' with a valid version", Level.ERROR, origin))
         rel = lib.get("path")
         parts = rel.split("/") if isinstance(rel, str) else []
         if len(parts) == 2 and all(_safe_part(p) for p in parts):
             entry.folder_rel = (parts[0], parts[1])
         else:  # rebuild it, but say so: NuGet always writes the path
-            entry.problems.append(Finding("TP0003", f"library {key!r} has no usable 'path' ({rel!r}); using the default folder name", "warning", origin))
+            entry.problems.append(finding(Code.TP0003, f"library {key!r} has no usable 'path' ({rel!r}); using the default folder name", Level.WARNING, origin))
         sha512 = lib.get("sha512")
         if isinstance(sha512, str) and sha512:
             entry.claims.append(Claim("sha512", sha512, path))
         else:
-            entry.problems.append(Finding("TP0003", f"library {key!r} has no sha512 to check the package against", "warning", origin))
+            entry.problems.append(finding(Code.TP0003, f"library {key!r} has no sha512 to check the package against", Level.WARNING, origin))
         entries.append(entry)
 
     # A package a target uses but `libraries` omits still gets a row (located by the default name).
@@ -103,7 +104,7 @@ def read_assets(doc: dict[str, Any], text: str, path: Path) -> tuple[list[Entry]
             origin = Origin(path, "assets", where, locator.line(locator.find(key, locator.find(targets[0]) or 0)), tuple(targets))
             package_id, _, version_text = key.partition("/")
             entry = Entry(package_id, try_parse_version(version_text), version_text, origin)
-            entry.problems.append(Finding("TP0003", f"{key!r} is used by {', '.join(targets)} but libraries has no record of it (no path, no sha512)", "error", origin))
+            entry.problems.append(finding(Code.TP0003, f"{key!r} is used by {', '.join(targets)} but libraries has no record of it (no path, no sha512)", Level.ERROR, origin))
             entries.append(entry)
     return entries, problems
 

@@ -1,8 +1,8 @@
 """Re-hash the .nupkg on disk and compare it with every integrity record the graph holds.
 
-What each record means (graph.md sections 3.3, 3.5, 4.1, 4.2):
+What each record means (docs/graph.md sections 3.3, 3.5, 4.1, 4.2):
 - assets `sha512`, lock `contentHash`, `.nupkg.metadata` `contentHash`: base64 SHA-512 of the package
-  *without its signature* (the format.md 4.2 walk with SHA-512); for an unsigned package that is the
+  *without its signature* (the docs/format.md 4.2 walk with SHA-512); for an unsigned package that is the
   whole file. An assets file written by NuGet 4.6-4.8 may hold the whole-file hash of a signed
   package instead, so `sha512` is also accepted when it equals the whole-file hash.
 - `.nupkg.sha512`: base64 SHA-512 of the whole file as downloaded, signature included.
@@ -21,9 +21,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue
 from trustpolicy.archive import PackageArchive, hash_file
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
-from trustpolicy.graph.model import RECORDS, Claim, Finding, GraphPackage
+from trustpolicy.graph.model import Claim, GraphPackage, RECORDS, finding
 
 _CACHE_LIMIT = 65536
 
@@ -95,7 +97,7 @@ def _describe(claim: Claim) -> str:
 
 def verify_graph_hashes(
     pkg: GraphPackage, *, cache: HashCache | None = None, archive: PackageArchive | None = None
-) -> tuple[Finding, ...]:
+) -> tuple[Issue, ...]:
     """Re-hash `pkg.nupkg` and compare with each claim; one TP0002 per disagreeing record.
 
     Returns TP0003 when the file cannot be read, TP0002 when the unsigned-content walk fails
@@ -105,20 +107,20 @@ def verify_graph_hashes(
     cache = cache or DEFAULT_CACHE
     if pkg.nupkg is None:
         return _claims_disagree(pkg)
-    findings: list[Finding] = []
+    findings: list[Issue] = []
     try:
         signed, content = cache.content(pkg.nupkg, archive)
     except SignatureFormatError as error:
         if pkg.claims:
-            return (Finding("TP0002", f"{pkg.nupkg}: cannot compute the package content hash (integrity failure): {error.message}"),)
-        return (Finding("TP0003", f"{pkg.nupkg}: cannot be read as a package: {error.message}"),)
+            return (finding(Code.TP0002, f"{pkg.nupkg}: cannot compute the package content hash (integrity failure): {error.message}"),)
+        return (finding(Code.TP0003, f"{pkg.nupkg}: cannot be read as a package: {error.message}"),)
     except (TrustPolicyError, OSError) as error:
-        return (Finding("TP0003", f"{pkg.nupkg}: cannot be read: {error}"),)
+        return (finding(Code.TP0003, f"{pkg.nupkg}: cannot be read: {error}"),)
 
     for claim in pkg.claims:
         expected = _decode(claim.value)
         if expected is None:
-            findings.append(Finding("TP0002", f"{_describe(claim)} is not a base64 SHA-512 value: {claim.value!r}"))
+            findings.append(finding(Code.TP0002, f"{_describe(claim)} is not a base64 SHA-512 value: {claim.value!r}"))
             continue
         if claim.record == "sha512file":
             actual = content if not signed else _whole(cache, pkg.nupkg, archive, findings)
@@ -134,25 +136,25 @@ def verify_graph_hashes(
                     continue
         if expected != actual:
             findings.append(
-                Finding("TP0002", f"{pkg.id} {pkg.version}: {_describe(claim)} records {claim.value} but the {what} "
+                finding(Code.TP0002, f"{pkg.id} {pkg.version}: {_describe(claim)} records {claim.value} but the {what} "
                                   f"of {pkg.nupkg} is {b64(actual)}")
             )
     return tuple(dict.fromkeys(findings))  # one TP0003 even when several records needed the file
 
 
-def _whole(cache: HashCache, path: Path, archive: PackageArchive | None, findings: list[Finding]) -> bytes | None:
+def _whole(cache: HashCache, path: Path, archive: PackageArchive | None, findings: list[Issue]) -> bytes | None:
     try:
         return cache.whole(path, archive)
     except (TrustPolicyError, OSError) as error:
-        findings.append(Finding("TP0003", f"{path}: cannot be read: {error}"))
+        findings.append(finding(Code.TP0003, f"{path}: cannot be read: {error}"))
         return None
 
 
-def _claims_disagree(pkg: GraphPackage) -> tuple[Finding, ...]:
+def _claims_disagree(pkg: GraphPackage) -> tuple[Issue, ...]:
     """No file to hash: content-hash records must at least agree with each other."""
     content = [c for c in pkg.claims if c.record != "sha512file"]
     values = {(_decode(c.value) or c.value) for c in content}
     if len(values) <= 1:
         return ()
     listed = "; ".join(f"{_describe(c)}: {c.value}" for c in content)
-    return (Finding("TP0002", f"{pkg.id} {pkg.version}: the graph's records disagree with each other: {listed}"),)
+    return (finding(Code.TP0002, f"{pkg.id} {pkg.version}: the graph's records disagree with each other: {listed}"),)

@@ -1,14 +1,16 @@
-"""packages.lock.json versions 1, 2 and 3: resolved packages and contentHash (graph.md section 3)."""
+"""packages.lock.json versions 1, 2 and 3: resolved packages and contentHash (docs/graph.md section 3)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Iterator
 
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.graph._io import KeyLocator, pointer
 from trustpolicy.graph.locate import Entry
-from trustpolicy.graph.model import Claim, Finding, Origin
+from trustpolicy.graph.model import Claim, Origin, finding
 from trustpolicy.graph.versions import try_parse_version
 
 
@@ -41,15 +43,15 @@ def _targets(doc: dict[str, Any], path: Path) -> Iterator[tuple[str, Any, tuple[
             yield name, target.get("dependencies", {}), (name, "dependencies")
 
 
-def read_lock(doc: dict[str, Any], text: str, path: Path) -> tuple[list[Entry], list[Finding]]:
+def read_lock(doc: dict[str, Any], text: str, path: Path) -> tuple[list[Entry], list[Issue]]:
     """One Entry per distinct (id, resolved) across targets; `Project` entries are skipped."""
     locator = KeyLocator(text)
-    problems: list[Finding] = []
+    problems: list[Issue] = []
     by_key: dict[tuple[str, str], Entry] = {}
     for name, entries, tokens in _targets(doc, path):
         target_at = locator.find(name) or 0
         if not isinstance(entries, dict):
-            problems.append(Finding("TP0003", f"target {name!r} is not an object", "error", Origin(path, "lock", pointer(*tokens))))
+            problems.append(finding(Code.TP0003, f"target {name!r} is not an object", Level.ERROR, Origin(path, "lock", pointer(*tokens))))
             continue
         cursor = target_at
         for package_id, item in entries.items():
@@ -57,7 +59,7 @@ def read_lock(doc: dict[str, Any], text: str, path: Path) -> tuple[list[Entry], 
             cursor = offset if offset is not None else cursor
             origin = Origin(path, "lock", pointer(*tokens, package_id), locator.line(offset), (name,))
             if not isinstance(item, dict):
-                problems.append(Finding("TP0003", f"entry {package_id!r} in {name!r} is not an object", "error", origin))
+                problems.append(finding(Code.TP0003, f"entry {package_id!r} in {name!r} is not an object", Level.ERROR, origin))
                 continue
             kind = item.get("type")
             if isinstance(kind, str) and kind.lower() == "project":
@@ -74,10 +76,10 @@ def read_lock(doc: dict[str, Any], text: str, path: Path) -> tuple[list[Entry], 
                 continue
             entry = Entry(package_id, version, text_version, origin)
             if version is None:
-                entry.problems.append(Finding("TP0003", f"{package_id!r} in {name!r} has no valid 'resolved' version ({resolved!r})", "error", origin))
+                entry.problems.append(finding(Code.TP0003, f"{package_id!r} in {name!r} has no valid 'resolved' version ({resolved!r})", Level.ERROR, origin))
             entry.claims.extend(_claims(item, path))
             if not entry.claims:
-                entry.problems.append(Finding("TP0003", f"{package_id!r} in {name!r} has no contentHash to check the package against", "warning", origin))
+                entry.problems.append(finding(Code.TP0003, f"{package_id!r} in {name!r} has no contentHash to check the package against", Level.WARNING, origin))
             by_key[key] = entry
     return list(by_key.values()), problems
 

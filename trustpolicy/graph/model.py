@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level, Location
+
 # Origin kinds (the file or folder a package row was read from).
 KINDS = ("assets", "lock", "packages.config", "folder", "global-folder")
 
-# Integrity records a graph can hold (graph.md sections 2.3, 3.3, 4.1, 4.2).
+# Integrity records a graph can hold (docs/graph.md sections 2.3, 3.3, 4.1, 4.2).
 RECORDS = {
     "sha512": "project.assets.json sha512",
     "contentHash": "packages.lock.json contentHash",
@@ -32,15 +35,14 @@ class Origin:
     line: int | None = None
     targets: tuple[str, ...] = ()
 
+    @property
+    def location(self) -> Location:
+        return Location(str(self.path), self.line, self.pointer, self.kind)
 
-@dataclass(frozen=True)
-class Finding:
-    """A non-fatal problem: TP0001 (not found), TP0002 (hash mismatch), TP0003 (unreadable)."""
 
-    code: str
-    message: str
-    level: str = "error"  # "error" | "warning" | "note"
-    origin: Origin | None = None
+def finding(code: Code, message: str, level: Level = Level.ERROR, origin: Origin | None = None) -> Issue:
+    """A graph problem as an Issue: TP0001 (not found), TP0002 (hash mismatch), TP0003 (unreadable)."""
+    return Issue(code, level, message, where=origin.location if origin else None)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class GraphPackage:
     nupkg: Path | None
     origins: tuple[Origin, ...]
     claims: tuple[Claim, ...] = ()
-    problems: tuple[Finding, ...] = ()
+    problems: tuple[Issue, ...] = ()
     copies: tuple[Path, ...] = ()
 
     @property
@@ -93,6 +95,6 @@ class Graph:
     """The result of `collect_graph`: packages in input order plus graph-level problems."""
 
     packages: list[GraphPackage] = field(default_factory=list)
-    problems: list[Finding] = field(default_factory=list)
+    problems: list[Issue] = field(default_factory=list)
     sources: list[Origin] = field(default_factory=list)  # the graph files read (kind + path)
     searched: list[tuple[str, str]] = field(default_factory=list)  # (folder, who named it) searched in vain

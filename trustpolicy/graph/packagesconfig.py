@@ -1,4 +1,4 @@
-"""packages.config (graph.md section 6.1) and finding the solution `packages/` folder (6.2)."""
+"""packages.config (docs/graph.md section 6.1) and finding the solution `packages/` folder (6.2)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,23 @@ from pathlib import Path
 
 from lxml import etree
 
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.graph._io import local_name
 from trustpolicy.graph.locate import Entry
-from trustpolicy.graph.model import Finding, Origin
+from trustpolicy.graph.model import Origin, finding
 from trustpolicy.graph.versions import try_parse_version
 
 MAX_PARENT_LEVELS = 8
 
 
-def read_packages_config(root: etree._Element, path: Path) -> tuple[list[Entry], list[Finding]]:
+def read_packages_config(root: etree._Element, path: Path) -> tuple[list[Entry], list[Issue]]:
     """One Entry per `<package>`; an empty attribute counts as absent (NuGet's rule)."""
     if local_name(root) != "packages":
         raise TrustPolicyError(f"packages.config root element is <{local_name(root)}>, expected <packages>", path=str(path))
     entries: list[Entry] = []
-    problems: list[Finding] = []
+    problems: list[Issue] = []
     seen: dict[str, Entry] = {}
     index = 0
     for element in root:
@@ -31,13 +33,13 @@ def read_packages_config(root: etree._Element, path: Path) -> tuple[list[Entry],
         package_id = (element.get("id") or "").strip()
         version_text = (element.get("version") or "").strip()
         if not package_id:
-            problems.append(Finding("TP0003", f"<package> at line {element.sourceline} has no id", "error", origin))
+            problems.append(finding(Code.TP0003, f"<package> at line {element.sourceline} has no id", Level.ERROR, origin))
             continue
         entry = Entry(package_id, try_parse_version(version_text), version_text, origin)
         if entry.version is None:
-            entry.problems.append(Finding("TP0003", f"{package_id!r} has no valid version ({version_text!r})", "error", origin))
+            entry.problems.append(finding(Code.TP0003, f"{package_id!r} has no valid version ({version_text!r})", Level.ERROR, origin))
         if package_id.lower() in seen:  # NuGet refuses duplicate ids; report, and keep both rows
-            problems.append(Finding("TP0003", f"{package_id!r} is listed more than once (line {element.sourceline})", "warning", origin))
+            problems.append(finding(Code.TP0003, f"{package_id!r} is listed more than once (line {element.sourceline})", Level.WARNING, origin))
         seen[package_id.lower()] = entry
         entries.append(entry)
     return entries, problems

@@ -1,4 +1,4 @@
-"""NuGet version parsing and the three string forms restore writes (graph.md section 1).
+"""NuGet version parsing and the three string forms restore writes (docs/graph.md section 1).
 
 - `normalized`: assets keys, lock `resolved`, global-folder names (lower-cased there).
 - `to_string()`: NuGet's `ToString()`, the packages.config `packages/<Id>.<Version>/` form.

@@ -1,13 +1,16 @@
-"""Turn user paths into the list of distinct package files to verify (graph.md section 8)."""
+"""Turn user paths into the list of distinct package files to verify (docs/graph.md section 8)."""
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level
 from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.graph import folders
 from trustpolicy.graph._io import (
@@ -23,7 +26,7 @@ from trustpolicy.graph.assets import looks_like_assets, read_assets, recorded_ro
 from trustpolicy.graph.hashes import DEFAULT_CACHE, HashCache
 from trustpolicy.graph.locate import METADATA_FILE, Entry, Listings, Root, default_roots, locate, with_config
 from trustpolicy.graph.lockfile import looks_like_lock, read_lock
-from trustpolicy.graph.model import Claim, Finding, Graph, GraphPackage, Origin
+from trustpolicy.graph.model import Claim, Graph, GraphPackage, Origin, finding
 from trustpolicy.graph.nugetconfig import ConfigReader
 from trustpolicy.graph.packagesconfig import find_solution_packages_folder, read_packages_config
 
@@ -128,8 +131,21 @@ def iter_graph(
 
 
 def detect_kind(path: Path) -> str:
-    """What a path is: "project" | "solution" | "folder" | "global-folder" | "nupkg" | "file" (graph file)."""
-    if path.is_dir():
+    """What a path is: "project" | "solution" | "folder" | "global-folder" | "nupkg" | "file" (graph file).
+
+    A `*.nupkg` that is not a regular file (a FIFO, a device, a broken or looping link) is still a
+    "nupkg": it is reported as unreadable, with its path, not skipped. UsageError for a path that
+    does not exist or cannot be looked at (too long, no permission)."""
+    nupkg_name = path.name.lower().endswith(".nupkg")
+    try:
+        is_dir = stat.S_ISDIR(path.stat().st_mode)
+    except OSError as error:
+        if nupkg_name and os.path.lexists(path):
+            return "nupkg"
+        if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+            raise UsageError(f"{path}: no such file or directory") from None
+        raise UsageError(f"{path}: cannot be read: {error.strerror or error}") from None
+    if is_dir:
         if _project_files(path):
             return "project"
         if _is_solution(path):
@@ -142,9 +158,7 @@ def detect_kind(path: Path) -> str:
             f"{path}: not a project directory (no obj/project.assets.json, packages.lock.json or packages.config), "
             "solution, folder of .nupkg files or global packages folder"
         )
-    if path.is_file():
-        return "nupkg" if path.name.lower().endswith(".nupkg") else "file"
-    raise UsageError(f"{path}: no such file or directory")
+    return "nupkg" if nupkg_name else "file"
 
 
 def _add_path(walk: _Walk, path: Path) -> None:
@@ -268,22 +282,22 @@ def _resolve(entry: Entry, listings: Listings) -> None:
     """Find the archive, then read the folder's own integrity files."""
     if entry.nupkg is None and entry.folder is None and entry.version is not None:
         if not entry.roots:
-            entry.problems.append(Finding("TP0001", f"{entry.id} {entry.version_str}: no packages folder to search "
-                                          "(give --packages-dir or set NUGET_PACKAGES)", "error", entry.origin))
+            entry.problems.append(finding(Code.TP0001, f"{entry.id} {entry.version_str}: no packages folder to search "
+                                          "(give --packages-dir or set NUGET_PACKAGES)", Level.ERROR, entry.origin))
             return
         hit, searched = locate(entry, listings)
         if hit is None:
-            entry.problems.append(Finding("TP0001", f"{entry.id} {entry.version_str}: package not found; searched "
-                                          + "; ".join(searched), "error", entry.origin))
+            entry.problems.append(finding(Code.TP0001, f"{entry.id} {entry.version_str}: package not found; searched "
+                                          + "; ".join(searched), Level.ERROR, entry.origin))
             return
         entry.folder, entry.nupkg = hit.folder, hit.nupkg
         if not hit.complete:
-            entry.problems.append(Finding("TP0001", f"{hit.folder} has no .nupkg.metadata: the extraction may be incomplete",
-                                          "warning", entry.origin))
+            entry.problems.append(finding(Code.TP0001, f"{hit.folder} has no .nupkg.metadata: the extraction may be incomplete",
+                                          Level.WARNING, entry.origin))
     if entry.nupkg is None and entry.folder is not None:
         if not any(p.code == "TP0001" for p in entry.problems):
-            entry.problems.append(Finding("TP0001", f"{entry.id} {entry.version_str}: {entry.folder} holds no .nupkg: "
-                                          "no archive to verify", "error", entry.origin))
+            entry.problems.append(finding(Code.TP0001, f"{entry.id} {entry.version_str}: {entry.folder} holds no .nupkg: "
+                                          "no archive to verify", Level.ERROR, entry.origin))
     if entry.folder is not None:
         _read_metadata(entry, entry.folder / METADATA_FILE)
     if entry.nupkg is not None:
@@ -298,7 +312,7 @@ def _read_metadata(entry: Entry, path: Path) -> None:
             return
         doc, _ = parse_json(data, path, ".nupkg.metadata")
     except TrustPolicyError as error:
-        entry.problems.append(Finding("TP0003", f"{error}", "error", entry.origin))
+        entry.problems.append(finding(Code.TP0003, f"{error}", Level.ERROR, entry.origin))
         return
     value = None
     if isinstance(doc, dict):
@@ -306,7 +320,7 @@ def _read_metadata(entry: Entry, path: Path) -> None:
     if isinstance(value, str) and value:
         entry.claims.append(Claim("metadata", value, path))
     else:
-        entry.problems.append(Finding("TP0003", f"{path}: .nupkg.metadata has no contentHash", "error", entry.origin))
+        entry.problems.append(finding(Code.TP0003, f"{path}: .nupkg.metadata has no contentHash", Level.ERROR, entry.origin))
 
 
 def _read_sha512(entry: Entry, path: Path) -> None:
@@ -317,7 +331,7 @@ def _read_sha512(entry: Entry, path: Path) -> None:
             return
         value = data.decode("ascii").strip()
     except (TrustPolicyError, UnicodeDecodeError) as error:
-        entry.problems.append(Finding("TP0003", f"{path}: cannot read the .sha512 file: {error}", "error", entry.origin))
+        entry.problems.append(finding(Code.TP0003, f"{path}: cannot read the .sha512 file: {error}", Level.ERROR, entry.origin))
         return
     entry.claims.append(Claim("sha512file", value, path))
 
@@ -329,7 +343,7 @@ class _Row:
     nupkg: Path | None
     origins: list[Origin]
     claims: list[Claim]
-    problems: list[Finding]
+    problems: list[Issue]
     copies: list[Path] = field(default_factory=list)
 
     def absorb(self, other: _Row) -> None:
@@ -376,8 +390,8 @@ def _merge(entries: list[Entry], graph: Graph, cache: HashCache) -> list[GraphPa
             continue
         if row.nupkg and any(r.nupkg for r in same):
             others = ", ".join(str(r.nupkg) for r in same if r.nupkg)
-            graph.problems.append(Finding("TP0002", f"{row.id} {row.version}: {row.nupkg} differs from {others}; "
-                                          "both are verified", "warning", row.origins[0]))
+            graph.problems.append(finding(Code.TP0002, f"{row.id} {row.version}: {row.nupkg} differs from {others}; "
+                                          "both are verified", Level.WARNING, row.origins[0]))
         same.append(row)
         result.append(row)
     return [row.freeze() for row in result]

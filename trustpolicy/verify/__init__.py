@@ -1,4 +1,4 @@
-"""Package signature verification with NuGet's semantics (verify.md).
+"""Package signature verification with NuGet's semantics (docs/verification.md).
 
     verdict = TrustContext.build(TrustOptions(mode="verify")).verifier().verify_package("pkg.nupkg")
     verdict.verdict, verdict.issues, verdict.steps

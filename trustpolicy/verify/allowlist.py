@@ -1,6 +1,6 @@
 """Allow lists: trustedSigners, --certificate-fingerprint, a repository's announced certificates.
 
-verify.md section 5 and policy.md 2.2-2.3. trustedSigners compiles to a flat list of certificate
+docs/verification.md section 5 and docs/policy.md 2.2-2.3. trustedSigners compiles to a flat list of certificate
 entries; the same "{algorithm}-{fingerprint}" key seen twice merges (targets and placements OR-ed,
 owners unioned, allowUntrustedRoot false on conflict). A list allows a package when any entry matches.
 
@@ -36,11 +36,12 @@ __all__ = [
 _HASHES = ("sha256", "sha384", "sha512")
 
 
-def _hash_name(value: str) -> str:
+def _hash_name(value: str) -> str | None:
+    """The hash of a trustedSigners certificate, or None for one NuGet cannot use (SHA-1, unknown).
+    TrustContext refuses such a config with file:line; a list built anyway skips the entry, which
+    trusts less and never raises in a verification worker."""
     name = value.lower().replace("-", "")
-    if name not in _HASHES:
-        raise ValueError(f"unsupported certificate hash algorithm {value!r}")
-    return name
+    return name if name in _HASHES else None
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class AllowListEntry:
 
 
 def compile_trusted_signers(signers: Iterable[Any]) -> tuple[AllowListEntry, ...]:
-    """Flatten config TrustedSigner objects into merged entries (policy.md 2.3)."""
+    """Flatten config TrustedSigner objects into merged entries (docs/policy.md 2.3)."""
     merged: dict[str, AllowListEntry] = {}
     for signer in signers:
         kind = signer.kind
@@ -71,6 +72,8 @@ def compile_trusted_signers(signers: Iterable[Any]) -> tuple[AllowListEntry, ...
         owners = tuple(signer.owners) if kind == "repository" else ()
         for cert in signer.certificates:
             algorithm = _hash_name(cert.hash_algorithm)
+            if algorithm is None:
+                continue
             key = f"{algorithm}-{cert.fingerprint}"  # the fingerprint part is case-sensitive, as NuGet's key
             entry = AllowListEntry(
                 fingerprint=cert.fingerprint,
@@ -102,7 +105,7 @@ def compile_trusted_signers(signers: Iterable[Any]) -> tuple[AllowListEntry, ...
 
 
 def untrusted_root_allowed(signature: Signature, entries: Sequence[AllowListEntry]) -> bool:
-    """verify.md 4.1: the leaf fingerprint equals an allowUntrustedRoot entry, ordinal comparison.
+    """docs/verification.md 4.1: the leaf fingerprint equals an allowUntrustedRoot entry, ordinal comparison.
 
     NuGet compares the configured text against its uppercase hex case-sensitively, so an entry
     written in lowercase trusts the signer for the allow list but does not allow an untrusted root.
@@ -221,7 +224,7 @@ class AllowList:
                 if not entry.certificate_matches(signature):
                     continue
                 if signature.kind == "repository" and entry.owners:
-                    # ordinal, case-sensitive intersection (policy.md 2.2)
+                    # ordinal, case-sensitive intersection (docs/policy.md 2.2)
                     if not set(entry.owners) & set(signature.owners):
                         owner_misses.append(
                             f"{_describe(entry)} matches the {_placement(signature)} certificate but none of its "
@@ -292,7 +295,7 @@ UNSIGNED_REPOSITORY = (
 
 
 def trusted_signers_allow_list(signers: Iterable[Any], *, require_non_empty: bool) -> AllowList:
-    """trustedSigners from config (verify.md 5.1)."""
+    """trustedSigners from config (docs/verification.md 5.1)."""
     return AllowList(
         step="trusted-signers",
         entries=compile_trusted_signers(signers),
@@ -313,7 +316,7 @@ def normalize_sha256(value: str) -> str:
 
 
 def fingerprint_allow_list(fingerprints: Iterable[str]) -> AllowList:
-    """--certificate-fingerprint: SHA-256, author or repository, primary only (verify.md 5.2)."""
+    """--certificate-fingerprint: SHA-256, author or repository, primary only (docs/verification.md 5.2)."""
     entries = tuple(
         AllowListEntry(
             fingerprint=normalize_sha256(value),
@@ -335,21 +338,21 @@ def fingerprint_allow_list(fingerprints: Iterable[str]) -> AllowList:
 
 @dataclass(frozen=True)
 class RepositorySignatures:
-    """A source's announced RepositorySignatures resource (verify.md 5.3-5.4)."""
+    """A source's announced RepositorySignatures resource (docs/verification.md 5.3-5.4)."""
 
     all_repository_signed: bool
     fingerprints: tuple[str, ...] = ()  # SHA-256 hex, any case
     source: str = "repository"
 
     def restrict(self, settings: VerificationSettings) -> VerificationSettings:
-        """verify.md 5.4: a source that says all its packages are repository signed forbids unsigned and
+        """docs/verification.md 5.4: a source that says all its packages are repository signed forbids unsigned and
         untrusted packages even in accept mode."""
         if not self.all_repository_signed:
             return settings
         return settings.replace(allow_unsigned=False, allow_untrusted=False)
 
     def allow_list(self) -> AllowList:
-        """Its certificates: SHA-256, repository, any placement (verify.md 5.3)."""
+        """Its certificates: SHA-256, repository, any placement (docs/verification.md 5.3)."""
         entries = tuple(
             AllowListEntry(
                 fingerprint=value,

@@ -1,13 +1,13 @@
 """The verifier: runs NuGet's verification steps in order and combines their statuses.
 
-verify.md section 1. For a signed package the steps are, as in the verify command:
+docs/verification.md section 1. For a signed package the steps are, as in the verify command:
   1. integrity                      (section 3)  NU3008 / NU3016
   2. trustedSigners allow list      (section 5.1) NU3034
   3. signature validity and trust   (section 4)  NU3010-NU3038
   4. --certificate-fingerprint list (section 5.2) NU3034
   5. repository-announced list      (section 5.3) NU3034, only when a source announced one
 The package is valid iff every step is VALID (plus, for the verify command, no error-level issue).
-A signature that cannot be parsed replaces all steps with one "illegal" finding (verify.md 1).
+A signature that cannot be parsed replaces all steps with one "illegal" finding (docs/verification.md 1).
 
 `Verifier.verify_package` never raises for findings: anything unexpected while judging a package
 becomes an invalid verdict naming the cause (fail closed).
@@ -103,7 +103,7 @@ class Verifier:
 
         if not archive.is_signed:
             if any(e.name == _SIGNATURE_NAME and e.flags & _UTF8_FLAG for e in archive.entries):
-                # scenarios.md 11: NuGet's IsSigned finds the entry by name, its reader then refuses
+                # docs/scenarios.md 11: NuGet's IsSigned finds the entry by name, its reader then refuses
                 # the UTF-8 flagged entry: "no package signature file" (NU3005).
                 error = SignatureFormatError(Code.NU3005, "The package does not contain a valid package signature "
                                              "file: the .signature.p7s entry has the UTF-8 name flag set")
@@ -130,7 +130,7 @@ class Verifier:
         return self._finish(path, package_id, version, True, steps, reports, matched, reason)
 
     def _illegal(self, error: SignatureFormatError) -> StepResult:
-        """verify.md 1: parse-time problems are "illegal": one finding, valid iff AllowIllegal."""
+        """docs/verification.md 1: parse-time problems are "illegal": one finding, valid iff AllowIllegal."""
         level = "warning" if self.settings.allow_illegal else "error"
         issue = Issue(error.code, level, error.message, "primary")
         return StepResult("signature", Status.VALID if self.settings.allow_illegal else Status.DISALLOWED, (issue,))
@@ -142,7 +142,7 @@ class Verifier:
         return StepResult("unsigned", Status.DISALLOWED, (Issue(Code.NU3004, "error", message),))
 
     def _integrity(self, archive: PackageArchive, primary: PrimarySignature) -> StepResult:
-        """verify.md 3: the content hash must be SHA-2 and match the unsigned package's hash."""
+        """docs/verification.md 3: the content hash must be SHA-2 and match the unsigned package's hash."""
         algorithm = primary.content.hash_algorithm
         if algorithm not in ALGORITHMS:
             level = "warning" if self.settings.allow_illegal else "error"
@@ -167,7 +167,7 @@ class Verifier:
     def _trust(
         self, primary: PrimarySignature, *, counter_needed: bool = False
     ) -> tuple[StepResult, tuple[SignatureReport, ...], bool]:
-        """verify.md 4: evaluate the primary and, when called for (by the settings, or because an allow
+        """docs/verification.md 4: evaluate the primary and, when called for (by the settings, or because an allow
         list matched it), the repository countersignature. The flag says whether the countersignature
         was evaluated and found intact and valid (only then may an allow list rest on it)."""
         settings = self.settings

@@ -1,6 +1,6 @@
 """Verification settings: NuGet's `SignedPackageVerifierSettings`, as frozen data with named presets.
 
-Each flag has NuGet's meaning (verify.md section 6). The presets are the three built-in policies:
+Each flag has NuGet's meaning (docs/verification.md section 6). The presets are the three built-in policies:
 ACCEPT (restore in accept mode), REQUIRE (restore in require mode) and VERIFY (the verify command).
 """
 
@@ -53,7 +53,7 @@ class SignaturePlacement(enum.Flag):
 
 
 class CountersignatureBehavior(str, enum.Enum):
-    """When the repository countersignature is evaluated (verify.md 4.1)."""
+    """When the repository countersignature is evaluated (docs/verification.md 4.1)."""
 
     NEVER = "never"
     IF_EXISTS = "if-exists"  # verify command
@@ -83,7 +83,7 @@ class VerificationSettings:
         repository_countersignature_verification_behavior: when the countersignature is evaluated.
         revocation_mode: "online" | "offline" | "off". Offline turns unknown revocation into
             information; off means revocation is not checked (trustpolicy's addition).
-        fail_on_error_issues: the verify command counts Error-level messages (verify.md 9), so a
+        fail_on_error_issues: the verify command counts Error-level messages (docs/verification.md 9), so a
             package whose steps are all Valid but which carries an error (e.g. NU3028 for an
             ignored untrusted timestamp) still fails. Restore judges by status only.
     """
@@ -141,7 +141,7 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-# verify.md section 6, "Policy flag values".
+# docs/verification.md section 6, "Policy flag values".
 ACCEPT = VerificationSettings(
     allow_unsigned=True,
     allow_illegal=True,

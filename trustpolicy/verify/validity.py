@@ -1,4 +1,4 @@
-"""Signature validity and trust (verify.md section 4): one signature at a time.
+"""Signature validity and trust (docs/verification.md section 4): one signature at a time.
 
 `SignatureEvaluator.evaluate(signature)` runs Step A (pick and check the first timestamp), Step B
 (CMS signature, certificate rules, chain, validity at signing time) and Step C (timestamp
@@ -11,15 +11,11 @@ Chains are judged by the injected ChainValidator; this module maps its outcomes 
 from __future__ import annotations
 
 import enum
-import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from asn1crypto import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from trustpolicy import asn1 as oids
 from trustpolicy.chain import ChainResult, ChainStatus, Revocation
@@ -27,7 +23,9 @@ from trustpolicy.clock import format_moment
 from trustpolicy.codes import Code
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.models import Issue, Status
-from trustpolicy.signature import PrimarySignature, Signature, Timestamp, distinguished_name, fingerprint, remember
+from trustpolicy.signature import PrimarySignature, Signature, Timestamp, distinguished_name, fingerprint
+from trustpolicy.signerinfo import certificate_algorithm_ok, rsa_key_ok, validity_of, verify_signer_info
+from trustpolicy.timestamp import check_token
 from trustpolicy.verify.settings import VerificationSettings
 
 if TYPE_CHECKING:
@@ -36,9 +34,6 @@ if TYPE_CHECKING:
     from trustpolicy.chain import ChainValidator
 
 __all__ = ["BROKEN", "Flag", "SignatureEvaluator", "Summary", "status_of"]
-
-RSA_ENCRYPTION = oids.RSA_ENCRYPTION_OID
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}  # SHA-1: never
 
 
 class Flag(enum.Flag):
@@ -80,7 +75,7 @@ DISALLOWING_FLAGS = (
 
 
 def status_of(flags: Flag) -> Status:
-    """verify.md 4.2 Step B.6: no flag -> Valid; revoked -> Suspect; known problems -> Disallowed."""
+    """docs/verification.md 4.2 Step B.6: no flag -> Valid; revoked -> Suspect; known problems -> Disallowed."""
     if not flags:
         return Status.VALID
     if flags & SUSPECT_FLAGS:
@@ -112,7 +107,7 @@ class Summary:
         expired: NU3037 fired (NuGet records ExpirationTime).
         untrusted_root: the chain ended in an untrusted root (reported or not).
         untrusted_issues / expiry_issues: the NU3018/NU3042 and NU3037 issues a valid repository
-            countersignature may clear (verify.md 4.3).
+            countersignature may clear (docs/verification.md 4.3).
         fixed_status: the status NuGet returns without flags (NU3010, or NU3012 on the CMS signature).
     """
 
@@ -136,7 +131,7 @@ class Summary:
         return self.status == Status.VALID and not self.flags & BROKEN and self.fixed_status in (None, Status.VALID)
 
     def rescued_by(self, counter: Summary) -> Summary:
-        """verify.md 4.3: a valid repository countersignature is a trust anchor for an untrusted root,
+        """docs/verification.md 4.3: a valid repository countersignature is a trust anchor for an untrusted root,
         and its timestamp proves an expired primary certificate was valid when it was countersigned."""
         drop: list[Issue] = []
         flags = self.flags
@@ -186,104 +181,17 @@ def _name(signature: Signature) -> str:
 # --- crypto helpers ---------------------------------------------------------------------------------
 
 
-# Per-process values derived from exact encodings that every package of a graph repeats (the same
-# few algorithm identifiers and signer keys), bounded like trustpolicy.signature's caches.
-_HASH_NAMES: dict[bytes, str] = {}
-_PUBLIC_KEYS: dict[bytes, Any] = {}
-
-
-def _hash_name(algorithm: Any) -> str:
-    """hashlib name for an asn1crypto DigestAlgorithm, or its dotted OID (remembered per encoding)."""
-    der = algorithm.dump()
-    name = _HASH_NAMES.get(der)
-    if name is None:
-        oid = algorithm["algorithm"].dotted
-        name = remember(_HASH_NAMES, der, oids.HASH_NAMES.get(oid) or ("sha1" if oid == oids.SHA1_OID else oid))
-    return name
-
-
-def _public_key(cert: x509.Certificate) -> Any:
-    """The certificate's key for `cryptography`, loaded once per exact SubjectPublicKeyInfo encoding
-    (so only a certificate with the very same key bytes ever gets it). Load errors are not remembered."""
-    der = cert.public_key.dump()
-    key = _PUBLIC_KEYS.get(der)
-    if key is None:
-        key = remember(_PUBLIC_KEYS, der, serialization.load_der_public_key(der))
-    return key
-
-
-def verify_signer_info(
-    cert: x509.Certificate,
-    signer_info: Any,
-    signed_attrs_der: bytes,
-    content: bytes,
-    digest_algorithm: str,
-    message_digest: bytes | None = None,
-) -> str | None:
-    """Check one CMS SignerInfo: message-digest over `content`, RSA PKCS#1 v1.5 over the ORIGINAL
-    signed-attribute DER (re-tagged SET). Returns None when it verifies, else why not.
-
-    `message_digest` is Signature.message_digest: parse_signature read it from these very attributes,
-    so when it is set, walking them again would find the same value."""
-    if digest_algorithm not in _HASHES:
-        return f"unsupported digest algorithm {digest_algorithm}"
-    signature_oid = signer_info["signature_algorithm"]["algorithm"].dotted
-    if signature_oid != RSA_ENCRYPTION and signature_oid not in oids.RSA_SIGNATURE_OIDS:
-        return f"unsupported signature algorithm {signature_oid} (only RSA PKCS#1 v1.5 is allowed)"
-    if signed_attrs_der:
-        digest = message_digest if message_digest is not None else _message_digest(signer_info)
-        if digest is None:
-            return "the message-digest attribute is missing or malformed"
-        if digest != hashlib.new(digest_algorithm, content).digest():
-            return "the message-digest attribute does not match the signed content"
-        data = signed_attrs_der
-    else:
-        data = content  # RFC 5652 5.4: without signed attributes the content itself is signed
-    try:
-        key = _public_key(cert)
-    except (ValueError, TypeError) as error:
-        return f"the signer's public key cannot be read ({error})"
-    if not isinstance(key, rsa.RSAPublicKey):
-        return "the signer's key is not RSA"
-    try:
-        key.verify(signer_info["signature"].native, data, padding.PKCS1v15(), _HASHES[digest_algorithm]())
-    except InvalidSignature:
-        return "the RSA signature does not verify"
-    except (ValueError, TypeError) as error:
-        return f"the RSA signature cannot be checked ({error})"
-    return None
-
-
-def _message_digest(signer_info: Any) -> bytes | None:
-    values = [
-        attr["values"] for attr in signer_info["signed_attrs"] if attr["type"].dotted == oids.ATTR_MESSAGE_DIGEST
-    ]
-    if len(values) != 1 or len(values[0]) != 1:
-        return None
-    value = values[0][0].native
-    return value if isinstance(value, bytes) else None
-
-
-def _certificate_signature_ok(cert: x509.Certificate) -> bool:
-    return cert["signature_algorithm"]["algorithm"].dotted in oids.RSA_SIGNATURE_OIDS
-
-
-def _rsa_key_ok(cert: x509.Certificate) -> bool:
-    key = cert.public_key
-    return key.algorithm == "rsa" and key.bit_size >= 2048
-
-
 def _ekus(cert: x509.Certificate) -> set[str]:
     value = cert.extended_key_usage_value
     return {purpose.dotted for purpose in value} if value is not None else set()
 
 
 def _not_before(cert: x509.Certificate) -> datetime:
-    return cert["tbs_certificate"]["validity"]["not_before"].native
+    return validity_of(cert)[0]
 
 
 def _not_after(cert: x509.Certificate) -> datetime:
-    return cert["tbs_certificate"]["validity"]["not_after"].native
+    return validity_of(cert)[1]
 
 
 def subject_of(cert: x509.Certificate | None) -> str | None:
@@ -316,7 +224,7 @@ class SignatureEvaluator:
         self._store = store_description
 
     def evaluate(self, signature: Signature) -> Summary:
-        """Steps A, B and C of verify.md 4.2 for one signature."""
+        """Steps A, B and C of docs/verification.md 4.2 for one signature."""
         label = signature.placement
         allowed_root = self._untrusted_root_allowed(signature)
         allow_untrusted = self.settings.allow_untrusted or allowed_root
@@ -358,53 +266,18 @@ class SignatureEvaluator:
         return flags, issues, timestamp if valid else None
 
     def _check_timestamp(self, signature: Signature, ts: Timestamp, issues: list[Issue], label: str) -> Flag:
-        """verify.md 4.2 Step A.3: the token checks, then the TSA chain."""
-        settings = self.settings
-        fatal = not settings.allow_ignore_timestamp
-        level = _level(fatal)
+        """docs/verification.md 4.2 Step A.3: the token checks (trustpolicy.timestamp), then the TSA chain."""
+        level = _level(not self.settings.allow_ignore_timestamp)
         what = f"The timestamp of the {_name(signature)}"
-
-        def problem(code: str, message: str) -> Flag:
-            issues.append(Issue(code, level, f"{what} {message}", label))
+        problems = check_token(ts, signature.signature_value, self.now).problems
+        for problem in problems:
+            issues.append(Issue(problem.code, level, f"{what} is invalid: {problem.message}.", label))
+        if problems:
             return Flag.TIMESTAMP_INVALID
-
-        if ts.problem is not None:
-            return problem(ts.problem.code, f"is invalid: {ts.problem.message}")
-        tsa = ts.tsa_certificate
-        if tsa is None or ts.signer_info is None or ts.tst_info is None or ts.gen_time is None:
-            return problem("NU3020", "has no signing certificate.")
-        flags = Flag.NONE
-        digest = _hash_name(ts.signer_info["digest_algorithm"])
-        if digest not in oids.HASH_OIDS:
-            flags |= problem("NU3024", f"uses an unsupported digest algorithm ({digest}).")
-        else:
-            why = verify_signer_info(
-                tsa, ts.signer_info, ts.signed_attrs_der or b"", bytes(ts.token["content"]["encap_content_info"]["content"]), digest
-            )
-            if why is not None:
-                flags |= problem("NU3021", f"signature is invalid: {why}.")
-        if not _certificate_signature_ok(tsa):
-            flags |= problem("NU3022", "certificate uses an unsupported signature algorithm "
-                             f"({tsa['signature_algorithm']['algorithm'].dotted}).")
-        if not _rsa_key_ok(tsa):
-            flags |= problem("NU3023", f"certificate key is not RSA of at least 2048 bits "
-                             f"({tsa.public_key.algorithm}, {tsa.public_key.bit_size} bits).")
-        if ts.hash_algorithm not in oids.HASH_OIDS:
-            flags |= problem("NU3030", f"message imprint uses an unsupported hash algorithm ({ts.hash_algorithm}).")
-        elif ts.message_imprint != hashlib.new(ts.hash_algorithm, signature.signature_value).digest():
-            flags |= problem("NU3019", "does not match the signature value (timestamp integrity check failed).")
-        if _not_before(tsa) > self.now:
-            flags |= problem("NU3025", f"certificate is not yet valid (notBefore {_t(_not_before(tsa))}).")
-        elif not (_not_before(tsa) <= ts.gen_time < _not_after(tsa)):
-            flags |= problem("NU3036", f"generation time {_t(ts.gen_time)} is outside the timestamp "
-                             f"certificate's validity period ({_t(_not_before(tsa))} to "
-                             f"{_t(_not_after(tsa))}).")
-        if flags:
-            return flags
         return self._timestamp_chain(signature, ts, issues, label)
 
     def _timestamp_chain(self, signature: Signature, ts: Timestamp, issues: list[Issue], label: str) -> Flag:
-        """TSA chain for id-kp-timeStamping; time validity ignored (verify.md 4.2 table)."""
+        """TSA chain for id-kp-timeStamping; time validity ignored (docs/verification.md 4.2 table)."""
         settings = self.settings
         assert ts.tsa_certificate is not None
         what = f"The timestamp of the {_name(signature)}"
@@ -487,11 +360,11 @@ class SignatureEvaluator:
 
         # B.3 signing-certificate rules; any failure skips the chain (NuGet's ValidateSigningCertificate)
         rule_flags = Flag.NONE
-        if not _certificate_signature_ok(cert):
+        if not certificate_algorithm_ok(cert):
             issues.append(Issue("NU3013", illegal, f"The signing certificate of the {name} has an unsupported "
                                 f"signature algorithm ({cert['signature_algorithm']['algorithm'].dotted}).", label))
             rule_flags |= Flag.SIGNATURE_ALGORITHM_UNSUPPORTED
-        if not _rsa_key_ok(cert):
+        if not rsa_key_ok(cert):
             issues.append(Issue("NU3014", illegal, f"The signing certificate of the {name} does not meet the public "
                                 f"key requirements: RSA of at least 2048 bits is required ({cert.public_key.algorithm}, "
                                 f"{cert.public_key.bit_size} bits).", label))
@@ -530,7 +403,7 @@ class SignatureEvaluator:
 
     def _chain(self, signature: Signature, moment: datetime, allow_untrusted: bool, report_untrusted_root: bool,
                summary: _Draft) -> bool:
-        """Map the code-signing chain outcome (verify.md 4.2 B.4). True when revoked (stop)."""
+        """Map the code-signing chain outcome (docs/verification.md 4.2 B.4). True when revoked (stop)."""
         settings = self.settings
         label = signature.placement
         name = _name(signature)
@@ -547,7 +420,7 @@ class SignatureEvaluator:
             return False
         if result.revocation is Revocation.GOOD and moment < self.now and settings.revocation_mode != "off":
             # NuGet's chain engine reports a certificate revoked today as Revoked, even when the
-            # timestamp proves it signed before the revocation (verify.md 7): ask again at now.
+            # timestamp proves it signed before the revocation (docs/verification.md 7): ask again at now.
             later = self.chains.validate(cert, self.primary.certificates, moment=self.now, purpose="code_signing")
             if later.revocation is Revocation.REVOKED:
                 result = later
