@@ -216,12 +216,14 @@ def test_init_pins_the_graph_signers(demo: Path, tmp_path: Path, capsys: pytest.
     """`init` then `check --configfile` in require mode: every signed, intact package passes."""
     config = tmp_path / "pinned" / "NuGet.Config"
     config.parent.mkdir()
-    assert main(["init", str(demo), "--configfile", str(config)]) == 0
-    assert "Legacy.Unsigned 1.0.0: unsigned" in capsys.readouterr().err
+    roots = ["--extra-roots", str(demo / "pki" / "demo-root-ca.pem"), "--revocation", "off"]
+    assert main(["init", str(demo), "--configfile", str(config), *roots]) == 0
+    err = capsys.readouterr().err
+    assert "skipped Legacy.Unsigned 1.0.0" in err and "skipped Contoso.Tampered 3.0.0" in err
     text = config.read_text()
     assert '<author name="Northwind Traders">' in text
     assert 'serviceIndex="https://demo-feed.example/v3/index.json"' in text
-    assert "<owners>demo-team;fabrikam</owners>" in text
+    assert "<owners>demo-team;fabrikam</owners>" in text and 'allowUntrustedRoot="true"' not in text
 
     # --configfile is used alone (as NuGet does), so the demo's globalPackagesFolder is not read.
     report = run([demo], tmp_path, configfile=str(config), mode="require", packages_dirs=(str(demo / "packages"),),
@@ -233,9 +235,9 @@ def test_init_pins_the_graph_signers(demo: Path, tmp_path: Path, capsys: pytest.
 
     # Without --configfile the XML goes to stdout for review, and a second init changes nothing.
     before = config.read_bytes()
-    assert main(["init", str(demo)]) == 0
+    assert main(["init", str(demo), *roots]) == 0
     assert capsys.readouterr().out.startswith("<trustedSigners>")
-    assert main(["init", str(demo), "--configfile", str(config)]) == 0
+    assert main(["init", str(demo), "--configfile", str(config), *roots]) == 0
     assert config.read_bytes() == before
 
 

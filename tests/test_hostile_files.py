@@ -51,13 +51,17 @@ def test_verify_on_a_fifo_device_or_folder_is_unreadable_not_a_hang(tmp_path: Pa
     device.symlink_to("/dev/zero")
     folder = tmp_path / "dir.nupkg"
     folder.mkdir()
-    result = cli("verify", str(fifo), str(device), str(folder), "--format", "json")
+    result = cli("verify", str(fifo), str(device), "--format", "json")
     assert result.returncode == 1, result.stderr  # verify's rule: an unreadable package is an invalid verdict
     verdicts = {v["path"]: v for v in json.loads(result.stdout)["packages"]}
-    expected = {str(fifo): "FIFO", str(device): "character device", str(folder): "directory"}
+    expected = {str(fifo): "FIFO", str(device): "character device"}
     for path, kind in expected.items():
         (issue,) = verdicts[path]["issues"]
         assert verdicts[path]["verdict"] == "invalid" and issue["code"] == "TP0003" and kind in issue["message"]
+    # A folder is no package file at all: unusable input, as for `inspect` (exit 2), the others still judged.
+    result = cli("verify", str(fifo), str(folder), "--format", "json")
+    assert result.returncode == 2 and f"{folder}: is a folder" in result.stderr
+    assert [v["path"] for v in json.loads(result.stdout)["packages"]] == [str(fifo)]
 
 
 def test_inspect_on_a_fifo_names_it_and_carries_on(tmp_path: Path) -> None:

@@ -413,7 +413,9 @@ def test_table_shows_verdicts_codes_causes_and_fixes(report: GraphReport) -> Non
     assert '  fix: <author name="Evil Corp">' in lines and "       </author>" in lines
     assert "x Tampered.Pkg 1.0.0: package content was changed after signing" in lines
     assert not any(line.startswith("x Contoso.Lib") or line.startswith("x Newtonsoft.Json") for line in lines)
-    assert sum(1 for line in lines if line.startswith("  fix: ")) == 2  # missing and tampered have no fix
+    # tampered has no fix; the packages not found are reported once, with one fix for all of them
+    assert sum(1 for line in lines if line.startswith("  fix: ")) == 3
+    assert "x 1 package was not found: Missing.Pkg 2.0.0" in lines and "x Missing.Pkg 2.0.0" not in out
     assert "mode: require" in lines[0] and "trust store: bundled (codesignctl.pem)" in lines[0]
 
 
@@ -468,3 +470,40 @@ def test_write_atomic_error_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(TrustPolicyError, match="dir.json"):
         write_atomic(tmp_path / "dir.json", "x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.json"]
+
+
+def test_sarif_one_result_per_code_at_its_highest_level_with_its_own_fix() -> None:
+    """A code appears once per package, at its highest level; only the codes the package's cause and fix
+    speak about carry them, the others carry their own code's help (not a trust command)."""
+    pkg = package("Evil.Two", "1.0.0", verdict="invalid",
+                  issues=[issue("NU3018", "warning", "revocation status unknown"), issue("NU3034"),
+                          issue("NU3018", "error", "chain ends in an untrusted root"), issue("NU3027", "warning")],
+                  cause="author 'Evil Corp' is not in trustedSigners", fix=FIX_AUTHOR)
+    results = render_sarif(make_report(packages=[pkg]))["runs"][0]["results"]
+    assert [(r["ruleId"], r["level"]) for r in results] == [("NU3018", "error"), ("NU3034", "error"),
+                                                            ("NU3027", "warning")]
+    by_code = {r["ruleId"]: r for r in results}
+    assert "untrusted root" in by_code["NU3018"]["message"]["text"]
+    for code in ("NU3018", "NU3034"):
+        assert by_code[code]["properties"]["fix"] == FIX_AUTHOR and FIX_AUTHOR in by_code[code]["message"]["text"]
+        assert by_code[code]["properties"]["cause"] == "author 'Evil Corp' is not in trustedSigners"
+    timestamp = by_code["NU3027"]
+    assert timestamp["properties"]["fix"] == codes.CODES[codes.Code.NU3027].help and "cause" not in timestamp["properties"]
+    assert FIX_AUTHOR not in timestamp["message"]["text"] and codes.CODES[codes.Code.NU3027].help in timestamp["message"]["text"]
+
+
+def test_suggestions_in_json_and_sarif() -> None:
+    from trustpolicy.models import Suggestion
+
+    suggestion = Suggestion("repository", "nuget.org", ("Evil.Pkg 6.6.6",), (FP_B,), (),
+                            "https://api.nuget.org/v3/index.json", ("a", "b"), ("trustpolicy trust repository ...",),
+                            "<repository />", None, ("trustpolicy trust repository ... (no owners)",), None)
+    rep = make_report(suggestions=(suggestion,), searched_folders=(("/p", "--packages-dir"),))
+    document = check_document(rep)
+    validate_report(document)
+    assert document["suggestions"][0]["owners"] == ["a", "b"] and document["searchedFolders"] == [
+        {"path": "/p", "source": "--packages-dir"}]
+    assert render_sarif(rep)["runs"][0]["properties"]["suggestions"] == document["suggestions"]
+    broken = copy.deepcopy(document)
+    broken["suggestions"][0]["fingerprints"] = ["not hex"]
+    assert report_problems(broken)

@@ -229,20 +229,26 @@ def test_mixed_batch_never_hides_a_package(capsys, roots, world: World, good: Pa
     garbage.write_bytes(b"PK\x03\x04 this is not really a zip" * 10)
     empty = tmp_path / "empty.nupkg"
     empty.write_bytes(b"")
-    missing = tmp_path / "missing.nupkg"
-    directory = tmp_path / "a-directory.nupkg"
-    directory.mkdir()
-    paths = [good, truncated, garbage, empty, missing, directory, world.unsigned()]
+    paths = [good, truncated, garbage, empty, world.unsigned()]
     code, doc = run_json(capsys, roots, *map(str, paths))
     assert code == 1
     assert [p["path"] for p in doc["packages"]] == list(map(str, paths))
-    assert [p["verdict"] for p in doc["packages"]] == ["valid"] + ["invalid"] * 6
-    assert doc["summary"] == {"total": 7, "valid": 1, "invalid": 6}
-    for package in doc["packages"][1:6]:
+    assert [p["verdict"] for p in doc["packages"]] == ["valid"] + ["invalid"] * 4
+    assert doc["summary"] == {"total": 5, "valid": 1, "invalid": 4}
+    for package in doc["packages"][1:4]:
         (issue,) = package["issues"]
         assert issue["code"] == "TP0003" and issue["level"] == "error" and package["signed"] is None
         assert issue["message"]
     assert "no end of central directory" in doc["packages"][1]["issues"][0]["message"]
+
+    # An input that is no file at all is unusable input, as for `inspect`: exit 2, the others still judged.
+    missing = tmp_path / "missing.nupkg"
+    directory = tmp_path / "a-directory.nupkg"
+    directory.mkdir()
+    code, out, err = run(capsys, str(good), str(missing), str(directory), "--trust-store", roots, "--revocation",
+                         "off", "--format", "json")
+    assert code == 2 and [p["path"] for p in json.loads(out)["packages"]] == [str(good)]
+    assert f"{missing}: no such file" in err and f"{directory}: is a folder" in err
 
 
 def test_wildcards_expand(capsys, roots, world: World) -> None:  # type: ignore[no-untyped-def]

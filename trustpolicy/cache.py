@@ -23,7 +23,7 @@ from trustpolicy.errors import TrustPolicyError
 from trustpolicy.fileutil import open_regular, replace_file
 from trustpolicy.models import PackageVerdict
 
-FORMAT = 3  # bump when the file or entry shape changes
+FORMAT = 4  # bump when the file or entry shape changes (4: issues carry a detail; one-line messages)
 MAX_ENTRIES = 100_000  # per policy file; the oldest entries go first
 _MAX_FILE = 256 * 1024 * 1024  # a larger file is not ours
 _MAX_AGE = 7 * 24 * 3600  # seconds since a policy file was last written

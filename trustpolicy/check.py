@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,11 +24,12 @@ from trustpolicy.cache import VerdictCache
 from trustpolicy.codes import Code
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.errors import TrustPolicyError, UsageError
-from trustpolicy.explain import explain
+from trustpolicy.explain import Advice, explain, suggest
 from trustpolicy.graph import Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
 from trustpolicy.models import GraphReport, Issue, Level, PackageReport, PackageVerdict, Status, StepResult
 
 if TYPE_CHECKING:
+    from trustpolicy.chain import ChainValidator
     from trustpolicy.verify.engine import Verifier
 
 __all__ = ["CheckOptions", "check_graph", "config_directory"]
@@ -45,12 +47,16 @@ class CheckOptions:
     """How a check runs (what to trust is the TrustContext's business).
 
     jobs: worker processes (None: every core); packages_dirs: extra folders to find packages in;
-    use_cache: read and write the verdict cache.
+    use_cache: read and write the verdict cache; suggest: group the packages that only lack a trusted
+    signer into suggested trustedSigners entries (checked with the engine); untrusted_roots: a
+    suggestion may pin a certificate whose chain ends in an untrusted root (allowUntrustedRoot).
     """
 
     jobs: int | None = None
     packages_dirs: tuple[str, ...] = ()
     use_cache: bool = True
+    suggest: bool = True
+    untrusted_roots: bool = True
 
 
 def config_directory(path: str | os.PathLike[str]) -> str:
@@ -87,8 +93,14 @@ def check_graph(
     verdicts = _judge_all(graph, context, cache, options.jobs, progress)
     packages = []
     for package, verdict in zip(graph.packages, verdicts):
-        cause, fix = explain(verdict, package.id, package.version, mode=context.mode, configfile=context.configfile)
+        cause, fix = explain(verdict, package.id, package.version, mode=context.mode)
         packages.append(PackageReport(package.id, package.version, verdict, package.origin.location, cause, fix))
+    advice = Advice()
+    if options.suggest and any(not p.passed for p in packages):
+        with _WhatIf(context, options.use_cache) as judge:
+            advice = suggest(packages, context, judge, untrusted_roots=options.untrusted_roots)
+        for index, number in advice.covered.items():  # one fix per signer, the same for each of its packages
+            packages[index] = replace(packages[index], fix=advice.suggestions[number].fix)
     return GraphReport(
         mode=context.mode,
         packages=tuple(packages),
@@ -98,6 +110,9 @@ def check_graph(
         config_files=context.config.files,
         graph_problems=tuple(graph.problems),
         tool_version=__version__,
+        suggestions=advice.suggestions,
+        refusals=advice.refusals,
+        searched_folders=tuple(graph.searched),
     )
 
 
@@ -138,15 +153,8 @@ def _judge_all(
     if todo:
         workers = min(jobs or os.cpu_count() or 1, len(todo))
         if workers > 1 and len(todo) >= _POOL_THRESHOLD:
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(context,)) as pool:
-                batches = {
-                    pool.submit(_judge_batch, [packages[i] for i in batch]): batch for batch in _batches(todo, sizes)
-                }
-                for future in as_completed(batches):
-                    for index, verdict in zip(batches[future], future.result()):
-                        finished(index, verdict)
+            _judge_in_pool(workers, context, [(batch, [packages[i] for i in batch]) for batch in _batches(todo, sizes)],
+                           finished)
         else:
             _init_worker(context)
             for index in todo:
@@ -155,6 +163,41 @@ def _judge_all(
     if cache is not None:
         cache.save()
     return [verdict for verdict in results if verdict is not None]
+
+
+def _judge_in_pool(
+    workers: int,
+    context: TrustContext,
+    batches: list[tuple[list[int], list[GraphPackage]]],
+    finished: Callable[[int, PackageVerdict], None],
+) -> None:
+    """Verify the batches in worker processes. Ctrl-C is the parent's business: workers ignore
+    SIGINT from their first instruction (it is blocked while they are forked, then ignored), so a
+    terminal's Ctrl-C, which reaches the whole process group, prints no worker traceback; the
+    parent's KeyboardInterrupt cancels what is queued, stops the workers and goes on up."""
+    import signal
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(context, True))
+    try:
+        # POSIX: the workers start in submit() and inherit a blocked SIGINT; a Ctrl-C meanwhile waits until
+        # it is unblocked. Windows has no signal mask: there the initializer alone ignores it.
+        if sys.platform != "win32":
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            futures = {pool.submit(_judge_batch, packages): batch for batch, packages in batches}
+        finally:
+            if sys.platform != "win32":
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for future in as_completed(futures):
+            for index, verdict in zip(futures[future], future.result()):
+                finished(index, verdict)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # a batch in progress is not worth waiting for
+        raise
+    pool.shutdown(wait=True)
 
 
 def _batches(todo: list[int], sizes: list[int]) -> list[list[int]]:
@@ -179,8 +222,14 @@ _verifier: Verifier | None = None
 _hashes = HashCache()
 
 
-def _init_worker(context: TrustContext) -> None:
+def _init_worker(context: TrustContext, worker: bool = False) -> None:
     global _verifier, _hashes
+    if worker:  # Ctrl-C is for the parent (see _judge_in_pool): ignore it, then let the blocked one go
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if sys.platform != "win32":
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _hashes = HashCache()  # digests are remembered for one run only: files may change between runs
     _verifier = context.verifier()
 
@@ -241,6 +290,57 @@ def _identity_findings(package: GraphPackage, verdict: PackageVerdict) -> list[I
             f"but the graph expects {package.id} {package.version} there",
         )
     ]
+
+
+# -- what-if verdicts for the suggestions ---------------------------------------------------------------
+
+
+class _WhatIf:
+    """Verdicts on package files under variants of the run's policy (the suggestions' proposals), in
+    this process. Cached like the run's own verdicts, in a folder of their own: they carry no graph
+    records (the packages they are asked about passed those already)."""
+
+    def __init__(self, context: TrustContext, use_cache: bool) -> None:
+        self.context = context
+        self.use_cache = use_cache
+        self.chains: ChainValidator | None = None  # one for every variant: chains do not depend on the list
+
+    def __enter__(self) -> _WhatIf:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.chains is not None:
+            self.chains.close()
+
+    def __call__(self, variant: TrustContext, packages: Sequence[PackageReport]) -> list[PackageVerdict]:
+        cache = VerdictCache(self.context.cache_dir / "what-if", variant.policy_digest()) if self.use_cache else None
+        verifier = None
+        verdicts = []
+        for package in packages:
+            path = package.verdict.path
+            assert path is not None
+            key = _file_key(path) if cache is not None else None
+            verdict = cache.get(key) if cache is not None and key is not None else None
+            if verdict is None:
+                if verifier is None:
+                    self.chains = self.chains or self.context.chain_validator()
+                    verifier = variant.verifier(self.chains)
+                verdict = verifier.verify_package(path)
+                if cache is not None and key is not None:
+                    cache.put(key, verdict)
+            verdicts.append(verdict)
+        if cache is not None:
+            cache.save()
+        return verdicts
+
+
+def _file_key(path: str) -> str | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    identity = [os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
 
 # -- helpers --------------------------------------------------------------------------------------------

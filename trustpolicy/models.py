@@ -26,9 +26,11 @@ __all__ = [
     "MatchedSigner",
     "PackageReport",
     "PackageVerdict",
+    "Refusal",
     "SignatureReport",
     "Status",
     "StepResult",
+    "Suggestion",
     "Summary",
     "worst",
 ]
@@ -80,7 +82,8 @@ class Issue:
     """One finding, wherever it comes from: verification, the graph, configuration, lint, signing.
 
     `signature` says which signature of a package it is about ("primary" | "countersignature");
-    `where` points into a file (a config line, a graph entry); `fix` says what to do.
+    `where` points into a file (a config line, a graph entry); `fix` says what to do. `message` is
+    one line; `detail` holds the long text behind it (a whole chain or revocation answer), if any.
     """
 
     code: Code
@@ -90,6 +93,7 @@ class Issue:
     where: Location | None = None
     cause: str | None = None
     fix: str | None = None
+    detail: str | None = None
 
     def __post_init__(self) -> None:
         # Plain strings are accepted and checked: an unregistered code or level is a bug, not a finding.
@@ -97,12 +101,16 @@ class Issue:
         object.__setattr__(self, "level", Level(self.level))
 
     def to_json(self) -> dict[str, Any]:
-        """The issue object of the package reports (schemas/report.schema.json)."""
-        return {"code": self.code.value, "level": self.level.value, "message": self.message, "signature": self.signature}
+        """The issue object of the package reports (schemas/report.schema.json); `detail` only when set."""
+        data = {"code": self.code.value, "level": self.level.value, "message": self.message, "signature": self.signature}
+        if self.detail:
+            data["detail"] = self.detail
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Issue:
-        return cls(Code(data["code"]), Level(data["level"]), data["message"], data.get("signature"))
+        return cls(Code(data["code"]), Level(data["level"]), data["message"], data.get("signature"),
+                   detail=data.get("detail"))
 
 
 @dataclass(frozen=True)
@@ -348,6 +356,65 @@ class Summary:
         return {"total": self.total, "valid": self.valid, "invalid": self.invalid, "warnings": self.warnings}
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    """One trustedSigners entry that would allow failing packages of a run, checked with the engine.
+
+    A new entry is added by running `commands` in order (or by pasting `xml` into trustedSigners); an
+    entry that exists already (`replaces`: its file and line) is edited to read as `xml` instead.
+    `untrusted_roots` are the certificates pinned with allowUntrustedRoot="true" because their chains
+    end in a root no trust store here trusts (`note` says so). `without_owners`: the commands that
+    trust the repository for every package it signs, for whoever prefers that to listing owners.
+    """
+
+    kind: str  # "author" | "repository"
+    name: str
+    packages: tuple[str, ...]  # "Id Version" of each package it allows
+    fingerprints: tuple[str, ...]  # SHA-256, upper-case hex
+    untrusted_roots: tuple[str, ...] = ()
+    service_index: str | None = None
+    owners: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+    xml: str = ""
+    replaces: Location | None = None
+    without_owners: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def fix(self) -> str:
+        """What to do, as one text: the commands (one a line), else the edit."""
+        if self.commands:
+            return "\n".join(self.commands)
+        return f"edit the entry at {self.replaces} to read:\n{self.xml}" if self.replaces else self.xml
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "packages": list(self.packages),
+            "fingerprints": list(self.fingerprints),
+            "allowUntrustedRoot": list(self.untrusted_roots),
+            "serviceIndex": self.service_index,
+            "owners": list(self.owners),
+            "commands": list(self.commands),
+            "xml": self.xml,
+            "replaces": self.replaces.to_json() if self.replaces else None,
+            "withoutOwners": list(self.without_owners) or None,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A signer no suggestion may pin, the packages that need it, and why (e.g. an untrusted root
+    without --allow-untrusted-root, an expired certificate without a timestamp)."""
+
+    kind: str  # "author" | "repository"
+    name: str
+    packages: tuple[str, ...]
+    reason: str
+
+
 # Exit codes, the one place: 0 the policy is satisfied, 1 violations, 2 unusable input (raised errors).
 EXIT_OK, EXIT_VIOLATIONS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -374,6 +441,9 @@ class GraphReport:
     config_files: tuple[str, ...] = ()
     graph_problems: tuple[Issue, ...] = ()
     tool_version: str = ""
+    suggestions: tuple[Suggestion, ...] = ()  # grouped trustedSigners entries allowing failing packages
+    refusals: tuple[Refusal, ...] = ()  # signers of failing packages no suggestion pins, with the reason
+    searched_folders: tuple[tuple[str, str], ...] = ()  # (folder, who named it) searched for missing packages
 
     def __post_init__(self) -> None:
         if self.mode not in REPORT_MODES:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from trustpolicy.cli.options import add_trust_options, trust_options
 from trustpolicy.errors import UsageError
+from trustpolicy.verbosity import Verbosity
 
 if TYPE_CHECKING:
     from trustpolicy.check import CheckOptions
@@ -25,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="check a restored package graph against the trust policy",
         description="Verify every package of a restored graph (project folder, project.assets.json, "
         "packages.lock.json, packages.config, a folder of .nupkg files or a global packages folder) "
-        "and apply the NuGet.Config signatureValidationMode and trustedSigners. "
-        "Exit 0: policy satisfied; 1: violations; 2: unusable input.",
+        "and apply the NuGet.Config signatureValidationMode and trustedSigners. Packages that only lack "
+        "a trusted signer get one suggested trustedSigners entry per signer, checked before it is shown. "
+        "Exit 0: policy satisfied; 1: violations; 2: unusable input; 130: interrupted.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="graph inputs (default: the current folder)")
     parser.add_argument("--mode", choices=("accept", "require", "audit"),
@@ -57,26 +59,27 @@ def run(args: argparse.Namespace) -> int:
         directory=None if args.configfile else config_directory(paths[0]),
     ))
     options = CheckOptions(jobs=args.jobs, packages_dirs=tuple(args.packages_dir), use_cache=not args.no_cache)
-    report = _run_with_progress(paths, context, options)
+    report = _run_with_progress(paths, context, options, show=args.verbosity >= Verbosity.NORMAL)
     fmt = ReportFormat(args.format)
     if args.output:
         write_atomic(args.output, render_text(report, fmt, base_dir=Path.cwd()))
-        print(summary_line(report))
+        if args.verbosity > Verbosity.QUIET:
+            print(summary_line(report))
     elif fmt is ReportFormat.TABLE:
         from rich.console import Console  # rich is loaded only for what it draws
 
         from trustpolicy.report.table import render_table
 
-        render_table(report, Console(highlight=False))  # colours only on a terminal
+        render_table(report, Console(highlight=False), args.verbosity)  # colours only on a terminal
     else:
         sys.stdout.write(render_text(report, fmt, base_dir=Path.cwd()))
     return report.exit_code
 
 
-def _run_with_progress(paths: list[str], context: TrustContext, options: CheckOptions) -> GraphReport:
+def _run_with_progress(paths: list[str], context: TrustContext, options: CheckOptions, *, show: bool) -> GraphReport:
     from trustpolicy.check import check_graph
 
-    if not sys.stderr.isatty():  # rich's own test below, without importing rich for a pipe or a file
+    if not show or not sys.stderr.isatty():  # rich's own test below, without importing rich for a pipe or a file
         return check_graph(paths, context, options)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -13,9 +13,12 @@ if TYPE_CHECKING:
     from trustpolicy.context import TrustOptions
 
 
-def add_trust_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--configfile", metavar="FILE",
-                        help="use this NuGet.Config alone (default: NuGet's hierarchy of config files)")
+def add_trust_options(parser: argparse.ArgumentParser, *, configfile: bool = True) -> None:
+    """The options that say what to trust; `configfile=False` for a command whose --configfile means
+    something else (init's is the file it writes)."""
+    if configfile:
+        parser.add_argument("--configfile", metavar="FILE",
+                            help="use this NuGet.Config alone (default: NuGet's hierarchy of config files)")
     parser.add_argument("--trust-store", metavar="PEM", action="append", default=[],
                         help="trust only the roots in this PEM file (repeatable; replaces the bundled .NET SDK roots)")
     parser.add_argument("--extra-roots", metavar="PEM", action="append", default=[],
@@ -32,14 +35,15 @@ def trust_options(args: argparse.Namespace, **extra: Any) -> TrustOptions:
     """The TrustOptions the shared options describe (`extra`: a command's own fields, e.g. mode)."""
     from trustpolicy.context import TrustOptions  # deferred: keeps --help fast
 
+    fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in extra.items()}
     return TrustOptions(
-        configfile=args.configfile,
+        configfile=fields.pop("configfile") if "configfile" in fields else args.configfile,
         trust_store=tuple(args.trust_store),
         extra_roots=tuple(args.extra_roots),
         revocation=args.revocation,
         revocation_data=tuple(args.revocation_data),
         at=parse_at(args.at),
-        **{key: tuple(value) if isinstance(value, list) else value for key, value in extra.items()},
+        **fields,
     )
 
 

@@ -3,6 +3,8 @@
 The certificate comes from a PKCS#12 file (.pfx/.p12, with --certificate-password) or from PEM:
 the certificate file (chain certificates after it go into the signature too) plus --key.
 Warnings (NU3002 without --timestamper) go to stderr; each signed file is printed on stdout.
+Verbosity: quiet prints errors only; detailed also says who signs and how (certificate, hashes,
+timestamp server).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from trustpolicy.errors import UsageError
 from trustpolicy.models import Issue
+from trustpolicy.verbosity import Verbosity
 from trustpolicy.sign import (
     DEFAULT_TIMESTAMP_TIMEOUT,
     HASH_ALGORITHMS,
@@ -95,8 +98,19 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot create the output directory: {exc.strerror or exc}", path=str(output)) from exc
 
     def warn(warning: Issue) -> None:
-        print(f"trustpolicy: warning: {warning.code}: {warning.where}: {warning.message}", file=sys.stderr)
+        if args.verbosity > Verbosity.QUIET:
+            print(f"trustpolicy: warning: {warning.code}: {warning.where}: {warning.message}", file=sys.stderr)
 
+    if args.verbosity >= Verbosity.DETAILED:
+        from cryptography.hazmat.primitives import hashes
+
+        certificate = identity.certificate
+        print(f"signer: {certificate.subject.rfc4514_string()} "
+              f"(SHA256 {certificate.fingerprint(hashes.SHA256()).hex().upper()}), "
+              f"{len(identity.chain)} chain certificate(s)")
+        kind = "repository countersignature or signature" if repository else "author signature"
+        print(f"{kind}, hash {args.hash_algorithm}, timestamper {args.timestamper or 'none'}"
+              + (f" ({args.timestamp_hash_algorithm})" if args.timestamper else ""))
     for package in args.packages:
         written = sign_package(
             package,
@@ -110,5 +124,6 @@ def run(args: argparse.Namespace) -> int:
             repository=repository,
             on_warning=warn,
         )
-        print(f"signed {written}")
+        if args.verbosity > Verbosity.QUIET:
+            print(f"signed {written}")
     return 0

@@ -2,8 +2,10 @@
 
 Like `dotnet nuget verify`: the VERIFY preset, the trustedSigners and signatureValidationMode of the
 NuGet.Config in effect (--configfile picks the file), and --certificate-fingerprint as an extra
-allow list. Exit 0 when every package is valid, 1 when any is invalid, 2 for bad usage or an
-unusable config / trust file. A package that cannot be read is an invalid package, not an error.
+allow list. Exit 0 when every package is valid, 1 when any is invalid, 2 for bad usage, an unusable
+config / trust file, or an input that is no file at all (missing, a folder, a wildcard matching
+nothing: one line each on stderr, the other packages are still judged, as `inspect` does). A file
+that is there but cannot be read as a package is an invalid package, not an error.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import os
 import sys
 
 from trustpolicy.cli.options import add_trust_options, trust_options
+from trustpolicy.models import EXIT_UNUSABLE
+from trustpolicy.verbosity import Verbosity
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,16 +37,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _expand(patterns: list[str]) -> list[str]:
-    """Paths as given; a pattern with wildcards that names no file expands (sorted)."""
-    out: list[str] = []
+def _expand(patterns: list[str]) -> tuple[list[str], list[str]]:
+    """(files, problems): paths as given, a pattern with wildcards that names no file expanded
+    (sorted, files only); one line for each input that is not a file."""
+    files: list[str] = []
+    problems: list[str] = []
     for pattern in patterns:
         if not os.path.exists(pattern) and glob.has_magic(pattern):
-            matches = sorted(glob.glob(pattern))
-            out.extend(matches or [pattern])  # no match: reported as an unreadable package
+            matches = sorted(path for path in glob.glob(pattern) if not os.path.isdir(path))
+            files.extend(matches)
+            if not matches:
+                problems.append(f"{pattern}: no file matches this pattern")
+        elif os.path.isdir(pattern):
+            problems.append(f"{pattern}: is a folder, not a package file (use `trustpolicy check {pattern}` for a folder)")
+        elif not os.path.exists(pattern):
+            problems.append(f"{pattern}: no such file")
         else:
-            out.append(pattern)
-    return out
+            files.append(pattern)
+    return files, problems
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,11 +64,15 @@ def run(args: argparse.Namespace) -> int:
 
     # Everything that can make the run unusable is checked before any package is judged (exit 2).
     context = TrustContext.build(trust_options(args, mode="verify", certificate_fingerprints=args.certificate_fingerprint))
-    report = verify_packages(_expand(args.packages), context)
-    for warning in config_warnings(context):
-        print(f"trustpolicy: warning: {warning}", file=sys.stderr)
+    files, problems = _expand(args.packages)
+    for problem in problems:
+        print(f"trustpolicy: error: {problem}", file=sys.stderr)
+    report = verify_packages(files, context)
+    if args.verbosity > Verbosity.QUIET:
+        for warning in config_warnings(context):
+            print(f"trustpolicy: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         sys.stdout.write(render_verify_json(report))
     else:
-        render_verify_text(report)
-    return report.exit_code
+        render_verify_text(report, verbosity=args.verbosity)
+    return EXIT_UNUSABLE if problems else report.exit_code

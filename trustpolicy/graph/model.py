@@ -97,3 +97,4 @@ class Graph:
     packages: list[GraphPackage] = field(default_factory=list)
     problems: list[Issue] = field(default_factory=list)
     sources: list[Origin] = field(default_factory=list)  # the graph files read (kind + path)
+    searched: list[tuple[str, str]] = field(default_factory=list)  # (folder, who named it) searched in vain

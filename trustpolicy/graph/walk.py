@@ -113,6 +113,10 @@ def collect_graph(
     listings = Listings()
     for entry in walk.entries:
         _resolve(entry, listings)
+        if entry.nupkg is None and entry.version is not None:  # folders searched in vain, said once per report
+            for root in entry.roots:
+                if (str(root.path), root.source) not in walk.graph.searched:
+                    walk.graph.searched.append((str(root.path), root.source))
     walk.graph.packages = _merge(walk.entries, walk.graph, cache or DEFAULT_CACHE)
     return walk.graph
 

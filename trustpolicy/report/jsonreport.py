@@ -56,6 +56,8 @@ def check_document(report: GraphReport) -> dict[str, Any]:
         "generatedAt": format_moment(report.generated_at),
         "packages": [package.to_json() for package in report.packages],
         "graphProblems": [_problem(problem) for problem in report.graph_problems],
+        "searchedFolders": [{"path": path, "source": source} for path, source in report.searched_folders],
+        "suggestions": [suggestion.to_json() for suggestion in report.suggestions],
         "summary": report.summary.to_json(),
         "exitCode": report.exit_code,
     }

@@ -1,7 +1,9 @@
 """SARIF 2.1.0 rendering of a check report, for code-scanning upload (e.g. GitHub).
 
-Rules are the NU/TP codes that occur; each issue of each non-valid package is one result that
-points at the package's entry in the assets or lock file (line when the graph reader knew it).
+Rules are the NU/TP codes that occur. Each code of each non-valid package is one result, at the
+highest level it has in that package, pointing at the package's entry in the assets or lock file
+(line when the graph reader knew it). A result carries the cause and fix of its own code: the
+package's own when they speak about that code, else the code's help text.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 from trustpolicy import codes
-from trustpolicy.models import GraphReport, Issue, PackageReport
+from trustpolicy.explain import addressed_codes
+from trustpolicy.models import GraphReport, Issue, Level, PackageReport
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -61,14 +64,34 @@ def artifact_location(path: str, base_dir: str) -> dict[str, Any]:
     return {"uri": Path(absolute).as_uri()}
 
 
+_RANK = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
+
+
+def _per_code(package: PackageReport) -> list[Issue]:
+    """One issue per code, in first-seen order: the first one at the code's highest level."""
+    chosen: dict[str, Issue] = {}
+    for issue in package.verdict.issues:
+        held = chosen.get(issue.code)
+        if held is None or _RANK[issue.level] < _RANK[held.level]:
+            chosen[issue.code] = issue
+    return list(chosen.values())
+
+
+def _cause_and_fix(package: PackageReport, issue: Issue) -> tuple[str | None, str, bool]:
+    """(cause, fix, whether the fix is the package's own): the package's cause and fix when they speak
+    about this code, else (and for a missing fix) the code's help text."""
+    help_text = codes.CODES[issue.code].help
+    if issue.code in addressed_codes(package.verdict):
+        return package.cause, package.fix or help_text, bool(package.fix)
+    return None, help_text, False
+
+
 def _message(package: PackageReport, issue: Issue) -> str:
     text = f"{package.id} {package.version}: {issue.code} {issue.message.rstrip('.')}."
-    cause = package.cause
+    cause, fix, own = _cause_and_fix(package, issue)
     if cause and cause.rstrip(".") != issue.message.rstrip("."):
         text += f" Cause: {cause.rstrip('.')}."
-    if package.fix:
-        text += f" To allow it: {package.fix}"
-    return text
+    return text + (f" To allow it: {fix}" if own else f" {fix}")
 
 
 def _result(package: PackageReport, issue: Issue, rule_index: int, base_dir: str) -> dict[str, Any]:
@@ -108,8 +131,10 @@ def _result(package: PackageReport, issue: Issue, rule_index: int, base_dir: str
     }
     if source.pointer is not None:
         result["properties"]["jsonPointer"] = source.pointer
-    if package.fix:
-        result["properties"]["fix"] = package.fix
+    cause, fix, _ = _cause_and_fix(package, issue)
+    if cause:
+        result["properties"]["cause"] = cause
+    result["properties"]["fix"] = fix
     if path and not on_nupkg:
         result["relatedLocations"] = [
             {
@@ -127,11 +152,7 @@ def render_sarif(report: GraphReport, *, base_dir: str | os.PathLike[str] | None
     failing = report.failing
     used = sorted({issue.code.value for package in failing for issue in package.verdict.issues})
     index = {code: position for position, code in enumerate(used)}
-    results = [
-        _result(package, issue, index[issue.code], base)
-        for package in failing
-        for issue in package.verdict.issues
-    ]
+    results = [_result(package, issue, index[issue.code], base) for package in failing for issue in _per_code(package)]
     base_uri = Path(base).as_uri().rstrip("/") + "/"  # a base URI must end with a slash
     run: dict[str, Any] = {
         "tool": {
@@ -145,7 +166,11 @@ def render_sarif(report: GraphReport, *, base_dir: str | os.PathLike[str] | None
         "originalUriBaseIds": {BASE_ID: {"uri": base_uri}},
         "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code}],
         "results": results,
-        "properties": {"mode": report.mode, "summary": report.summary.to_json()},
+        "properties": {
+            "mode": report.mode,
+            "summary": report.summary.to_json(),
+            "suggestions": [suggestion.to_json() for suggestion in report.suggestions],
+        },
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 

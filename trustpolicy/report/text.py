@@ -1,5 +1,9 @@
 """`verify`'s text output: a block per package (verdict, signatures, trusted signer, issues), then a
-count. Colours only on a terminal; report text is never read as markup."""
+count. Colours only on a terminal; report text is never read as markup.
+
+Verbosity: quiet prints one line per invalid package; minimal one line per package and the count;
+normal adds signatures, the trusted signer and each issue; detailed adds each issue's detail;
+diagnostic also the settings the packages were judged with."""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ from typing import TextIO
 
 from trustpolicy.clock import format_moment
 from trustpolicy.models import GraphReport, Level
+from trustpolicy.verbosity import Verbosity
 
 _STYLES = {"valid": "bold green", "invalid": "bold red", Level.ERROR: "red", Level.WARNING: "yellow", Level.INFO: "dim"}
 
 
-def render_verify_text(report: GraphReport, out: TextIO | None = None) -> None:
+def render_verify_text(report: GraphReport, out: TextIO | None = None, verbosity: Verbosity = Verbosity.NORMAL) -> None:
     out = out or sys.stdout
     console = None
     if out.isatty():
@@ -28,10 +33,21 @@ def render_verify_text(report: GraphReport, out: TextIO | None = None) -> None:
         else:
             print(text, file=out)
 
+    if verbosity >= Verbosity.DIAGNOSTIC:
+        for key, value in report.settings.items():
+            emit(f"setting {key}: {value}", Level.INFO)
     for package in report.packages:
         verdict = package.verdict
         name = f"{verdict.id} {verdict.version}" if verdict.id else None
-        emit(f"{verdict.verdict.upper():8} {verdict.path}" + (f" ({name})" if name else ""), _STYLES[verdict.verdict])
+        line = f"{verdict.verdict.upper():8} {verdict.path}" + (f" ({name})" if name else "")
+        if verbosity is Verbosity.QUIET:
+            if not verdict.passed:
+                first = verdict.errors[0] if verdict.errors else None
+                emit(line + (f": {first.code} {first.message}" if first else ""), _STYLES[verdict.verdict])
+            continue
+        emit(line, _STYLES[verdict.verdict])
+        if verbosity is Verbosity.MINIMAL:
+            continue
         if verdict.signed is False:
             emit("  unsigned")
         for sig in verdict.signatures:
@@ -52,5 +68,9 @@ def render_verify_text(report: GraphReport, out: TextIO | None = None) -> None:
             emit(f"  trusted signer: {matched.kind} '{matched.name}' ({matched.fingerprint})")
         for issue in verdict.issues:
             emit(f"  {issue.level} {issue.code}: {issue.message}", _STYLES[issue.level])
+            if issue.detail and verbosity >= Verbosity.DETAILED:
+                emit(f"    {issue.detail}", Level.INFO)
+    if verbosity is Verbosity.QUIET:
+        return
     s = report.summary
     emit(f"{s.total} package{'s' if s.total != 1 else ''}: {s.valid} valid, {s.invalid} invalid")

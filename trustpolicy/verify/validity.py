@@ -285,32 +285,30 @@ class SignatureEvaluator:
             result = self.chains.validate(ts.tsa_certificate, ts.certificates, moment=self.now, purpose="time_stamping")
         except TrustPolicyError as error:
             issues.append(Issue(Code.NU3028, _level(not settings.allow_ignore_timestamp),
-                                f"{what}: the timestamping certificate chain cannot be built ({error}).", label))
+                                f"{what}: the timestamping certificate chain cannot be built.", label, detail=str(error)))
             return Flag.TIMESTAMP_INVALID
         flags = Flag.NONE
         if result.revoked:
-            issues.append(Issue(Code.NU3028, Level.ERROR, f"{what}: the timestamping certificate is revoked ({result.message}).", label))
+            issues.append(Issue(Code.NU3028, Level.ERROR, f"{what}: the timestamping certificate is revoked.", label,
+                                detail=result.message))
             return Flag.TIMESTAMP_INVALID
         if ChainStatus.UNTRUSTED_ROOT in result.problems:
             issues.append(Issue(Code.NU3028, Level.ERROR, f"{what}: the timestamping certificate is not trusted by the "
-                                f"trust provider ({result.message}).", label))
+                                f"trust provider (root: {_root_name(result)}).", label, detail=result.message))
             self._missing_root(result, "time-stamping", issues, label)
             flags |= Flag.TIMESTAMP_INVALID
         hard = _hard_problems(result)
         if hard:
             issues.append(Issue(Code.NU3028, _level(not settings.allow_ignore_timestamp),
-                                f"{what}: the timestamping certificate chain has a problem: {', '.join(hard)} "
-                                f"({result.message}).", label))
+                                f"{what}: the timestamping certificate chain has a problem: {', '.join(hard)}.",
+                                label, detail=result.message))
             flags |= Flag.TIMESTAMP_INVALID
         if result.revocation is Revocation.UNKNOWN:
             tolerated = settings.allow_ignore_timestamp or settings.allow_unknown_revocation
             if not settings.allow_ignore_timestamp:
-                message = (f"{what}: the revocation status of the timestamping certificate is unknown "
-                           f"({result.message}).")
-                if settings.revocation_mode == "offline":
-                    issues.append(Issue(Code.NU3028, Level.INFO, message, label))
-                else:
-                    issues.append(Issue(Code.NU3028, _level(not settings.allow_unknown_revocation), message, label))
+                message = f"{what}: the revocation status of the timestamping certificate is unknown."
+                level = Level.INFO if settings.revocation_mode == "offline" else _level(not settings.allow_unknown_revocation)
+                issues.append(Issue(Code.NU3028, level, message, label, detail=result.message))
             if not tolerated:
                 flags |= Flag.UNKNOWN_REVOCATION
         return flags
@@ -323,9 +321,10 @@ class SignatureEvaluator:
         root = path[-1]
         issues.append(Issue(
             Code.NU3042, Level.WARNING,
-            f"The root certificate {distinguished_name(root.subject)} (SHA256 {fingerprint(root)}) is not in the "
-            f"{bundle} trust store ({self._store}); add it with --extra-roots if you trust it.",
+            f"The root certificate {_root_name(result)} is not in the {bundle} trust store; add it with "
+            "--extra-roots if you trust it.",
             label,
+            detail=f"root {distinguished_name(root.subject)}, SHA256 {fingerprint(root)}; trust store: {self._store}",
         ))
 
     # -- Step B -----------------------------------------------------------------------------------
@@ -415,7 +414,8 @@ class SignatureEvaluator:
             result = self.chains.validate(cert, self.primary.certificates, moment=moment, purpose="code_signing")
         except TrustPolicyError as error:
             issues.append(Issue(Code.NU3012, _level(not settings.allow_illegal),
-                                f"The {name} found a chain building issue: {error}.", label))
+                                f"The {name} found a chain building issue: the chain cannot be built.", label,
+                                detail=str(error)))
             summary.flags |= Flag.CHAIN_BUILDING_FAILURE
             return False
         if result.revocation is Revocation.GOOD and moment < self.now and settings.revocation_mode != "off":
@@ -427,38 +427,55 @@ class SignatureEvaluator:
         if result.revoked:
             when = f" on {_t(result.revoked_at)}" if result.revoked_at else ""
             issues.append(Issue(Code.NU3012, Level.ERROR, f"The {name} found a chain building issue: the certificate is "
-                                f"revoked{when} ({result.message}).", label))
+                                f"revoked{when}.", label, detail=result.message))
             summary.flags |= Flag.CERTIFICATE_REVOKED
             return True
         hard = _hard_problems(result)
         if hard:
             issues.append(Issue(Code.NU3012, _level(not settings.allow_illegal), f"The {name} found a chain building "
-                                f"issue: {', '.join(hard)} ({result.message}).", label))
+                                f"issue: {', '.join(hard)}.", label, detail=result.message))
             summary.flags |= Flag.CHAIN_BUILDING_FAILURE
         if ChainStatus.UNTRUSTED_ROOT in result.problems:
             summary.untrusted_root = True
             if report_untrusted_root:
-                hint = ""
+                why = f"(root: {_root_name(result)})"
+                detail = result.message
                 if self._case_only_hint is not None and self._case_only_hint(signature):
-                    hint = (" trustedSigners lists this certificate with allowUntrustedRoot=\"true\", but not in "
-                            "uppercase; like NuGet, allowUntrustedRoot compares the fingerprint case-sensitively.")
+                    why = "(allowUntrustedRoot is ignored: it compares the fingerprint case-sensitively)"
+                    detail = ("trustedSigners lists this certificate with allowUntrustedRoot=\"true\", but not in "
+                              "uppercase; like NuGet, allowUntrustedRoot compares the fingerprint case-sensitively. "
+                              + detail)
                 before = len(issues)
                 issues.append(Issue(Code.NU3018, _level(not allow_untrusted), f"The {name}'s signing certificate is not "
-                                    f"trusted by the trust provider ({result.message}).{hint}", label))
+                                    f"trusted by the trust provider {why}.", label, detail=detail))
                 self._missing_root(result, "code-signing", issues, label)
                 summary.untrusted_issues.extend(issues[before:])
             if not allow_untrusted:
                 summary.flags |= Flag.UNTRUSTED_CHAIN
         if result.revocation is Revocation.UNKNOWN and settings.report_unknown_revocation:
-            message = (f"The {name}: the revocation function was unable to check revocation for the signing "
-                       f"certificate ({result.message}).")
-            if settings.revocation_mode == "offline":
-                issues.append(Issue(Code.NU3018, Level.INFO, message, label))
-            else:
-                issues.append(Issue(Code.NU3018, _level(not settings.allow_unknown_revocation), message, label))
+            message = f"The {name}: the revocation function was unable to check revocation for the signing certificate."
+            level = Level.INFO if settings.revocation_mode == "offline" else _level(not settings.allow_unknown_revocation)
+            issues.append(Issue(Code.NU3018, level, message, label, detail=result.message))
         if result.revocation is Revocation.UNKNOWN and not settings.allow_unknown_revocation:
             summary.flags |= Flag.UNKNOWN_REVOCATION
         return False
+
+
+# A name in a one-line message is cut here; the whole distinguished name goes to the issue's detail.
+_NAME_MAX = 64
+
+
+def _root_name(result: ChainResult) -> str:
+    """The last certificate of the chain, as its common name (else its distinguished name), kept short."""
+    if not result.path:
+        return "unknown"
+    cert = result.path[-1]
+    try:
+        name = cert.subject.native.get("common_name") or distinguished_name(cert.subject)
+    except Exception:  # noqa: BLE001 - a subject that cannot be rendered must not hide the finding
+        name = f"serial {cert.serial_number}"
+    name = name if isinstance(name, str) else ", ".join(map(str, name))
+    return name if len(name) <= _NAME_MAX else name[: _NAME_MAX - 3] + "..."
 
 
 def _hard_problems(result: ChainResult) -> list[str]:
