@@ -35,6 +35,8 @@ def explain(
         )
     if Code.TP0003 in codes:
         return first, None
+    if Code.TP2002 in codes:  # the exception that would have allowed it has expired: that is the news
+        return next(i.message for i in errors if i.code == Code.TP2002), None
     if Code.NU3004 in codes:
         return f"{name} is unsigned and {mode} mode allows only signed packages", None
     if Code.NU3034 in codes or Code.NU3018 in codes:
