@@ -25,7 +25,7 @@ from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.models import PackageVerdict
 from trustpolicy.check import CheckOptions, check_graph
 from trustpolicy.report import render_text, validate_report
-from trustpolicy.sign import sign_package
+from trustpolicy.sign import RepositoryOptions, sign_package
 from trustpolicy.signature import fingerprint
 from trustpolicy.testing.pki import CODE_SIGNING, Issued, TestPKI, write_certificates
 from trustpolicy.testing.tsa import TimestampServer
@@ -355,7 +355,7 @@ def test_check_report_names_the_rule_that_allowed_each_package(rotation: Rotatio
     report = check_graph([feed], context(rotation, config, at=datetime.fromisoformat("2030-01-25T00:00:00+00:00")),
                          CheckOptions(jobs=1, use_cache=False))
     table = render_text(report, "table", width=250)
-    assert "Contoso (author, identity)" in table and "exception until 2030-02-01" in table
+    assert "Contoso (author, identity)" in table and "exception, expires 2030-02-01" in table
 
 
 def test_check_refuses_an_identity_rule_without_a_ca_pin(rotation: Rotation, tmp_path: Path,
@@ -369,7 +369,8 @@ def test_check_refuses_an_identity_rule_without_a_ca_pin(rotation: Rotation, tmp
 
 
 def test_trust_author_identity_from_a_package(rotation: Rotation, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The helper writes the identity EKU and the CA under the root; the rule accepts every other day."""
+    """The helper writes the identity EKU and the root (the service's issuing CAs rotate); the rule
+    accepts every other day's package and still refuses another subscriber's."""
     config = tmp_path / "NuGet.Config"
     config.write_text('<?xml version="1.0" encoding="utf-8"?>\n<configuration>\n  <!-- keep me -->\n</configuration>\n')
     package = rotation.daily[12][1]
@@ -380,7 +381,7 @@ def test_trust_author_identity_from_a_package(rotation: Rotation, tmp_path: Path
     assert "<!-- keep me -->" in text
     rule = load_trust_settings(configfile=config).rules.identities[0]
     assert (rule.kind, rule.subject, rule.ekus) == ("author", (), (CONTOSO_ID,))
-    assert [pin.fingerprint for pin in rule.issuers] == [fp(rotation.pca)]
+    assert [pin.fingerprint for pin in rule.issuers] == [fp(rotation.pki.root)]
     write_config(config, text.split("<trustPolicy>\n")[1].split("  </trustPolicy>")[0])  # the same rule, require mode
     verifier = context(rotation, config).verifier()
     assert all(verifier.verify_package(p).passed for _, p in rotation.daily)
@@ -393,3 +394,42 @@ def test_trust_author_identity_needs_a_trusted_chain(rotation: Rotation, tmp_pat
     assert main(["trust", "author", "Contoso", "--identity-from", str(rotation.untrusted), "--configfile", str(config)]) == 2
     assert "root that is not trusted" in capsys.readouterr().err and not config.exists()
     assert main(["trust", "author", "Contoso", str(rotation.stranger), "--identity-from", str(rotation.stranger)]) == 2
+
+
+def test_trust_author_identity_from_a_classic_certificate(rotation: Rotation, tmp_path: Path) -> None:
+    """Without an identity EKU the helper pins the subject's CN and O and the CA just below the root."""
+    config = tmp_path / "NuGet.Config"
+    fabrikam = rotation.pki.issue_code_signing("Fabrikam", subject=subject("Fabrikam, Inc.", "Fabrikam, Inc."))
+    package = rotation.sign(fabrikam, "Fabrikam.Json", "13.0.3")
+    assert main(["trust", "author", "Fabrikam", "--identity-from", str(package), "--extra-roots", str(rotation.roots_pem),
+                 "--configfile", str(config)]) == 0
+    (rule,) = load_trust_settings(configfile=config).rules.identities
+    assert rule.subject == (("CN", "Fabrikam, Inc."), ("O", "Fabrikam, Inc.")) and rule.ekus == ()
+    assert [pin.fingerprint for pin in rule.issuers] == [fp(rotation.pki.intermediate)]
+
+
+def test_a_repository_identity_rule_matches_a_valid_countersignature(rotation: Rotation, tmp_path: Path) -> None:
+    feed = rotation.pki.issue_code_signing("Fabrikam Feed", issuer=rotation.issuing, subject=subject("Fabrikam Feed", "Fabrikam"))
+    countersigned = sign_package(rotation.stranger, identity=identity_of(feed), output=tmp_path / "countersigned.nupkg",
+                                 repository=RepositoryOptions("https://feed.fabrikam.test/v3/index.json", ("fabrikam",)),
+                                 timestamper=rotation.tsa.url, on_warning=lambda w: None)
+    rule = identity_xml("Fabrikam Feed", fp(rotation.pca), subject_attrs='CN="Fabrikam Feed"', kind="repository")
+    verdict = judge(rotation, write_config(tmp_path / "NuGet.Config", rule), countersigned)
+    assert verdict.passed, verdict.issues
+    matched = verdict.trusted_signer
+    assert (matched.kind, matched.placement, matched.rule, matched.fingerprint) == (
+        "repository", "countersignature", "identity", fp(feed))
+    # the same rule as an author rule does not vouch for the countersignature
+    as_author = identity_xml("Fabrikam Feed", fp(rotation.pca), subject_attrs='CN="Fabrikam Feed"')
+    assert not judge(rotation, write_config(tmp_path / "author" / "NuGet.Config", as_author), countersigned).passed
+
+
+def test_init_does_not_pin_a_daily_certificate(rotation: Rotation, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Trusted-Signing-like author gets the identity command, not a certificate pin that breaks in days."""
+    northwind = rotation.sign(rotation.pki.leaf, "Northwind.Data", "2.0.0")
+    feed = folder_graph(rotation, tmp_path, [rotation.daily[-1][1], northwind])
+    assert main(["init", str(feed)]) == 0
+    out, err = capsys.readouterr()
+    assert fp(rotation.pki.leaf) in out and fp(rotation.daily[-1][0]) not in out
+    command = f"trustpolicy trust author 'Contoso Ltd' --identity-from {feed / rotation.daily[-1][1].name}"
+    assert command in err

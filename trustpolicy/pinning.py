@@ -2,7 +2,9 @@
 
 Authors are pinned by their signing certificate, repositories by service index with every
 certificate and the union of the owners seen, so the graph as it is passes in require mode and a
-new signer does not. The result is meant for review before it is committed.
+new signer does not. The result is meant for review before it is committed. An author whose
+certificate carries an Azure Trusted Signing identity (renewed daily) is not pinned by certificate:
+it is listed with the `trust author NAME --identity-from PACKAGE` command that writes an identity rule.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from urllib.parse import urlsplit
 from trustpolicy.archive import PackageArchive
 from trustpolicy.config.edit import ConfigEditor, Node, certificate_node, signer_node
 from trustpolicy.config.nugetconfig import TrustedSigner, parse_document
+from trustpolicy.config.rules import IdentityRule, durable_identities
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.explain import common_name
 from trustpolicy.graph import collect_graph
 from trustpolicy.signature import Signature, distinguished_name, fingerprint, parse_signature
+from trustpolicy.verify.identity import certificate_ekus
 
 
 @dataclass
@@ -48,6 +52,7 @@ class _Signer:
 class Pins:
     signers: list[_Signer]
     skipped: list[str]  # packages that add nothing: unsigned, unreadable, unknown signature kind
+    identities: dict[str, str] = field(default_factory=dict)  # author name -> a package it signed (short-lived certs)
 
     def nodes(self) -> list[Node]:
         return [signer.node() for signer in self.signers]
@@ -60,6 +65,7 @@ def collect_pins(paths: Iterable[str | os.PathLike[str]], *, packages_dirs=(), c
     graph = collect_graph(list(paths), packages_dirs=packages_dirs, configfile=configfile)
     authors: dict[str, _Signer] = {}
     repositories: dict[str, _Signer] = {}
+    identities: dict[str, str] = {}
     skipped: list[str] = []
     for package in graph.packages:
         label = f"{package.id} {package.version}"
@@ -78,13 +84,17 @@ def collect_pins(paths: Iterable[str | os.PathLike[str]], *, packages_dirs=(), c
         repository = primary if primary.kind == "repository" else primary.countersignature
         if primary.kind == "author":
             name = common_name(distinguished_name(primary.signer_certificate.subject)) or "signer"
-            authors.setdefault(name, _Signer("author", name)).add(primary)
+            if durable_identities(certificate_ekus(primary.signer_certificate)):
+                identities.setdefault(name, str(package.nupkg))  # a pinned certificate would break within days
+            else:
+                authors.setdefault(name, _Signer("author", name)).add(primary)
         if repository is not None and repository.kind == "repository" and repository.service_index:
             index = repository.service_index
             repositories.setdefault(index, _Signer("repository", _repository_name(index), service_index=index)).add(repository)
         if primary.kind == "unknown":
             skipped.append(f"{label}: the signature is neither an author nor a repository signature")
-    return Pins(sorted(authors.values(), key=lambda s: s.name) + sorted(repositories.values(), key=lambda s: s.name), skipped)
+    signers = sorted(authors.values(), key=lambda s: s.name) + sorted(repositories.values(), key=lambda s: s.name)
+    return Pins(signers, skipped, dict(sorted(identities.items())))
 
 
 def write_pins(pins: Pins, configfile: str) -> list[str]:
@@ -93,6 +103,7 @@ def write_pins(pins: Pins, configfile: str) -> list[str]:
     editor = ConfigEditor(configfile)
     parsed = parse_document(editor.doc)
     present = {signer.identity for signer in parsed.signers if isinstance(signer, TrustedSigner)}
+    present |= {("author", rule.name) for rule in parsed.rules if isinstance(rule, IdentityRule)}
     added = []
     for signer in pins.signers:
         identity = (signer.kind, signer.service_index if signer.kind == "repository" else signer.name)

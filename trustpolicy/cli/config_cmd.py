@@ -178,7 +178,7 @@ def _rules_text(rules: TrustRules) -> list[str]:
     for rule in rules.identities:
         lines.append(f"  identity {rule.name!r} [{rule.kind}]  ({rule.source})")
         if rule.subject:
-            lines.append("    subject: " + ", ".join(f"{name}={value}" for name, value in rule.subject))
+            lines.append("    subject: " + " ".join(f'{name}="{value}"' for name, value in rule.subject))
         for oid in rule.ekus:
             lines.append(f"    eku: {oid}")
         for pin in rule.issuers:
@@ -188,6 +188,6 @@ def _rules_text(rules: TrustRules) -> list[str]:
     for scope in rules.scopes:
         lines.append(f"  scope of {scope.signer!r}: {', '.join(scope.patterns)}  ({scope.source})")
     for exception in rules.exceptions:
-        lines.append(f"  exception {exception.package_id} {exception.versions.text}: until {exception.expires.isoformat()} "
-                     f"(exclusive), {exception.reason}  ({exception.source})")
+        lines.append(f"  exception {exception.package_id} {exception.versions.text}: expires {exception.expires.isoformat()}, "
+                     f"{exception.reason}  ({exception.source})")
     return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 
@@ -28,6 +29,11 @@ def run(args: argparse.Namespace) -> int:
     pins = collect_pins(args.paths or ["."], packages_dirs=tuple(args.packages_dir))
     for note in pins.skipped:
         print(f"skipped {note}", file=sys.stderr)
+    for name, package in pins.identities.items():
+        print(f"author {name!r} signs with short-lived certificates (a Trusted Signing identity): pin its identity "
+              f"with: {shlex.join(['trustpolicy', 'trust', 'author', name, '--identity-from', package])}", file=sys.stderr)
+    if not pins.signers and pins.identities:
+        return 0
     if not pins.signers:
         print("trustpolicy: no signed package in the graph: nothing to pin", file=sys.stderr)
         return 1

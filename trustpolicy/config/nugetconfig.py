@@ -1,4 +1,5 @@
-"""One NuGet.Config file read the way NuGet reads it: signing policy, package sources, trusted signers.
+"""One NuGet.Config file read the way NuGet reads it: signing policy, package sources, trusted signers,
+and trustpolicy's own `<trustPolicy>` section (config.rules, read strictly: NuGet ignores it).
 
 The rules are those of NuGet.Configuration's parser:
 - section names are case-sensitive (a <TrustedSigners> section is not the trustedSigners section);

@@ -364,8 +364,12 @@ class _SectionReader:
                 continue
             key = rule_key(item)
             if key in seen:
-                what = {"identity": f"identity {item.name!r}", "scope": f"the scope of {item.signer!r}"}.get(  # type: ignore[union-attr]
-                    key[0], f"an exception for {key[1]} {key[2]}")
+                if isinstance(item, IdentityRule):
+                    what = f"identity {item.name!r}"
+                elif isinstance(item, SignerScope):
+                    what = f"the scope of {item.signer!r}"
+                else:
+                    what = f"an exception for {key[1]} {key[2]}"
                 raise self.error(f"{what} is defined twice in this file (also at line {self.line_of(seen[key])})", element)  # type: ignore[operator]
             seen[key] = element
 

@@ -70,12 +70,12 @@ def list_signers(scope: Scope) -> Outcome:
         if number == 1:
             out.say("Identity rules (<trustPolicy>):")
         pins = ", ".join(pin.fingerprint for pin in rule.issuers) or "none (refused)"
-        said = ", ".join([*(f"{k}={v}" for k, v in rule.subject), *(f"EKU {e}" for e in rule.ekus)])
+        said = " ".join([*(f'{k}="{v}"' for k, v in rule.subject), *(f"EKU {e}" for e in rule.ekus)])
         out.say(f" {number}. {rule.name} [{rule.kind}]  ({rule.source}): {said or 'any subject'}; issuer CA {pins}")
     if identities:
         out.say("")
     if not settings.signers:
-        out.say("There are no trusted signers.")
+        out.say("There are no trustedSigners entries." if identities else "There are no trusted signers.")
         return out
     out.say("Registered trusted signers:")
     for number, signer in enumerate(settings.signers, 1):
@@ -107,9 +107,9 @@ def add_author(scope: Scope, name: str, package: str, *, allow_untrusted_root: b
 
 
 def add_identity(scope: Scope, name: str, package: str, *, trust_store: TrustStore) -> Outcome:
-    """An identity rule for the author who signed PACKAGE: its Trusted Signing identity EKU when the
-    certificate has one (the subject may change), else its subject's CN and O; and the CA just below
-    the root of the chain that validated when it signed (issuing CAs under it may rotate)."""
+    """An identity rule for the author who signed PACKAGE: its Trusted Signing identity EKU and the
+    chain's root when the certificate has one (the subject may change, the issuing CAs rotate), else
+    its subject's CN and O and the CA just below the root, from the chain that validated when it signed."""
     loaded = scope.load(for_writing=True)
     _refuse_existing(loaded, name)
     signature = _read_signature(package)
@@ -123,7 +123,7 @@ def add_identity(scope: Scope, name: str, package: str, *, trust_store: TrustSto
     out = Outcome()
     editor = _editor_for(loaded.output_file())
     editor.add_to_section(POLICY, node)
-    what = "; ".join([*(f"{key}={value}" for key, value in subject), *(f"EKU {oid}" for oid in ekus)])
+    what = " ".join([*(f'{key}="{value}"' for key, value in subject), *(f"EKU {oid}" for oid in ekus)])
     _save(editor, out, f"Added identity {name!r} ({what}; issued under {pinned[0]}, SHA256 {pinned[1]})")
     return out
 
@@ -161,8 +161,10 @@ def _identity_evidence(signature, package: str, trust_store: TrustStore):  # typ
         subject = [(key, names[oid]) for key, oid in (("CN", "2.5.4.3"), ("O", "2.5.4.10")) if isinstance(names.get(oid), str)]
         if not subject:
             raise TrustPolicyError("the signing certificate has neither an identity EKU nor a CN or O to pin", path=package)
+    # A durable identity EKU is the service's own, so its root is pin enough (its issuing intermediates
+    # rotate); a subject needs the CA closer to it: the one just below the root.
     path = chain.path
-    ca = path[-2] if len(path) >= 3 else path[-1]
+    ca = path[-1] if ekus or len(path) < 3 else path[-2]
     return subject, ekus, (distinguished_name(ca.subject), fingerprint(ca))
 
 

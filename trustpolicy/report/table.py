@@ -38,7 +38,7 @@ def _trusted_cell(package: PackageReport) -> Text:
     if signer is None:
         exception = package.verdict.exception
         if exception is not None:  # allowed without a trusted signer: say by what
-            return Text(f"exception until {exception.expires}", style="yellow")
+            return Text(f"exception, expires {exception.expires}", style="yellow")
         return Text("-", style="dim")
     how = ", identity" if signer.rule == "identity" else ""
     return Text(f"{signer.name} ({signer.kind}{how})", style="green")

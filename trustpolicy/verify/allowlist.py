@@ -370,7 +370,7 @@ UNSIGNED_REPOSITORY = (
 def trusted_signers_allow_list(
     signers: Iterable[Any], *, require_non_empty: bool, rules: TrustRules | None = None
 ) -> AllowList:
-    """trustedSigners from config (verify.md 5.1), with the identity rules and scopes of `<trustPolicy>`."""
+    """trustedSigners from config (docs/verification.md 5.1), with the identity rules and scopes of `<trustPolicy>`."""
     return AllowList(
         step="trusted-signers",
         entries=compile_trusted_signers(signers),

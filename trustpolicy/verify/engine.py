@@ -176,7 +176,7 @@ class Verifier:
         return self._finish(path, package_id, version, True, steps, reports, matched, reason)
 
     def _evaluator(self, primary: PrimarySignature, excepted: bool) -> Callable[[Signature], Summary]:
-        """Each signature's own evaluation (verify.md 4.2), computed once however often it is asked for."""
+        """Each signature's own evaluation (docs/verification.md 4.2), computed once however often it is asked for."""
         entries: tuple[AllowListEntry, ...] = self.allow_lists.entries
         evaluator = SignatureEvaluator(
             self.settings,
