@@ -85,7 +85,7 @@ def parse_range(text: str) -> VersionRange:
     return VersionRange(text, low, include_min and low is not None, high, include_max and high is not None)
 
 
-def _version(value: str, text: str):  # type: ignore[no-untyped-def]
+def _version(value: str, text: str) -> NuGetVersion:
     try:
         return parse_version(value)
     except ValueError as error:

@@ -27,7 +27,7 @@ Element and attribute names are case-sensitive.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import TYPE_CHECKING, Union
@@ -202,14 +202,14 @@ class TrustRules:
 @dataclass
 class _SectionReader:
     path: str
-    line_of: object  # Callable[[etree._Element], int]
+    line_of: Callable[[etree._Element], int]
     items: list[tuple[etree._Element, RuleItem]] = field(default_factory=list)
 
     def at(self, element: etree._Element) -> Location:
-        return Location(self.path, self.line_of(element) or None)  # type: ignore[operator]
+        return Location(self.path, self.line_of(element) or None)
 
     def error(self, message: str, element: etree._Element) -> ConfigError:
-        return ConfigError(f"<{SECTION}>: {message}", path=self.path, line=self.line_of(element) or None)  # type: ignore[operator]
+        return ConfigError(f"<{SECTION}>: {message}", path=self.path, line=self.line_of(element) or None)
 
     def attributes(self, element: etree._Element, what: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str]:
         names = set(required) | set(optional)
@@ -370,11 +370,11 @@ class _SectionReader:
                     what = f"the scope of {item.signer!r}"
                 else:
                     what = f"an exception for {key[1]} {key[2]}"
-                raise self.error(f"{what} is defined twice in this file (also at line {self.line_of(seen[key])})", element)  # type: ignore[operator]
+                raise self.error(f"{what} is defined twice in this file (also at line {self.line_of(seen[key])})", element)
             seen[key] = element
 
 
-def parse_section(section: etree._Element, path: str, line_of) -> list[RuleItem]:  # type: ignore[no-untyped-def]
+def parse_section(section: etree._Element, path: str, line_of: Callable[[etree._Element], int]) -> list[RuleItem]:
     """The rules of one file's `<trustPolicy>` element, in file order, after its own `<clear/>`s.
     Raises ConfigError with file:line for anything it cannot read."""
     return _SectionReader(path, line_of).read(section)
