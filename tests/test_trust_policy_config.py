@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
+from conftest import make_package
 from trustpolicy.cli import main
 from trustpolicy.config import ConfigLocations, load_config, load_trust_settings
 from trustpolicy.config.lint import lint, rule
@@ -362,3 +367,43 @@ def test_rule_objects_keep_what_was_written(tmp_path: Path) -> None:
     assert isinstance(items[0], IdentityRule) and items[0].subject == (("CN", " Contoso  Ltd "),)
     assert isinstance(items[1], SignerScope) and items[1].patterns == ("A.*",)
     assert isinstance(items[2], PackageException) and (items[2].versions.text, items[2].reason) == ("[1.0]", "r")
+
+
+# --- fuzzed values ------------------------------------------------------------------------------------
+
+_value = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["", " ", "*", "Contoso.*", "Con*", "1.0", "[1.0]", "[1.0,", "(,)", "[2.0,1.0]", "1.*", "2027-02-30",
+                     "2027-01-01", "9999-12-31", "0001-01-01", PIN, PIN.lower(), "1.3.6.1.4.1.311.97.1.0", "1..3",
+                     "author", "repository", "\u0130", "\u00df" * 30]),
+).map(lambda s: "".join(ch for ch in s if ch in "\t\n\r" or (" " <= ch <= "\ud7ff") or ("\ue000" <= ch <= "\ufffd")))
+
+
+VALID = {"name": "Contoso", "kind": "author", "cn": "Contoso Ltd", "pin": PIN, "oid": ATS_ID, "signer": "Contoso",
+         "pattern": "Contoso.*", "package": "Legacy.Lib", "version": "[1.0,2.0)", "expires": "2027-06-01", "reason": "SEC-1"}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fuzzed=st.dictionaries(st.sampled_from(sorted(VALID)), _value, max_size=3))
+def test_fuzzed_rule_values_are_read_or_refused_with_a_line(tmp_path: Path, fuzzed: dict[str, str]) -> None:
+    """Whatever the values (a few at a time, the others valid), the section is read, or refused naming
+    the file and the element's line; a config that reads verifies a package without an internal failure."""
+    v = {key: quoteattr(value) for key, value in (VALID | fuzzed).items()}
+    policy = (f"    <identity name={v['name']} kind={v['kind']}><subject CN={v['cn']} /><issuer fingerprint={v['pin']} />"
+              f"<eku oid={v['oid']} /></identity>\n"
+              f"    <scope signer={v['signer']}><package pattern={v['pattern']} /></scope>\n"
+              f"    <exception id={v['package']} version={v['version']} expires={v['expires']} reason={v['reason']} />")
+    with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
+        path = write(Path(folder) / "NuGet.Config", policy)
+        try:
+            rules = load_trust_settings(configfile=path).rules
+        except ConfigError as error:
+            assert error.path == str(path) and error.line in (6, 7, 8), error
+            return
+        assert len(rules.identities) == len(rules.scopes) == len(rules.exceptions) == 1
+        package_id = rules.exceptions[0].package_id
+        unsigned = make_package(Path(folder) / "pkg.nupkg", package_id, "1.5.0")
+        verdict = TrustContext.build(TrustOptions(configfile=str(path), revocation="off", at=AT)).verifier().verify_package(unsigned)
+        assert "TP0004" not in verdict.codes()
+        if rules.exceptions[0].versions.text == "[1.0,2.0)" and not rules.exceptions[0].expired(AT):
+            assert verdict.passed and verdict.exception is not None
