@@ -407,3 +407,18 @@ def test_fuzzed_rule_values_are_read_or_refused_with_a_line(tmp_path: Path, fuzz
         assert "TP0004" not in verdict.codes()
         if rules.exceptions[0].versions.text == "[1.0,2.0)" and not rules.exceptions[0].expired(AT):
             assert verdict.passed and verdict.exception is not None
+
+
+def test_trust_remove_removes_identity_rules_and_keeps_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "NuGet.Config"
+    path.write_text(readme_example())
+    before = path.read_text()
+    assert main(["trust", "remove", "Fabrikam", "--configfile", str(path)]) == 0
+    assert "Removed identity 'Fabrikam'" in capsys.readouterr().out
+    after = path.read_text()
+    removed = before[before.index('    <identity name="Fabrikam"'):before.index("</identity>", before.index('name="Fabrikam"'))
+                     + len("</identity>\n")]
+    assert after == before.replace(removed, "")
+    assert [r.name for r in load_trust_settings(configfile=path).rules.identities] == ["Contoso"]
+    assert main(["trust", "remove", "Fabrikam", "--configfile", str(path)]) == 0
+    assert "nothing removed" in capsys.readouterr().out

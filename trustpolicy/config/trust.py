@@ -303,8 +303,10 @@ def remove(scope: Scope, name: str) -> Outcome:
     loaded = scope.load()
     doomed = [s for s in loaded.settings.signers if s.name == name]
     out = Outcome()
+    identities = _remove_identities(loaded, name, out)
     if not doomed:
-        out.say(f"No trusted signer named {name!r}; nothing removed.")
+        if not identities:
+            out.say(f"No trusted signer named {name!r}; nothing removed.")
         return out
     targets = [t for signer in doomed for t in (signer, *loaded.shadowed.get(signer.source, ()))]
     by_file: dict[str, list[TrustedSigner]] = {}
@@ -320,6 +322,31 @@ def remove(scope: Scope, name: str) -> Outcome:
             editor.remove(editor.find_signer(signer))
         _save(editor, out, f"Removed {', '.join(f'{s.kind} {s.name!r}' for s in signers)}")
     return out
+
+
+def _remove_identities(loaded: LoadedConfig, name: str, out: Outcome) -> bool:
+    """Remove the <trustPolicy> identity rules named `name` from every file that has one (the farther
+    ones too, as for signers). Whether there was any."""
+    from trustpolicy.config.document import local_name
+    from trustpolicy.config.rules import IdentityRule
+
+    found = False
+    for loaded_file in loaded.files:
+        # one per file at most: the reader refuses two identities of one name in a file
+        rule = next((r for r in (loaded_file.parsed.rules if loaded_file.parsed else ())
+                     if isinstance(r, IdentityRule) and r.name == name), None)
+        if rule is None:
+            continue
+        found = True
+        if not loaded_file.writable:
+            out.say(f"Left identity {name!r} in read-only {loaded_file.path}")
+            continue
+        editor = ConfigEditor(loaded_file.path)
+        element = next(c for c in editor.section(POLICY) if isinstance(c.tag, str) and local_name(c) == "identity"
+                       and c.get("name") == name and (editor.doc.line_of(c) or None) == rule.source.line)
+        editor.remove(element)
+        _save(editor, out, f"Removed identity {name!r}")
+    return found
 
 
 # -- helpers -----------------------------------------------------------------------------------
