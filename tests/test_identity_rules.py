@@ -433,3 +433,15 @@ def test_init_does_not_pin_a_daily_certificate(rotation: Rotation, tmp_path: Pat
     assert fp(rotation.pki.leaf) in out and fp(rotation.daily[-1][0]) not in out
     command = f"trustpolicy trust author 'Contoso Ltd' --identity-from {feed / rotation.daily[-1][1].name}"
     assert command in err
+
+
+def test_check_accepts_the_30_days_in_worker_processes(rotation: Rotation, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The rules travel to the worker processes with the context; the verdicts name the rule."""
+    config = write_config(tmp_path / "NuGet.Config", identity_xml("Contoso", fp(rotation.pca), oids=(CONTOSO_ID,)))
+    feed = folder_graph(rotation, tmp_path, [package for _, package in rotation.daily])
+    code = main(["check", str(feed), "--configfile", str(config), "--trust-store", str(rotation.roots_pem),
+                 "--revocation", "off", "--no-cache", "--jobs", "2", "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["summary"]["valid"] == DAYS
+    assert {p["trustedSigner"]["rule"] for p in document["packages"]} == {"identity"}
