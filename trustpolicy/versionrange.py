@@ -45,10 +45,6 @@ class VersionRange:
                 return False
         return True
 
-    @property
-    def unbounded_above(self) -> bool:
-        return self.maximum is None
-
     def __str__(self) -> str:
         return self.text
 

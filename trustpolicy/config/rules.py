@@ -107,11 +107,6 @@ class IdentityRule:
     ekus: tuple[str, ...]
     source: Location
 
-    @property
-    def constrained(self) -> bool:
-        """Whether it names a subscriber at all (a subject attribute or an EKU)."""
-        return bool(self.subject or self.ekus)
-
 
 @dataclass(frozen=True)
 class SignerScope:

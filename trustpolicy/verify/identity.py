@@ -61,14 +61,14 @@ class IdentityEntry:
 
     name: str
     kind: str  # "author" | "repository"
-    subject: tuple[tuple[str, str, str], ...]  # (attribute as written, OID, prepared value)
+    subject: tuple[tuple[str, str, str, str], ...]  # (attribute as written, value as written, OID, prepared value)
     issuers: frozenset[str]  # SHA-256 of CA certificates, upper-case hex
     ekus: frozenset[str]
     source: Location
 
     @classmethod
     def of(cls, rule: IdentityRule) -> IdentityEntry:
-        subject = tuple((name, SUBJECT_ATTRIBUTES[name], _prepare(value)) for name, value in rule.subject)
+        subject = tuple((name, value, SUBJECT_ATTRIBUTES[name], _prepare(value)) for name, value in rule.subject)
         return cls(rule.name, rule.kind, subject, frozenset(p.fingerprint for p in rule.issuers), frozenset(rule.ekus),
                    rule.source)
 
@@ -88,7 +88,7 @@ class IdentityEntry:
         if cert is None or not self.issuers:  # without a pinned CA a subject is no identity: never a match
             return False
         values = subject_values(cert)
-        if any(prepared not in values.get(oid, ()) for _, oid, prepared in self.subject):
+        if any(prepared not in values.get(oid, ()) for _, _, oid, prepared in self.subject):
             return False
         return self.ekus <= certificate_ekus(cert)
 
@@ -110,7 +110,7 @@ class IdentityEntry:
         return None
 
     def describe(self) -> str:
-        parts = [f"{name}={value!r}" for name, value in ((n, v) for n, _, v in self.subject)]
+        parts = [f'{name}="{value}"' for name, value, _, _ in self.subject]
         parts += [f"EKU {oid}" for oid in sorted(self.ekus)]
         return f"identity {self.name!r} ({', '.join(parts) or 'any subject'}; {self.source})"
 
