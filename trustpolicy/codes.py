@@ -1,5 +1,6 @@
 """Every code trustpolicy reports, as data: NuGet's NU30xx signature codes, trustpolicy's own TP00xx
-package findings, and the TP1xxx configuration (lint) rules.
+package findings, the TP1xxx configuration (lint) rules, and the TP2xxx findings of the
+`<trustPolicy>` rules (identity rules, signer scopes, package exceptions).
 
 Each code has a title (when it fires, in our words), a default level (the SARIF rule's default; the
 level of one finding may differ by mode) and help text (what to do about it). docs/codes.md
@@ -97,6 +98,15 @@ class Code(enum.StrEnum):
     TP1019 = "TP1019"
     TP1020 = "TP1020"
     TP1021 = "TP1021"
+    # <trustPolicy> rules: scopes and exceptions on packages, rules that lint finds too broad
+    TP2001 = "TP2001"
+    TP2002 = "TP2002"
+    TP2003 = "TP2003"
+    TP2004 = "TP2004"
+    TP2005 = "TP2005"
+    TP2006 = "TP2006"
+    TP2007 = "TP2007"
+    TP2008 = "TP2008"
 
 
 @dataclass(frozen=True)
@@ -255,6 +265,25 @@ CODES: dict[Code, CodeInfo] = {
               "Use SHA256 with the SHA-256 fingerprint."),
         _info("TP1021", "owner-whitespace", "An owner name contains whitespace, so it can never match", "error",
               "Remove the spaces: nuget.org account names never contain whitespace."),
+        _info("TP2001", "signer-out-of-scope", "A trusted signer signed a package outside its scope", "error",
+              "If that signer may sign this package, add the id to its <scope> in <trustPolicy>; otherwise the "
+              "package does not come from whom you expect."),
+        _info("TP2002", "exception-expired", "An exception that would allow the package has expired", "error",
+              "Sign the package or trust its signer; or renew the exception with a new expiry date and reason."),
+        _info("TP2003", "exception-expiring", "An exception expires within 14 days", "warning",
+              "Fix the package before the exception expires, or renew it with a new date and reason."),
+        _info("TP2004", "exception-used", "A package is allowed only by an exception (unsigned or untrusted)",
+              "info", "Remove the exception once the package is signed by a trusted signer."),
+        _info("TP2005", "identity-too-broad", "An identity rule matches the certificates of many subscribers",
+              "warning", "Pin the subscriber: a subject (CN, O) or its own identity EKU, with the CA that issues "
+              "to it."),
+        _info("TP2006", "identity-without-ca", "An identity rule pins no issuing CA", "error",
+              'Add <issuer fingerprint="..."/> with the SHA-256 of a CA in the signer\'s chain (trustpolicy trust '
+              "author NAME --identity-from PACKAGE writes one)."),
+        _info("TP2007", "scope-unknown-signer", "A scope names no trusted signer", "warning",
+              "Use the exact (case-sensitive) name of a trustedSigners entry or identity rule."),
+        _info("TP2008", "scope-matches-all", "A scope pattern allows every package", "warning",
+              "List the ids or prefixes the signer publishes (Contoso.*) instead of '*'."),
     )
 }
 

@@ -28,6 +28,7 @@ from trustpolicy.verify.settings import ACCEPT, REQUIRE, REVOCATION_MODES, VERIF
 
 if TYPE_CHECKING:
     from trustpolicy.chain import ChainValidator
+    from trustpolicy.config.rules import TrustRules
     from trustpolicy.verify.allowlist import AllOf
     from trustpolicy.verify.engine import Verifier
 
@@ -195,10 +196,12 @@ class TrustContext:
         return self.mode != "accept"
 
     def allow_lists(self) -> AllOf:
-        """The lists every package must pass: trustedSigners, then --certificate-fingerprint values."""
+        """The lists every package must pass: trustedSigners (with the identity rules and signer scopes
+        of <trustPolicy>), then --certificate-fingerprint values."""
         from trustpolicy.verify.allowlist import compose
 
-        return compose(self.config.signers, require_non_empty=self.require_non_empty, fingerprints=self.fingerprints)
+        return compose(self.config.signers, require_non_empty=self.require_non_empty, fingerprints=self.fingerprints,
+                       rules=self.config.rules)
 
     def chain_validator(self) -> ChainValidator:
         """A new chain validator (one per process: it caches chains and revocation answers)."""
@@ -215,6 +218,7 @@ class TrustContext:
             chains=chains or self.chain_validator(),
             at=self.reference_time,
             allow_lists=self.allow_lists(),
+            exceptions=self.config.rules.exceptions,
         )
 
     def policy_digest(self) -> str:
@@ -232,6 +236,8 @@ class TrustContext:
             "revocation": [self.revocation.mode, [str(d) for d in self.revocation.data_dirs]],
             "moment": moment,
         }
+        if self.config.rules:  # a config without <trustPolicy> keeps the digest it always had
+            material["trustPolicy"] = _rules_meaning(self.config.rules)
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -239,6 +245,18 @@ def _signer_meaning(signer: TrustedSigner) -> list[object]:
     """What a trusted signer means for a verdict: not where it was written (file, line)."""
     certificates = sorted((c.fingerprint, c.hash_algorithm, c.allow_untrusted_root) for c in signer.certificates)
     return [signer.kind, signer.name, signer.service_index, sorted(signer.owners), certificates]
+
+
+def _rules_meaning(rules: TrustRules) -> dict[str, object]:
+    """The <trustPolicy> rules as verdicts see them. Unlike trustedSigners, where they are written
+    counts too: verdicts name the rule that allowed a package, and its file and line."""
+    return {
+        "identities": [[r.name, r.kind, list(r.subject), sorted(p.fingerprint for p in r.issuers), sorted(r.ekus),
+                        str(r.source)] for r in rules.identities],
+        "scopes": sorted([s.signer, list(s.patterns), str(s.source)] for s in rules.scopes),
+        "exceptions": sorted([e.package_id.lower(), e.versions.text, e.expires.isoformat(), e.reason, str(e.source)]
+                             for e in rules.exceptions),
+    }
 
 
 def _fingerprints(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -62,6 +62,8 @@ def explain(
         return f"{name} on disk is not the package that was restored or signed: {first}", _RESTORE
     if Code.TP0003 in codes:
         return first, None
+    if Code.TP2002 in codes:  # the exception that would have allowed it has expired: that is the news
+        return next(i.message for i in errors if i.code == Code.TP2002), None
     if Code.NU3004 in codes:
         return f"{name} is unsigned and {mode} mode allows only signed packages", None
     if Code.NU3034 in codes:

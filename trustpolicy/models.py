@@ -19,6 +19,7 @@ from trustpolicy.clock import format_moment, parse_moment
 from trustpolicy.codes import Code, Level
 
 __all__ = [
+    "ExceptionUse",
     "GraphReport",
     "Issue",
     "Level",
@@ -131,19 +132,58 @@ class StepResult:
 
 @dataclass(frozen=True)
 class MatchedSigner:
-    """The allow-list entry a package matched: trustedSigners name and kind, and the fingerprint."""
+    """The allow-list entry a package matched: trustedSigners name and kind, and the fingerprint.
+
+    `rule` says what kind of entry it was: "fingerprint" (a trustedSigners certificate or another
+    fingerprint list) or "identity" (a `<trustPolicy>` identity rule, at `source`; `fingerprint` is
+    then the certificate it matched).
+    """
 
     name: str
     kind: str  # "author" | "repository"
     fingerprint: str | None
     placement: str = "primary"  # which signature matched: "primary" | "countersignature"
+    rule: str = "fingerprint"  # "fingerprint" | "identity"
+    source: Location | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "fingerprint": self.fingerprint}
+        data: dict[str, Any] = {"name": self.name, "kind": self.kind, "fingerprint": self.fingerprint}
+        if self.rule != "fingerprint":  # a fingerprint match reads as it always has
+            data["rule"] = self.rule
+            data["source"] = {"path": self.source.path, "line": self.source.line} if self.source else None
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MatchedSigner:
-        return cls(data["name"], data["kind"], data["fingerprint"], data.get("placement", "primary"))
+        source = data.get("source")
+        return cls(data["name"], data["kind"], data["fingerprint"], data.get("placement", "primary"),
+                   data.get("rule", "fingerprint"), Location(source["path"], source.get("line")) if source else None)
+
+
+@dataclass(frozen=True)
+class ExceptionUse:
+    """The `<trustPolicy>` exception that allowed a package although it is unsigned or untrusted."""
+
+    package_id: str
+    versions: str  # the version range as written
+    expires: str  # YYYY-MM-DD: the first day it no longer applies
+    reason: str
+    source: Location | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.package_id,
+            "versions": self.versions,
+            "expires": self.expires,
+            "reason": self.reason,
+            "source": {"path": self.source.path, "line": self.source.line} if self.source else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExceptionUse:
+        source = data.get("source")
+        return cls(data["id"], data["versions"], data["expires"], data["reason"],
+                   Location(source["path"], source.get("line")) if source else None)
 
 
 @dataclass(frozen=True)
@@ -204,6 +244,7 @@ class PackageVerdict:
     trusted_signer: MatchedSigner | None = None
     trusted_signer_reason: str | None = None
     errors_fail: bool = False
+    exception: ExceptionUse | None = None
 
     @cached_property
     def passed(self) -> bool:
@@ -259,7 +300,7 @@ class PackageVerdict:
 
     def to_json(self) -> dict[str, Any]:
         """The package object of `trustpolicy verify --format json`."""
-        return {
+        data = {
             "path": self.path,
             "id": self.id,
             "version": self.version,
@@ -268,6 +309,9 @@ class PackageVerdict:
             "signatures": [signature.to_json() for signature in self.signatures],
             "issues": [issue.to_json() for issue in self.issues],
         }
+        if self.exception is not None:
+            data["exception"] = self.exception.to_json()
+        return data
 
     def to_cache(self) -> dict[str, Any]:
         """Everything needed to rebuild this verdict (the verdict cache stores this)."""
@@ -283,6 +327,7 @@ class PackageVerdict:
             else None,
             "trustedSignerReason": self.trusted_signer_reason,
             "errorsFail": self.errors_fail,
+            "exception": self.exception.to_json() if self.exception else None,
         }
 
     @classmethod
@@ -299,6 +344,7 @@ class PackageVerdict:
             trusted_signer=MatchedSigner.from_json(signer) if signer else None,
             trusted_signer_reason=data["trustedSignerReason"],
             errors_fail=bool(data["errorsFail"]),
+            exception=ExceptionUse.from_json(data["exception"]) if data.get("exception") else None,
         )
 
 
@@ -320,7 +366,7 @@ class PackageReport:
 
     def to_json(self) -> dict[str, Any]:
         verdict = self.verdict
-        return {
+        data = {
             "path": verdict.path,
             "id": self.id,
             "version": self.version,
@@ -334,6 +380,9 @@ class PackageReport:
             "cause": self.cause,
             "fix": self.fix,
         }
+        if verdict.exception is not None:  # only packages an exception allowed carry the key
+            data["exception"] = verdict.exception.to_json()
+        return data
 
 
 @dataclass(frozen=True)

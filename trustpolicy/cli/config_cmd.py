@@ -1,4 +1,5 @@
-"""`trustpolicy config show`: the effective trust settings, each entry with its file and line."""
+"""`trustpolicy config show`: the effective trust settings, each entry with its file and line
+(the `<trustPolicy>` rules too, when there are any)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from typing import Any
 
 from trustpolicy.config.hierarchy import FolderSetting, LoadedConfig, TrustSettings, load_config
+from trustpolicy.config.rules import TrustRules
 from trustpolicy.models import Location
 
 
@@ -91,6 +93,33 @@ def as_dict(loaded: LoadedConfig) -> dict[str, Any]:
             for s in settings.signers
         ],
         "warnings": [{"code": w.code.value, "message": w.message, "source": _where(w.where)} for w in settings.warnings],
+    } | ({"trustPolicy": _rules(settings.rules)} if settings.rules else {})
+
+
+def _rules(rules: TrustRules) -> dict[str, Any]:
+    return {
+        "identities": [
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "subject": dict(r.subject),
+                "issuers": [{"fingerprint": p.fingerprint, "source": _where(p.source)} for p in r.issuers],
+                "ekus": list(r.ekus),
+                "source": _where(r.source),
+            }
+            for r in rules.identities
+        ],
+        "scopes": [{"signer": s.signer, "patterns": list(s.patterns), "source": _where(s.source)} for s in rules.scopes],
+        "exceptions": [
+            {
+                "id": e.package_id,
+                "versions": e.versions.text,
+                "expires": e.expires.isoformat(),
+                "reason": e.reason,
+                "source": _where(e.source),
+            }
+            for e in rules.exceptions
+        ],
     }
 
 
@@ -136,7 +165,29 @@ def render_text(loaded: LoadedConfig) -> str:
             )
     if not settings.signers:
         lines.append("  (none)")
+    if settings.rules:
+        lines += ["", *_rules_text(settings.rules)]
     if settings.warnings:
         lines += ["", "Warnings:"]
         lines += [f"  {w.where}: {w.code}: {w.message}" for w in settings.warnings]
     return "\n".join(lines)
+
+
+def _rules_text(rules: TrustRules) -> list[str]:
+    lines = ["Trust policy (<trustPolicy>):"]
+    for rule in rules.identities:
+        lines.append(f"  identity {rule.name!r} [{rule.kind}]  ({rule.source})")
+        if rule.subject:
+            lines.append("    subject: " + " ".join(f'{name}="{value}"' for name, value in rule.subject))
+        for oid in rule.ekus:
+            lines.append(f"    eku: {oid}")
+        for pin in rule.issuers:
+            lines.append(f"    issuer CA: SHA256 {pin.fingerprint}  ({pin.source})")
+        if not rule.issuers:
+            lines.append("    issuer CA: (none: refused, a subject alone is no identity)")
+    for scope in rules.scopes:
+        lines.append(f"  scope of {scope.signer!r}: {', '.join(scope.patterns)}  ({scope.source})")
+    for exception in rules.exceptions:
+        lines.append(f"  exception {exception.package_id} {exception.versions.text}: expires {exception.expires.isoformat()}, "
+                     f"{exception.reason}  ({exception.source})")
+    return lines

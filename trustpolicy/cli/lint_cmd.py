@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     options = TrustOptions(configfile=args.configfile, directory=args.directory, at=parse_at(args.at))
     context = TrustContext.build(options, strict=False)
     loaded = context.loaded
-    findings = lint(loaded, at=context.reference_time)
+    findings = lint(loaded, at=context.reference_time, roots=_root_fingerprints(context))
     code = 1 if failing(findings) else 0
     checked = [f.path for f in loaded.files if f.parsed is not None]
     if args.format == "json":
@@ -43,6 +43,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"    fix: {finding.fix}")
     print(summary(findings, len(checked)))
     return code
+
+
+def _root_fingerprints(context) -> frozenset[str]:  # type: ignore[no-untyped-def]
+    """SHA-256 of the code-signing roots, for identity rules that pin one (only when there are any)."""
+    if not context.config.rules.identities:
+        return frozenset()
+    from trustpolicy.signature import fingerprint
+
+    return frozenset(fingerprint(root) for root in context.trust_store.roots("code_signing"))
 
 
 def as_json(issue: Issue) -> dict[str, object]:

@@ -10,6 +10,7 @@ import argparse
 
 from trustpolicy.config import trust
 from trustpolicy.config.sources import DEFAULT_TIMEOUT
+from trustpolicy.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     author = verbs.add_parser("author", help="trust the author who signed PACKAGE")
     author.add_argument("name")
-    author.add_argument("package", help="a signed .nupkg")
+    author.add_argument("package", nargs="?", help="a signed .nupkg (its certificate is pinned)")
+    author.add_argument("--identity-from", metavar="PACKAGE",
+                        help="write a <trustPolicy> identity rule from this signed package instead (subject or "
+                        "Trusted Signing identity EKU, and its issuing CA): it survives certificate renewals")
+    author.add_argument("--extra-roots", metavar="PEM", action="append", default=[],
+                        help="with --identity-from: roots to trust besides the bundled ones (repeatable)")
+    author.add_argument("--trust-store", metavar="PEM", action="append", default=[],
+                        help="with --identity-from: roots replacing the bundled ones (repeatable)")
     _untrusted_root(author)
     _configfile(author)
 
@@ -76,13 +84,30 @@ def _network(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per request (default {DEFAULT_TIMEOUT:g})")
 
 
+def _author(scope: trust.Scope, args: argparse.Namespace) -> trust.Outcome:
+    if args.identity_from is None:
+        if args.package is None:
+            raise UsageError("trust author needs a PACKAGE, or --identity-from PACKAGE for an identity rule")
+        if args.extra_roots or args.trust_store:
+            raise UsageError("--extra-roots and --trust-store go with --identity-from")
+        return trust.add_author(scope, args.name, args.package, allow_untrusted_root=args.allow_untrusted_root)
+    if args.package is not None:
+        raise UsageError("give the package once: either PACKAGE or --identity-from PACKAGE")
+    if args.allow_untrusted_root:
+        raise UsageError("--allow-untrusted-root cannot go with --identity-from: identity rules need a trusted chain")
+    from trustpolicy.truststore import TrustStore
+
+    store = TrustStore.from_files(args.trust_store, extra=args.extra_roots)
+    return trust.add_identity(scope, args.name, args.identity_from, trust_store=store)
+
+
 def run(args: argparse.Namespace) -> int:
     scope = trust.Scope(configfile=getattr(args, "configfile", None))
     verb = args.trust_verb or "list"
     if verb == "list":
         outcome = trust.list_signers(scope)
     elif verb == "author":
-        outcome = trust.add_author(scope, args.name, args.package, allow_untrusted_root=args.allow_untrusted_root)
+        outcome = _author(scope, args)
     elif verb == "repository":
         outcome = trust.add_repository(
             scope, args.name, args.package, allow_untrusted_root=args.allow_untrusted_root, owners=args.owners

@@ -14,13 +14,18 @@ from trustpolicy.config.hierarchy import (
     load_trust_settings,
 )
 from trustpolicy.config.nugetconfig import CertificateEntry, TrustedSigner
+from trustpolicy.config.rules import IdentityRule, PackageException, SignerScope, TrustRules
 from trustpolicy.models import Location
 
 __all__ = [
     "CertificateEntry",
     "ConfigLocations",
+    "IdentityRule",
     "LoadedConfig",
     "Location",
+    "PackageException",
+    "SignerScope",
+    "TrustRules",
     "TrustSettings",
     "TrustedSigner",
     "load_config",

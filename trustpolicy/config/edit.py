@@ -122,9 +122,13 @@ class ConfigEditor:
     # -- edits -------------------------------------------------------------------------------
 
     def add_signer(self, node: Node) -> None:
-        section = self.section(SIGNERS)
+        self.add_to_section(SIGNERS, node)
+
+    def add_to_section(self, name: str, node: Node) -> None:
+        """Append `node` to section `name`, creating the section at the end of the file if needed."""
+        section = self.section(name)
         if section is None:
-            self.append_child(self.doc.root, Node(SIGNERS, children=[node]))
+            self.append_child(self.doc.root, Node(name, children=[node]))
         else:
             self.append_child(section, node)
 

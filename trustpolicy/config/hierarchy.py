@@ -38,6 +38,7 @@ from trustpolicy.config.nugetconfig import (
     parse_mode,
     read_config_file,
 )
+from trustpolicy.config.rules import TrustRules, rule_key
 from trustpolicy.errors import ConfigError
 from trustpolicy.models import Issue, Level, Location
 
@@ -121,6 +122,7 @@ class TrustSettings:
     (%VAR% expanded). warnings carry NuGet's NU3040 for conflicting allowUntrustedRoot values; the
     certificates concerned already have allow_untrusted_root=False, as NuGet decides.
     global_packages_folder / repository_path: the package folders the files name (None: not set).
+    rules: the merged <trustPolicy> rules (identity rules, signer scopes, package exceptions).
     """
 
     mode: str  # "accept" | "require"
@@ -132,6 +134,7 @@ class TrustSettings:
     mode_value: str | None = None
     global_packages_folder: FolderSetting | None = None
     repository_path: FolderSetting | None = None
+    rules: TrustRules = TrustRules()
 
     @property
     def mode_problem(self) -> Issue | None:
@@ -149,7 +152,8 @@ class TrustSettings:
         )
 
     def unusable(self) -> list[Issue]:
-        """Trusted-signer certificates NuGet cannot use: SHA-1 (NU3043) or an unknown hashAlgorithm."""
+        """Trusted-signer certificates NuGet cannot use: SHA-1 (NU3043) or an unknown hashAlgorithm;
+        identity rules that pin no issuing CA (TP2006: a subject alone is no identity)."""
         issues = []
         for signer in self.signers:
             for cert in signer.certificates:
@@ -161,6 +165,13 @@ class TrustSettings:
                         "which NuGet cannot use (only SHA256, SHA384 and SHA512)",
                         where=cert.source, fix=CODES[code].help,
                     ))
+        for rule in self.rules.identities:
+            if not rule.issuers:
+                issues.append(Issue(
+                    Code.TP2006, Level.ERROR,
+                    f"identity {rule.name!r} pins no issuing CA: any CA can issue a certificate with the same subject",
+                    where=rule.source, fix=CODES[Code.TP2006].help,
+                ))
         return issues
 
     def require_usable(self, *, mode_given: bool) -> None:
@@ -354,10 +365,12 @@ def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) 
         if f.parsed or f.scope == "user"
     ]
     signer_sections = [f.parsed.signers for f in farthest_first if f.parsed]
+    rule_sections = [f.parsed.rules for f in farthest_first if f.parsed]
 
     config, _ = _merge_items(config_sections, lambda s: s.key)
     sources, _ = _merge_items(source_sections, lambda s: s.key)
     signers, replaced = _merge_items(signer_sections, lambda s: s.identity)
+    rules, _ = _merge_items(rule_sections, rule_key)
 
     first_sources: dict[str, Setting] = {}
     for source in sources:
@@ -375,6 +388,7 @@ def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) 
         mode_value=mode_value,
         global_packages_folder=_folder(config, GLOBAL_PACKAGES_FOLDER, environ),
         repository_path=_folder(config, REPOSITORY_PATH, environ),
+        rules=TrustRules.of(rules),
     )
     return LoadedConfig(
         files=tuple(files),

@@ -4,6 +4,8 @@ Every finding is a models.Issue with a registered code (trustpolicy.codes; lint 
 code's kebab-case name), the file and line (`where`) and a fix. Levels: "error" (the entry cannot
 do what it is meant to, or NuGet misreads the value), "warning" (NuGet ignores or overrides
 something, or an entry misses certificates it needs), "info" (advice; does not change the exit code).
+The `<trustPolicy>` rules are linted too: identity rules without a CA pin or naming no subscriber,
+scopes that name no signer or allow everything, exceptions that expired or expire within 14 days.
 """
 
 from __future__ import annotations
@@ -11,17 +13,24 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 
 from trustpolicy.codes import CODES, Code
-from trustpolicy.config.hierarchy import LoadedConfig, LoadedFile
+from trustpolicy.config.hierarchy import LoadedConfig, LoadedFile, TrustSettings
 from trustpolicy.config.nugetconfig import FINGERPRINT_LENGTHS, TrustedSigner
+from trustpolicy.config.rules import ATS_PUBLIC_TRUST, IdentityRule, PackageException, SignerScope
 from trustpolicy.models import Issue, Level, Location
 from trustpolicy.resources import DATA_DIR
 
 NUGET_ORG_DATA = DATA_DIR / "nuget-org-repository-certificates.json"
+# EKUs every certificate of a kind carries, so they name no subscriber: code signing, any purpose,
+# and the mark of every Azure Trusted Signing public-trust certificate (docs/identity.md).
+GENERIC_EKUS = frozenset({"1.3.6.1.5.5.7.3.3", "2.5.29.37.0", ATS_PUBLIC_TRUST})
+# Subject attributes that name someone; C, S, L and STREET alone only say where.
+IDENTIFYING_ATTRIBUTES = frozenset({"CN", "O", "OU", "SERIALNUMBER", "E", "DC"})
 
 
 @dataclass(frozen=True)
@@ -62,8 +71,10 @@ def nuget_org_certificates() -> tuple[str, tuple[KnownCertificate, ...]]:
     return data["serviceIndex"], certificates
 
 
-def lint(loaded: LoadedConfig, *, at: datetime) -> list[Issue]:
-    """All findings, in file order. nuget.org certificates first used after `at` are not required."""
+def lint(loaded: LoadedConfig, *, at: datetime, roots: Collection[str] = ()) -> list[Issue]:
+    """All findings, in file order. nuget.org certificates first used after `at` are not required;
+    exceptions are judged at `at`. `roots`: SHA-256 fingerprints of the trust store's code-signing
+    roots (an identity rule that pins one and names no subscriber matches far too much)."""
     findings: list[Issue] = []
     settings = loaded.settings
     for loaded_file in loaded.files:
@@ -74,6 +85,13 @@ def lint(loaded: LoadedConfig, *, at: datetime) -> list[Issue]:
         for signer in signers:
             findings += _check_signer(signer, settings.sources, at, loaded_file)
         findings += _same_service_index(signers)
+        for item in loaded_file.parsed.rules:
+            if isinstance(item, IdentityRule):
+                findings += _check_identity(item, roots)
+            elif isinstance(item, SignerScope):
+                findings += _check_scope(item, settings)
+            elif isinstance(item, PackageException):
+                findings += _check_exception(item, at)
 
     findings += settings.warnings
     mode_problem = settings.mode_problem
@@ -87,7 +105,7 @@ def lint(loaded: LoadedConfig, *, at: datetime) -> list[Issue]:
             settings.mode_source or settings.signers[0].source,
             fix='to enforce the list, add <add key="signatureValidationMode" value="require" /> to <config>',
         ))
-    if not settings.signers and settings.mode == "require" and settings.mode_source:
+    if not settings.signers and not settings.rules.identities and settings.mode == "require" and settings.mode_source:
         findings.append(_issue(
             Code.TP1002,
             "signatureValidationMode is require but no trusted signer is configured: every package fails (NU3034)",
@@ -214,6 +232,73 @@ def _same_service_index(signers: list[TrustedSigner]) -> list[Issue]:
                 signer.source,
             ))
     return found
+
+
+def _check_identity(rule: IdentityRule, roots: Collection[str]) -> list[Issue]:
+    """An identity must name a subscriber and the CA that vouches for it (docs/identity.md)."""
+    if not rule.issuers:
+        return [_issue(
+            Code.TP2006,
+            f"identity {rule.name!r} pins no issuing CA, so trustpolicy refuses it: a subject alone is no identity, "
+            "since any CA can issue a certificate with the same CN",
+            rule.source,
+        )]
+    named = any(name in IDENTIFYING_ATTRIBUTES for name, _ in rule.subject) or any(
+        eku not in GENERIC_EKUS for eku in rule.ekus)
+    if named:
+        return []
+    pinned_roots = [pin for pin in rule.issuers if pin.fingerprint in roots]
+    if pinned_roots:
+        return [_issue(
+            Code.TP2005,
+            f"identity {rule.name!r} pins the root CA {pinned_roots[0].fingerprint}, which issues (through its "
+            "intermediates) to many subscribers, and names none of them: any code-signing certificate under that "
+            "root matches",
+            rule.source,
+            level=Level.ERROR,
+        )]
+    return [_issue(
+        Code.TP2005,
+        f"identity {rule.name!r} names no subscriber (no CN, O or other identifying subject attribute, no identity "
+        "EKU): every code-signing certificate its pinned CA issues matches; fine only for a CA that issues to you alone",
+        rule.source,
+    )]
+
+
+def _check_scope(scope: SignerScope, settings: TrustSettings) -> list[Issue]:
+    found: list[Issue] = []
+    names = {signer.name for signer in settings.signers} | {rule.name for rule in settings.rules.identities}
+    if scope.signer not in names:
+        near = next((name for name in sorted(names) if name.lower() == scope.signer.lower()), None)
+        hint = f" (names are case-sensitive: did you mean {near!r}?)" if near else ""
+        found.append(_issue(
+            Code.TP2007,
+            f"the scope of {scope.signer!r} names no trusted signer{hint}, so it restricts nothing",
+            scope.source,
+        ))
+    if "*" in scope.patterns:
+        found.append(_issue(
+            Code.TP2008,
+            f"the scope of {scope.signer!r} has the pattern '*', which lets it sign every package that no other "
+            "scope claims more specifically",
+            scope.source,
+        ))
+    return found
+
+
+def _check_exception(exception: PackageException, at: datetime) -> list[Issue]:
+    what = f"the exception for {exception.package_id} {exception.versions.text} ({exception.reason})"
+    if exception.expired(at):
+        return [_issue(
+            Code.TP2002,
+            f"{what} expired on {exception.expires.isoformat()} and no longer applies",
+            exception.source,
+            level=Level.WARNING,
+            fix="remove it, or renew it with a new expires date and reason if the package is still needed as it is",
+        )]
+    if exception.expiring(at):
+        return [_issue(Code.TP2003, f"{what} expires on {exception.expires.isoformat()}", exception.source)]
+    return []
 
 
 def _normal_url(url: str) -> str:

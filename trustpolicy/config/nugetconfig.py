@@ -1,4 +1,5 @@
-"""One NuGet.Config file read the way NuGet reads it: signing policy, package sources, trusted signers.
+"""One NuGet.Config file read the way NuGet reads it: signing policy, package sources, trusted signers,
+and trustpolicy's own `<trustPolicy>` section (config.rules, read strictly: NuGet ignores it).
 
 The rules are those of NuGet.Configuration's parser:
 - section names are case-sensitive (a <TrustedSigners> section is not the trustedSigners section);
@@ -25,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from copy import deepcopy
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +36,8 @@ from lxml import etree
 
 from trustpolicy.codes import CODES, Code
 from trustpolicy.config.document import ConfigDocument, local_name
+from trustpolicy.config.rules import SECTION as POLICY
+from trustpolicy.config.rules import Clear, RuleItem, parse_section
 from trustpolicy.errors import ConfigError
 from trustpolicy.models import Issue, Location
 from trustpolicy.resources import schema_path
@@ -90,11 +94,6 @@ class TrustedSigner:
 
 
 @dataclass(frozen=True)
-class Clear:
-    source: Location
-
-
-@dataclass(frozen=True)
 class Setting:
     """An <add key value/> of <config> or <packageSources> (value as written, before %VAR% expansion)."""
 
@@ -115,6 +114,7 @@ class ConfigFile:
     sources: tuple[Setting | Clear, ...]
     signers: tuple[TrustedSigner | Clear, ...]
     notes: tuple[Issue, ...]  # what NuGet ignores or misreads without a word (lint reports them)
+    rules: tuple[RuleItem, ...] = ()  # the <trustPolicy> section (config.rules), after its own <clear/>s
 
     @property
     def clears_signers(self) -> bool:
@@ -197,7 +197,16 @@ class _Reader:
         sections: dict[str, etree._Element] = {}
         for child in _elements(root):
             name = local_name(child)
-            if name in (CONFIG, SOURCES, SIGNERS):
+            if name.lower() == POLICY.lower():
+                # trustpolicy's own section: a second or mis-cased one is refused, since ignoring
+                # its rules (a scope, say) could widen trust without a word.
+                if name != POLICY:
+                    raise self.error(f"section <{name}> is not read: section names are case-sensitive, write <{POLICY}>", child)
+                if POLICY in sections:
+                    raise self.error(f"<{POLICY}> appears twice in this file (also at line {self.doc.line_of(sections[POLICY])}); "
+                                     "merge them into one", child)
+                sections[name] = child
+            elif name in (CONFIG, SOURCES, SIGNERS):
                 if name in sections:  # NuGet keeps the first section of a name and drops the others
                     self.note(Code.TP1012, f"a second <{name}> section in this file is ignored by NuGet", child)
                     continue
@@ -208,8 +217,12 @@ class _Reader:
         config = self.settings(sections.get(CONFIG), check_mode=True)
         sources = self.settings(sections.get(SOURCES), check_mode=False)
         signers = self.signers(sections.get(SIGNERS))
+        rules: tuple[RuleItem, ...] = ()
+        if POLICY in sections:
+            rules = tuple(parse_section(sections[POLICY], self.path, self.doc.line_of))
+            self.schema_copy.append(deepcopy(sections[POLICY]))  # already canonical: anything else was refused
         self.validate_schema()
-        return ConfigFile(self.path, config, sources, signers, tuple(self.notes))
+        return ConfigFile(self.path, config, sources, signers, tuple(self.notes), rules)
 
     # -- <config> and <packageSources> -------------------------------------------------------
 

@@ -1,5 +1,9 @@
 """The `trust` verbs (dotnet nuget trust): list, author, repository, certificate, source, sync, remove.
 
+`author NAME --identity-from PACKAGE` is trustpolicy's own: it writes a `<trustPolicy>` identity
+rule (config.rules) from the package's signature instead of pinning its certificate, for signers
+whose certificates are renewed often (docs/identity.md).
+
 Semantics follow NuGet's TrustedSignerActionsProvider (NuGet.Commands):
 - new signers go to --configfile, or else to the closest writable file whose <trustedSigners> has
   a <clear/>, or else to the user file (machine-wide and additional user files are never written);
@@ -20,11 +24,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 from trustpolicy.config.edit import ConfigEditor, Node, certificate_node, signer_node
 from trustpolicy.config.hierarchy import ConfigLocations, LoadedConfig, LoadedFile, load_config
 from trustpolicy.config.nugetconfig import FINGERPRINT_LENGTHS, HASH_ALGORITHMS, TrustedSigner
+from trustpolicy.config.rules import SECTION as POLICY
+from trustpolicy.config.rules import durable_identities
 from trustpolicy.config.sources import DEFAULT_TIMEOUT, RepositorySignatures, fetch_repository_signatures
 from trustpolicy.errors import TrustPolicyError, UsageError
+
+if TYPE_CHECKING:
+    from trustpolicy.truststore import TrustStore
 
 
 @dataclass
@@ -54,8 +65,17 @@ class Scope:
 def list_signers(scope: Scope) -> Outcome:
     settings = scope.load().settings
     out = Outcome()
+    identities = settings.rules.identities
+    for number, rule in enumerate(identities, 1):  # trustpolicy's own, listed before NuGet's output
+        if number == 1:
+            out.say("Identity rules (<trustPolicy>):")
+        pins = ", ".join(pin.fingerprint for pin in rule.issuers) or "none (refused)"
+        said = " ".join([*(f'{k}="{v}"' for k, v in rule.subject), *(f"EKU {e}" for e in rule.ekus)])
+        out.say(f" {number}. {rule.name} [{rule.kind}]  ({rule.source}): {said or 'any subject'}; issuer CA {pins}")
+    if identities:
+        out.say("")
     if not settings.signers:
-        out.say("There are no trusted signers.")
+        out.say("There are no trustedSigners entries." if identities else "There are no trusted signers.")
         return out
     out.say("Registered trusted signers:")
     for number, signer in enumerate(settings.signers, 1):
@@ -84,6 +104,68 @@ def add_author(scope: Scope, name: str, package: str, *, allow_untrusted_root: b
     fingerprint = _signer_fingerprint(signature, package)
     node = signer_node("author", name, [certificate_node(fingerprint, "SHA256", allow_untrusted_root)])
     return _add(loaded, node, f"author {name!r} (SHA256 {fingerprint})")
+
+
+def add_identity(scope: Scope, name: str, package: str, *, trust_store: TrustStore) -> Outcome:
+    """An identity rule for the author who signed PACKAGE: its Trusted Signing identity EKU and the
+    chain's root when the certificate has one (the subject may change, the issuing CAs rotate), else
+    its subject's CN and O and the CA just below the root, from the chain that validated when it signed."""
+    loaded = scope.load(for_writing=True)
+    _refuse_existing(loaded, name)
+    signature = _read_signature(package)
+    if signature.kind != "author":
+        raise TrustPolicyError(f"the package's primary signature is not an author signature (it is {signature.kind})", path=package)
+    subject, ekus, pinned = _identity_evidence(signature, package, trust_store)
+    children = [Node("subject", subject)] if subject else []
+    children.append(Node("issuer", [("fingerprint", pinned[1])]))
+    children += [Node("eku", [("oid", oid)]) for oid in ekus]
+    node = Node("identity", [("name", name), ("kind", "author")], children)
+    out = Outcome()
+    editor = _editor_for(loaded.output_file())
+    editor.add_to_section(POLICY, node)
+    what = " ".join([*(f'{key}="{value}"' for key, value in subject), *(f"EKU {oid}" for oid in ekus)])
+    _save(editor, out, f"Added identity {name!r} ({what}; issued under {pinned[0]}, SHA256 {pinned[1]})")
+    return out
+
+
+def _identity_evidence(signature, package: str, trust_store: TrustStore):  # type: ignore[no-untyped-def]
+    """(subject attributes, identity EKUs, (CA name, CA SHA-256)) of a signature whose chain validates
+    at its signing time; TrustPolicyError naming the package otherwise."""
+    from trustpolicy import clock
+    from trustpolicy.chain import ChainValidator
+    from trustpolicy.signature import distinguished_name, fingerprint
+    from trustpolicy.verify.identity import certificate_ekus
+    from trustpolicy.verify.settings import REQUIRE
+    from trustpolicy.verify.validity import SignatureEvaluator
+
+    cert = signature.signer_certificate
+    if cert is None:
+        raise TrustPolicyError("the signature does not include its signing certificate", path=package)
+    with ChainValidator(trust_store) as chains:  # revocation off: this picks names, check judges later
+        summary = SignatureEvaluator(REQUIRE.replace(revocation_mode="off"), chains, clock.now(), signature,
+                                     untrusted_root_allowed=lambda s: False).evaluate(signature)
+    chain = summary.chain
+    if summary.untrusted_root:
+        root = distinguished_name(chain.path[-1].subject) if chain else "?"
+        raise TrustPolicyError(f"the signing certificate's chain ends in a root that is not trusted ({root}); an "
+                               "identity rule needs a trusted chain: add the root with --extra-roots if you trust it",
+                               path=package)
+    if summary.expired or not summary.intact_and_valid or chain is None or not chain.valid:
+        problems = "; ".join(issue.message for issue in summary.issues) or "its chain did not validate"
+        raise TrustPolicyError(f"the signature does not validate at its signing time, so it cannot vouch for an "
+                               f"identity: {problems}", path=package)
+    ekus = durable_identities(certificate_ekus(cert))
+    subject: list[tuple[str, str]] = []
+    if not ekus:
+        names = {ava["type"].dotted: ava["value"].native for rdn in cert.subject.chosen for ava in rdn}
+        subject = [(key, names[oid]) for key, oid in (("CN", "2.5.4.3"), ("O", "2.5.4.10")) if isinstance(names.get(oid), str)]
+        if not subject:
+            raise TrustPolicyError("the signing certificate has neither an identity EKU nor a CN or O to pin", path=package)
+    # A durable identity EKU is the service's own, so its root is pin enough (its issuing intermediates
+    # rotate); a subject needs the CA closer to it: the one just below the root.
+    path = chain.path
+    ca = path[-1] if ekus or len(path) < 3 else path[-2]
+    return subject, ekus, (distinguished_name(ca.subject), fingerprint(ca))
 
 
 def add_repository(
@@ -221,8 +303,10 @@ def remove(scope: Scope, name: str) -> Outcome:
     loaded = scope.load()
     doomed = [s for s in loaded.settings.signers if s.name == name]
     out = Outcome()
+    identities = _remove_identities(loaded, name, out)
     if not doomed:
-        out.say(f"No trusted signer named {name!r}; nothing removed.")
+        if not identities:
+            out.say(f"No trusted signer named {name!r}; nothing removed.")
         return out
     targets = [t for signer in doomed for t in (signer, *loaded.shadowed.get(signer.source, ()))]
     by_file: dict[str, list[TrustedSigner]] = {}
@@ -238,6 +322,31 @@ def remove(scope: Scope, name: str) -> Outcome:
             editor.remove(editor.find_signer(signer))
         _save(editor, out, f"Removed {', '.join(f'{s.kind} {s.name!r}' for s in signers)}")
     return out
+
+
+def _remove_identities(loaded: LoadedConfig, name: str, out: Outcome) -> bool:
+    """Remove the <trustPolicy> identity rules named `name` from every file that has one (the farther
+    ones too, as for signers). Whether there was any."""
+    from trustpolicy.config.document import local_name
+    from trustpolicy.config.rules import IdentityRule
+
+    found = False
+    for loaded_file in loaded.files:
+        # one per file at most: the reader refuses two identities of one name in a file
+        rule = next((r for r in (loaded_file.parsed.rules if loaded_file.parsed else ())
+                     if isinstance(r, IdentityRule) and r.name == name), None)
+        if rule is None:
+            continue
+        found = True
+        if not loaded_file.writable:
+            out.say(f"Left identity {name!r} in read-only {loaded_file.path}")
+            continue
+        editor = ConfigEditor(loaded_file.path)
+        element = next(c for c in editor.section(POLICY) if isinstance(c.tag, str) and local_name(c) == "identity"
+                       and c.get("name") == name and (editor.doc.line_of(c) or None) == rule.source.line)
+        editor.remove(element)
+        _save(editor, out, f"Removed identity {name!r}")
+    return found
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -256,6 +365,9 @@ def check_fingerprint(fingerprint: str, algorithm: str) -> str:
 
 
 def _refuse_existing(loaded: LoadedConfig, name: str, *, service_index: str | None = None) -> None:
+    for rule in loaded.settings.rules.identities:  # scopes name signers of either kind: one namespace
+        if rule.name == name:
+            raise UsageError(f"an identity rule named {name!r} already exists ({rule.source}); use another name or remove it first")
     for signer in loaded.settings.signers:
         if signer.name == name:
             raise UsageError(f"a trusted signer named {name!r} already exists ({signer.source}); use another name or remove it first")
@@ -340,6 +452,7 @@ __all__ = [
     "Scope",
     "add_author",
     "add_certificate",
+    "add_identity",
     "add_repository",
     "add_source",
     "check_fingerprint",

@@ -3,7 +3,9 @@
 Rules are the NU/TP codes that occur. Each code of each non-valid package is one result, at the
 highest level it has in that package, pointing at the package's entry in the assets or lock file
 (line when the graph reader knew it). A result carries the cause and fix of its own code: the
-package's own when they speak about that code, else the code's help text.
+package's own when they speak about that code, else the code's help text. A valid package that only
+a `<trustPolicy>` exception allowed gets its exception findings too (TP2004 note, TP2003 warning
+near the expiry), so every exception in use shows in code scanning.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from trustpolicy import codes
+from trustpolicy.codes import Code
 from trustpolicy.explain import addressed_codes
 from trustpolicy.models import GraphReport, Issue, Level, PackageReport
 
@@ -26,6 +29,7 @@ INFORMATION_URI = "https://learn.microsoft.com/nuget/reference/signed-packages-r
 BASE_ID = "SRCROOT"
 
 _LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+_EXCEPTION_CODES = frozenset({Code.TP2003, Code.TP2004})
 
 
 def rule_name(code: str) -> str:
@@ -149,10 +153,11 @@ def _result(package: PackageReport, issue: Issue, rule_index: int, base_dir: str
 def render_sarif(report: GraphReport, *, base_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The SARIF log (a dict). Paths are made relative to `base_dir` (default: the current directory)."""
     base = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
-    failing = report.failing
-    used = sorted({issue.code.value for package in failing for issue in package.verdict.issues})
+    reported = [(package, issue) for package in report.packages for issue in _per_code(package)
+                if not package.passed or issue.code in _EXCEPTION_CODES]
+    used = sorted({issue.code.value for _, issue in reported})
     index = {code: position for position, code in enumerate(used)}
-    results = [_result(package, issue, index[issue.code], base) for package in failing for issue in _per_code(package)]
+    results = [_result(package, issue, index[issue.code], base) for package, issue in reported]
     base_uri = Path(base).as_uri().rstrip("/") + "/"  # a base URI must end with a slash
     run: dict[str, Any] = {
         "tool": {

@@ -43,8 +43,12 @@ def _signer_cell(package: PackageReport) -> Text:
 def _trusted_cell(package: PackageReport) -> Text:
     signer = package.verdict.trusted_signer
     if signer is None:
+        exception = package.verdict.exception
+        if exception is not None:  # allowed without a trusted signer: say by what
+            return Text(f"exception, expires {exception.expires}", style="yellow")
         return Text("-", style="dim")
-    return Text(f"{signer.name} ({signer.kind})", style="green")
+    how = ", identity" if signer.rule == "identity" else ""
+    return Text(f"{signer.name} ({signer.kind}{how})", style="green")
 
 
 def _issues_cell(package: PackageReport) -> Text:

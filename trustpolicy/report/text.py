@@ -65,7 +65,11 @@ def render_verify_text(report: GraphReport, out: TextIO | None = None, verbosity
             emit("  " + ", ".join(parts))
         if verdict.trusted_signer is not None:
             matched = verdict.trusted_signer
-            emit(f"  trusted signer: {matched.kind} '{matched.name}' ({matched.fingerprint})")
+            how = f", identity rule at {matched.source}" if matched.rule == "identity" else ""
+            emit(f"  trusted signer: {matched.kind} '{matched.name}' ({matched.fingerprint}{how})")
+        if verdict.exception is not None:
+            used = verdict.exception
+            emit(f"  allowed by exception: {used.package_id} {used.versions} until {used.expires}, {used.reason} ({used.source})")
         for issue in verdict.issues:
             emit(f"  {issue.level} {issue.code}: {issue.message}", _STYLES[issue.level])
             if issue.detail and verbosity >= Verbosity.DETAILED:

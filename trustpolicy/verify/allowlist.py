@@ -6,18 +6,28 @@ owners unioned, allowUntrustedRoot false on conflict). A list allows a package w
 
 Every list is an `AllowPolicy`; the verifier runs an `AllOf` of them, and a package must pass each
 one (NuGet runs one allow-list provider per list). An empty composition allows nothing.
+
+The client's list also holds the `<trustPolicy>` identity rules (a signer trusted by what its
+certificate says; verify/identity.py) and applies its signer scopes. An identity rule needs the
+signature's own evaluation, chain included: the verifier passes it as `Evidence`, computed once per
+signature and shared with the trust step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from trustpolicy.codes import Code
 from trustpolicy.models import Issue, Level, MatchedSigner, Status, StepResult
 from trustpolicy.signature import PrimarySignature, Signature, fingerprint
+from trustpolicy.verify.identity import IdentityEntry, Scopes
 from trustpolicy.verify.settings import VerificationSettings
+
+if TYPE_CHECKING:
+    from trustpolicy.config.rules import TrustRules
+    from trustpolicy.verify.validity import Summary
 
 __all__ = [
     "AllOf",
@@ -25,6 +35,7 @@ __all__ = [
     "AllowListEntry",
     "AllowPolicy",
     "AllowResult",
+    "Evidence",
     "RepositorySignatures",
     "compile_trusted_signers",
     "compose",
@@ -132,6 +143,17 @@ def untrusted_root_case_only(signature: Signature, entries: Sequence[AllowListEn
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What an allow list may know about a package besides its signatures: its id (from its own
+    manifest; None when unreadable) for scopes, and `evaluate`, the signature's own evaluation with
+    its validated chain (computed once per signature), for identity rules. Without `evaluate` no
+    identity rule can match."""
+
+    package_id: str | None = None
+    evaluate: Callable[[Signature], Summary] | None = None
+
+
+@dataclass(frozen=True)
 class AllowResult:
     """One list's answer: its step, the signer it matched, or (no match) why not."""
 
@@ -151,7 +173,9 @@ class AllowPolicy(Protocol):
         """The NU3004 message when this list demands signed packages, else None."""
         ...
 
-    def check(self, primary: PrimarySignature, settings: VerificationSettings) -> AllowResult: ...
+    def check(
+        self, primary: PrimarySignature, settings: VerificationSettings, evidence: Evidence | None = None
+    ) -> AllowResult: ...
 
 
 @dataclass(frozen=True)
@@ -170,22 +194,34 @@ class AllOf:
         # client's own trustedSigners, and NuGet names the repository's rule for an unsigned package.
         return next((p.unsigned_message for p in reversed(self.policies) if p.unsigned_message), None)
 
-    def check(self, primary: PrimarySignature, settings: VerificationSettings) -> tuple[AllowResult, ...]:
+    def check(
+        self, primary: PrimarySignature, settings: VerificationSettings, evidence: Evidence | None = None
+    ) -> tuple[AllowResult, ...]:
         if not self.policies:
             issue = Issue(Code.NU3034, Level.ERROR, "No allow list is configured, so no signer can be trusted.")
             return (AllowResult(StepResult("allow-lists", Status.DISALLOWED, (issue,)), None, "no allow list"),)
-        return tuple(policy.check(primary, settings) for policy in self.policies)
+        return tuple(policy.check(primary, settings, evidence) for policy in self.policies)
 
 
 @dataclass(frozen=True)
 class _Match:
-    entry: AllowListEntry
+    entry: AllowListEntry | IdentityEntry
     signature: Signature
+
+
+@dataclass
+class _Misses:
+    """Why entries that matched a certificate still did not allow the package, by kind."""
+
+    owners: list[str] = field(default_factory=list)
+    identities: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class AllowList:
-    """One allow-list step (NuGet's AllowListVerificationProvider)."""
+    """One allow-list step (NuGet's AllowListVerificationProvider), plus, for the client's list, the
+    identity rules and signer scopes of `<trustPolicy>`."""
 
     step: str
     entries: tuple[AllowListEntry, ...]
@@ -194,25 +230,35 @@ class AllowList:
     no_match_message: str
     source_name: str | None = None  # name reported for entries without trustedSigners names
     unsigned_message: str | None = None
+    identities: tuple[IdentityEntry, ...] = ()
+    scopes: Scopes = field(default_factory=Scopes)
 
-    def check(self, primary: PrimarySignature, settings: VerificationSettings) -> AllowResult:
+    def check(
+        self, primary: PrimarySignature, settings: VerificationSettings, evidence: Evidence | None = None
+    ) -> AllowResult:
         """Status, the matched signer (or None) and, when none matched, why."""
-        if not self.entries:
+        if not self.entries and not self.identities:
             if self.require_non_empty:
                 issue = Issue(Code.NU3034, Level.ERROR, self.empty_message)
                 return AllowResult(StepResult(self.step, Status.DISALLOWED, (issue,)), None, self.empty_message)
             return AllowResult(StepResult(self.step, Status.VALID), None, f"the {self.step} allow list is empty")
-        found = self._find(primary)
+        found = self._find(primary, evidence or Evidence())
         if isinstance(found, _Match):
             return AllowResult(StepResult(self.step, Status.VALID), self._matched(found))
+        why, out_of_scope = found
         fatal = not settings.allow_untrusted
-        issue = Issue(Code.NU3034, Level.ERROR if fatal else Level.WARNING, self.no_match_message, "primary")
+        level = Level.ERROR if fatal else Level.WARNING
+        if out_of_scope:
+            issue = Issue(Code.TP2001, level,
+                          f"This package is signed by a trusted signer, but outside the signer's scope: {why}.", "primary")
+        else:
+            issue = Issue(Code.NU3034, level, self.no_match_message, "primary")
         status = Status.DISALLOWED if fatal else Status.VALID
-        return AllowResult(StepResult(self.step, status, (issue,)), None, found)
+        return AllowResult(StepResult(self.step, status, (issue,)), None, why)
 
-    def _find(self, primary: PrimarySignature) -> _Match | str:
-        """The first matching entry, or a sentence saying why nothing matched."""
-        owner_misses: list[str] = []
+    def _find(self, primary: PrimarySignature, evidence: Evidence) -> _Match | tuple[str, bool]:
+        """The first entry that allows the package, or (why nothing did, whether only scopes stood in the way)."""
+        misses = _Misses()
         counter = primary.countersignature
         for entry in self.entries:
             candidates: list[Signature] = []
@@ -226,32 +272,60 @@ class AllowList:
                 if signature.kind == "repository" and entry.owners:
                     # ordinal, case-sensitive intersection (docs/policy.md 2.2)
                     if not set(entry.owners) & set(signature.owners):
-                        owner_misses.append(
+                        misses.owners.append(
                             f"{_describe(entry)} matches the {_placement(signature)} certificate but none of its "
                             f"owners ({';'.join(entry.owners)}) is a package owner "
                             f"({';'.join(signature.owners) or 'the signature lists no owners'})"
                         )
                         continue
-                return _Match(entry, signature)
-        if owner_misses:
-            return "; ".join(owner_misses)
+                if self._in_scope(_names(entry, signature), evidence, misses):
+                    return _Match(entry, signature)
+        for identity in self.identities:
+            for signature in identity.candidates(primary):
+                if not identity.describes(signature):
+                    continue
+                why = identity.unproven(evidence.evaluate(signature)) if evidence.evaluate else "no chain evidence"
+                if why is not None:
+                    misses.identities.append(f"{identity.describe()} describes the {_placement(signature)} "
+                                             f"certificate, but {why}")
+                    continue
+                if self._in_scope((identity.name,), evidence, misses):
+                    return _Match(identity, signature)
+        if misses.scopes:
+            return "; ".join(misses.scopes), True
+        if misses.owners or misses.identities:
+            return "; ".join(misses.owners + misses.identities), False
         parts = [f"the primary {primary.kind} signature certificate {_fp(primary)}"]
         if counter is not None:
             parts.append(f"the repository countersignature certificate {_fp(counter)}")
-        return "no allow-list entry matches " + " or ".join(parts)
+        return "no allow-list entry matches " + " or ".join(parts), False
+
+    def _in_scope(self, names: Sequence[str], evidence: Evidence, misses: _Misses) -> bool:
+        if self.scopes.allows(names, evidence.package_id):
+            return True
+        misses.scopes.append(self.scopes.refusal(names, evidence.package_id))
+        return False
 
     def _matched(self, match: _Match) -> MatchedSigner:
         kind = match.signature.kind
-        names = [name for name, signer_kind in match.entry.signers if signer_kind == kind] or [
-            name for name, _ in match.entry.signers
-        ]
-        name = names[0] if names else (self.source_name or self.step)
+        kind = kind if kind in ("author", "repository") else "author"
+        cert = match.signature.signer_certificate
+        entry = match.entry
+        if isinstance(entry, IdentityEntry):
+            return MatchedSigner(entry.name, kind, fingerprint(cert) if cert is not None else None,
+                                 match.signature.placement, rule="identity", source=entry.source)
+        names = _names(entry, match.signature)
         return MatchedSigner(
-            name=name,
-            kind=kind if kind in ("author", "repository") else "author",
-            fingerprint=match.entry.fingerprint.upper(),
+            name=names[0] if names else (self.source_name or self.step),
+            kind=kind,
+            fingerprint=entry.fingerprint.upper(),
             placement=match.signature.placement,
         )
+
+
+def _names(entry: AllowListEntry, signature: Signature) -> list[str]:
+    """The trustedSigners names behind an entry, those of the signature's kind first choice."""
+    return [name for name, kind in entry.signers if kind == signature.kind] or [name for name, _ in entry.signers]
 
 
 def _fp(signature: Signature) -> str:
@@ -294,8 +368,10 @@ UNSIGNED_REPOSITORY = (
 )
 
 
-def trusted_signers_allow_list(signers: Iterable[Any], *, require_non_empty: bool) -> AllowList:
-    """trustedSigners from config (docs/verification.md 5.1)."""
+def trusted_signers_allow_list(
+    signers: Iterable[Any], *, require_non_empty: bool, rules: TrustRules | None = None
+) -> AllowList:
+    """trustedSigners from config (docs/verification.md 5.1), with the identity rules and scopes of `<trustPolicy>`."""
     return AllowList(
         step="trusted-signers",
         entries=compile_trusted_signers(signers),
@@ -303,6 +379,8 @@ def trusted_signers_allow_list(signers: Iterable[Any], *, require_non_empty: boo
         empty_message=NO_CLIENT_ALLOW_LIST,
         no_match_message=NO_MATCHING_CLIENT_CERTIFICATE,
         unsigned_message=UNSIGNED_REQUIRE if require_non_empty else None,
+        identities=tuple(IdentityEntry.of(rule) for rule in rules.identities) if rules else (),
+        scopes=Scopes.of(rules.scopes) if rules else Scopes(),
     )
 
 
@@ -379,10 +457,12 @@ def compose(
     require_non_empty: bool,
     fingerprints: Iterable[str] = (),
     repository: RepositorySignatures | None = None,
+    rules: TrustRules | None = None,
 ) -> AllOf:
-    """The lists a package must pass, in NuGet's order: trustedSigners, --certificate-fingerprint
-    values (when given), a source's announced certificates (when it announced any)."""
-    lists = [trusted_signers_allow_list(signers, require_non_empty=require_non_empty)]
+    """The lists a package must pass, in NuGet's order: trustedSigners (with the identity rules and
+    scopes of `rules`), --certificate-fingerprint values (when given), a source's announced
+    certificates (when it announced any)."""
+    lists = [trusted_signers_allow_list(signers, require_non_empty=require_non_empty, rules=rules)]
     fingerprints = tuple(fingerprints)
     if fingerprints:
         lists.append(fingerprint_allow_list(fingerprints))

@@ -9,6 +9,11 @@ docs/verification.md section 1. For a signed package the steps are, as in the ve
 The package is valid iff every step is VALID (plus, for the verify command, no error-level issue).
 A signature that cannot be parsed replaces all steps with one "illegal" finding (docs/verification.md 1).
 
+Each signature is evaluated once (validity.SignatureEvaluator) and that evaluation serves both the
+trust step and the allow lists, whose identity rules need the chain that validated at the signing
+time. A package that fails is judged again under a `<trustPolicy>` exception naming it, if one is in
+force (verify/package_exceptions.py).
+
 `Verifier.verify_package` never raises for findings: anything unexpected while judging a package
 becomes an invalid verdict naming the cause (fail closed).
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,12 +31,23 @@ from trustpolicy.codes import Code
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
 from trustpolicy.models import Issue, Level, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult, worst
 from trustpolicy.signature import PrimarySignature, Signature, parse_signature
-from trustpolicy.verify.allowlist import AllOf, AllowListEntry, AllowResult, untrusted_root_allowed, untrusted_root_case_only
+from trustpolicy.verify.allowlist import (
+    AllOf,
+    AllowListEntry,
+    AllowResult,
+    Evidence,
+    untrusted_root_allowed,
+    untrusted_root_case_only,
+)
+from trustpolicy.verify.package_exceptions import Exceptions, expired_step, use_of, used_step
 from trustpolicy.verify.settings import CountersignatureBehavior, SignaturePlacement, VerificationSettings
 from trustpolicy.verify.validity import Flag, SignatureEvaluator, Summary, fingerprints_of, subject_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from trustpolicy.chain import ChainValidator
+    from trustpolicy.config.rules import PackageException
 
 __all__ = ["Verifier"]
 
@@ -50,6 +67,8 @@ class Verifier:
         chains: the chain validator (trust store and revocation); one per process is cheapest.
         at: the moment everything is judged at (the run's reference time; aware).
         allow_lists: every allow list a package must pass (trustedSigners first, see AllOf).
+        exceptions: the `<trustPolicy>` exceptions in force (packages allowed although unsigned or
+            untrusted, until a date judged against `at`).
     """
 
     def __init__(
@@ -59,6 +78,7 @@ class Verifier:
         chains: ChainValidator,
         at: datetime,
         allow_lists: AllOf,
+        exceptions: Iterable[PackageException] = (),
     ) -> None:
         if at.tzinfo is None:
             raise ValueError("Verifier needs an aware datetime for `at`")
@@ -69,6 +89,7 @@ class Verifier:
         self.chains = chains
         self.at = at
         self.allow_lists = allow_lists
+        self.exceptions = Exceptions.of(exceptions)
 
     # -- entry point --------------------------------------------------------------------------------
 
@@ -103,6 +124,28 @@ class Verifier:
         except TrustPolicyError:
             package_id = version = None  # not a signature matter; the report shows no id
 
+        verdict = self._judge(path, archive, package_id, version)
+        if verdict.passed or not self.exceptions or package_id is None or version is None:
+            return verdict
+        active, expired = self.exceptions.lookup(package_id, version, self.at)
+        if active is not None:
+            excused = self._judge(path, archive, package_id, version, excepted=True)
+            excused = excused.with_step(used_step(active, package_id, version, self.at))
+            if excused.passed:
+                reason = excused.trusted_signer_reason
+                if excused.trusted_signer is None:
+                    reason = f"{reason}; allowed by the exception for {active.describe()}"
+                return replace(excused, exception=use_of(active), trusted_signer_reason=reason)
+            return verdict  # what is wrong is more than an exception covers (integrity, a broken signature...)
+        if expired is not None:
+            return verdict.with_step(expired_step(expired, package_id, version))
+        return verdict
+
+    def _judge(
+        self, path: str, archive: PackageArchive, package_id: str | None, version: str | None, *, excepted: bool = False
+    ) -> PackageVerdict:
+        """The verdict on the package; `excepted`: under an exception (unsigned allowed, no allow list
+        needed, untrusted roots tolerated)."""
         if not archive.is_signed:
             if any(e.name == _SIGNATURE_NAME and e.flags & _UTF8_FLAG for e in archive.entries):
                 # docs/scenarios.md 11: NuGet's IsSigned finds the entry by name, its reader then refuses
@@ -110,26 +153,50 @@ class Verifier:
                 flagged = SignatureFormatError(Code.NU3005, "The package does not contain a valid package signature "
                                                "file: the .signature.p7s entry has the UTF-8 name flag set")
                 return self._finish(path, package_id, version, True, [self._illegal(flagged)], ())
-            return self._finish(path, package_id, version, False, [self._unsigned()], ())
+            return self._finish(path, package_id, version, False, [self._unsigned(excepted)], ())
 
         try:
             primary = parse_signature(archive.read_signature())
         except SignatureFormatError as error:
             return self._finish(path, package_id, version, True, [self._illegal(error)], ())
 
-        results = self.allow_lists.check(primary, self.settings)
+        evaluate = self._evaluator(primary, excepted)
+        results = self.allow_lists.check(primary, self.settings, Evidence(package_id, evaluate))
         # An allow list may only rest on a countersignature that is itself valid: evaluate it then.
         counter_needed = any(r.matched is not None and r.matched.placement == "countersignature" for r in results)
-        trust_step, reports, counter_valid = self._trust(primary, counter_needed=counter_needed)
+        trust_step, reports, counter_valid = self._trust(primary, evaluate, counter_needed=counter_needed)
         results = tuple(_unless_broken_counter(result, counter_valid) for result in results)
+        if excepted:
+            results = tuple(_excused(result) for result in results)
         # NuGet's provider order: integrity, the client's trustedSigners, trust and validity, then the
         # other lists (--certificate-fingerprint, a repository's announced certificates).
         first, *rest = results
         steps = [self._integrity(archive, primary), first.step, trust_step, *(r.step for r in rest)]
         matched = next((r.matched for r in results if r.matched is not None), None)
-        with_entries = [r for r, p in zip(results, self.allow_lists.policies) if p.entries] or [first]
-        reason = None if matched is not None else with_entries[0].reason
+        configured = [r for r, p in zip(results, self.allow_lists.policies) if p.entries or getattr(p, "identities", ())]
+        reason = None if matched is not None else (configured or [first])[0].reason
         return self._finish(path, package_id, version, True, steps, reports, matched, reason)
+
+    def _evaluator(self, primary: PrimarySignature, excepted: bool) -> Callable[[Signature], Summary]:
+        """Each signature's own evaluation (docs/verification.md 4.2), computed once however often it is asked for."""
+        entries: tuple[AllowListEntry, ...] = self.allow_lists.entries
+        evaluator = SignatureEvaluator(
+            self.settings,
+            self.chains,
+            self.at,
+            primary,
+            untrusted_root_allowed=lambda s: excepted or untrusted_root_allowed(s, entries),
+            case_only_hint=lambda s: untrusted_root_case_only(s, entries),
+            store_description=self.chains.trust_store.description,
+        )
+        done: dict[str, Summary] = {}
+
+        def evaluate(signature: Signature) -> Summary:
+            if signature.placement not in done:
+                done[signature.placement] = evaluator.evaluate(signature)
+            return done[signature.placement]
+
+        return evaluate
 
     def _illegal(self, error: SignatureFormatError) -> StepResult:
         """docs/verification.md 1: parse-time problems are "illegal": one finding, valid iff AllowIllegal."""
@@ -137,8 +204,8 @@ class Verifier:
         issue = Issue(error.code, level, error.message, "primary")
         return StepResult("signature", Status.VALID if self.settings.allow_illegal else Status.DISALLOWED, (issue,))
 
-    def _unsigned(self) -> StepResult:
-        if self.settings.allow_unsigned:
+    def _unsigned(self, excepted: bool = False) -> StepResult:
+        if self.settings.allow_unsigned or excepted:
             return StepResult("unsigned", Status.VALID)
         message = self.allow_lists.unsigned_message or _UNSIGNED
         return StepResult("unsigned", Status.DISALLOWED, (Issue(Code.NU3004, Level.ERROR, message),))
@@ -167,28 +234,18 @@ class Verifier:
         return StepResult("integrity", Status.VALID)
 
     def _trust(
-        self, primary: PrimarySignature, *, counter_needed: bool = False
+        self, primary: PrimarySignature, evaluate: Callable[[Signature], Summary], *, counter_needed: bool = False
     ) -> tuple[StepResult, tuple[SignatureReport, ...], bool]:
         """docs/verification.md 4: evaluate the primary and, when called for (by the settings, or because an allow
         list matched it), the repository countersignature. The flag says whether the countersignature
         was evaluated and found intact and valid (only then may an allow list rest on it)."""
         settings = self.settings
-        entries: tuple[AllowListEntry, ...] = self.allow_lists.entries
-        evaluator = SignatureEvaluator(
-            settings,
-            self.chains,
-            self.at,
-            primary,
-            untrusted_root_allowed=lambda s: untrusted_root_allowed(s, entries),
-            case_only_hint=lambda s: untrusted_root_case_only(s, entries),
-            store_description=self.chains.trust_store.description,
-        )
         counter = primary.countersignature
         behavior = settings.repository_countersignature_verification_behavior
 
         primary_summary: Summary | None = None
         if SignaturePlacement.PRIMARY in settings.signature_placement and settings.verification_target.includes(primary.kind):
-            primary_summary = evaluator.evaluate(primary)
+            primary_summary = evaluate(primary)
 
         requested = settings.countersignature_requested
         if behavior is CountersignatureBehavior.IF_EXISTS:
@@ -217,7 +274,7 @@ class Verifier:
             missing_counter = (Issue(Code.NU3038, Level.ERROR, "Verification settings require a repository "
                                      "countersignature, but the package does not have a repository countersignature."),)
         elif evaluate_counter and counter is not None:
-            counter_summary = evaluator.evaluate(counter)
+            counter_summary = evaluate(counter)
             if primary_summary is not None and counter_summary.status == Status.VALID:
                 primary_summary = primary_summary.rescued_by(counter_summary)
 
@@ -287,3 +344,12 @@ def _unless_broken_counter(result: AllowResult, counter_valid: bool) -> AllowRes
     issue = Issue(Code.NU3034, Level.ERROR, f"This package is not signed by a trusted signer: {why}.", "countersignature")
     step = result.step
     return AllowResult(StepResult(step.step, Status.DISALLOWED, (*step.issues, issue)), None, why)
+
+
+def _excused(result: AllowResult) -> AllowResult:
+    """Under an exception an allow list that matched nothing does not refuse: its findings stay, as warnings."""
+    step = result.step
+    if step.status == Status.VALID:
+        return result
+    issues = tuple(replace(i, level=Level.WARNING) if i.level is Level.ERROR else i for i in step.issues)
+    return AllowResult(StepResult(step.step, Status.VALID, issues), result.matched, result.reason)

@@ -109,6 +109,8 @@ class Summary:
         untrusted_issues / expiry_issues: the NU3018/NU3042 and NU3037 issues a valid repository
             countersignature may clear (docs/verification.md 4.3).
         fixed_status: the status NuGet returns without flags (NU3010, or NU3012 on the CMS signature).
+        chain: the code-signing chain as validated at the signing time (None when none was built):
+            identity rules look for their pinned CA in it.
     """
 
     signature: Signature
@@ -120,6 +122,7 @@ class Summary:
     untrusted_issues: tuple[Issue, ...] = ()
     expiry_issues: tuple[Issue, ...] = ()
     fixed_status: Status | None = None
+    chain: ChainResult | None = None
 
     @property
     def status(self) -> Status:
@@ -159,10 +162,12 @@ class _Draft:
     untrusted_issues: list[Issue] = field(default_factory=list)
     expiry_issues: list[Issue] = field(default_factory=list)
     fixed_status: Status | None = None
+    chain: ChainResult | None = None
 
     def freeze(self) -> Summary:
         return Summary(self.signature, self.flags, tuple(self.issues), self.timestamp, self.expired,
-                       self.untrusted_root, tuple(self.untrusted_issues), tuple(self.expiry_issues), self.fixed_status)
+                       self.untrusted_root, tuple(self.untrusted_issues), tuple(self.expiry_issues), self.fixed_status,
+                       self.chain)
 
 
 def _t(moment: datetime) -> str:
@@ -424,6 +429,7 @@ class SignatureEvaluator:
             later = self.chains.validate(cert, self.primary.certificates, moment=self.now, purpose="code_signing")
             if later.revocation is Revocation.REVOKED:
                 result = later
+        summary.chain = result
         if result.revoked:
             when = f" on {_t(result.revoked_at)}" if result.revoked_at else ""
             issues.append(Issue(Code.NU3012, Level.ERROR, f"The {name} found a chain building issue: the certificate is "
