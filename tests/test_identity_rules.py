@@ -425,10 +425,11 @@ def test_a_repository_identity_rule_matches_a_valid_countersignature(rotation: R
 
 
 def test_init_does_not_pin_a_daily_certificate(rotation: Rotation, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A Trusted-Signing-like author gets the identity command, not a certificate pin that breaks in days."""
+    """A Trusted-Signing-like author gets the identity command, not a certificate pin that breaks in days;
+    the other signer is pinned. Exit 1: the policy is complete only once that command has run."""
     northwind = rotation.sign(rotation.pki.leaf, "Northwind.Data", "2.0.0")
     feed = folder_graph(rotation, tmp_path, [rotation.daily[-1][1], northwind])
-    assert main(["init", str(feed)]) == 0
+    assert main(["init", str(feed), "--trust-store", str(rotation.roots_pem), "--revocation", "off"]) == 1
     out, err = capsys.readouterr()
     assert fp(rotation.pki.leaf) in out and fp(rotation.daily[-1][0]) not in out
     command = f"trustpolicy trust author 'Contoso Ltd' --identity-from {feed / rotation.daily[-1][1].name}"

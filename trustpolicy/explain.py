@@ -201,7 +201,9 @@ def suggest(
     refused: dict[int, tuple[_Option, str]] = {}
     state = {i: 0 for i in candidates if options[i]}
     for i in candidates:
-        if not options[i]:
+        if not options[i] and _identity_author(packages[i].verdict):
+            refused[i] = _identity_refusal(packages[i])
+        elif not options[i]:
             refused[i] = (_fallback_option(packages[i].verdict), "its signature carries no usable signing certificate")
     groups: list[_Group] = []
     for _ in range(_MAX_ROUNDS):
@@ -256,8 +258,9 @@ def _options(verdict: PackageVerdict, untrusted_roots: bool) -> list[_Option]:
     out: list[_Option] = []
     repository = next((s for s in verdict.signatures if s.kind == "repository" and s.service_index
                        and "SHA256" in s.fingerprints), None)
+    # A Trusted Signing author's certificate is renewed every few days: a pin would soon stop matching.
     author = next((s for s in verdict.signatures if s.kind == "author" and s.placement == "primary"
-                   and "SHA256" in s.fingerprints), None)
+                   and "SHA256" in s.fingerprints and not s.identities), None)
     if repository is not None:
         assert repository.service_index is not None
         out.append(_Option("repository", repository.service_index.lower(), repository))
@@ -266,6 +269,20 @@ def _options(verdict: PackageVerdict, untrusted_roots: bool) -> list[_Option]:
     if untrusted_roots:
         out += [replace(option, untrusted_root=True) for option in out]
     return out
+
+
+def _identity_author(verdict: PackageVerdict) -> SignatureReport | None:
+    return next((s for s in verdict.signatures if s.kind == "author" and s.identities), None)
+
+
+def _identity_refusal(package: PackageReport) -> tuple[_Option, str]:
+    """A Trusted Signing author is trusted by its identity (docs/identity.md), never by a certificate."""
+    author = _identity_author(package.verdict)
+    assert author is not None and package.verdict.path is not None
+    command = shlex.join(["trustpolicy", "trust", "author", signer_name(author), "--identity-from", package.verdict.path])
+    return (_Option("author", signer_name(author), author),
+            "it signs with Trusted Signing certificates, renewed every few days, so a certificate pin would soon "
+            f"stop matching: trust its identity instead with `{command}`")
 
 
 def _fallback_option(verdict: PackageVerdict) -> _Option:

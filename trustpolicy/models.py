@@ -198,9 +198,10 @@ class SignatureReport:
     service_index: str | None = None
     owners: tuple[str, ...] = ()
     status: Status | None = None  # None: the trust step did not evaluate this signature
+    identities: tuple[str, ...] = ()  # Trusted Signing identity EKUs: its certificates live for days
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "placement": self.placement,
             "subject": self.subject,
@@ -210,6 +211,9 @@ class SignatureReport:
             "owners": list(self.owners),
             "status": self.status.label if self.status is not None else "not-evaluated",
         }
+        if self.identities:
+            data["identities"] = list(self.identities)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SignatureReport:
@@ -223,6 +227,7 @@ class SignatureReport:
             service_index=data["serviceIndex"],
             owners=tuple(data["owners"]),
             status=None if status == "not-evaluated" else Status[status.upper()],
+            identities=tuple(data.get("identities", ())),
         )
 
 
@@ -300,7 +305,7 @@ class PackageVerdict:
 
     def to_json(self) -> dict[str, Any]:
         """The package object of `trustpolicy verify --format json`."""
-        data = {
+        data: dict[str, Any] = {
             "path": self.path,
             "id": self.id,
             "version": self.version,

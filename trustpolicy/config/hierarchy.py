@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import platformdirs
 
@@ -38,7 +38,7 @@ from trustpolicy.config.nugetconfig import (
     parse_mode,
     read_config_file,
 )
-from trustpolicy.config.rules import TrustRules, rule_key
+from trustpolicy.config.rules import Clear, Rule, TrustRules, rule_key
 from trustpolicy.errors import ConfigError
 from trustpolicy.models import Issue, Level, Location
 
@@ -332,7 +332,7 @@ T = TypeVar("T")
 
 
 def _merge_items(
-    sections: Iterable[tuple[T | Clear, ...]], identity: Callable[[T], object]
+    sections: Iterable[tuple[T | Clear, ...]], identity: Callable[[Any], object]
 ) -> tuple[list[T], dict[Location, list[T]]]:
     """Farthest section first, as NuGet merges sections: <clear/> drops what came before; an item
     with the identity of one from a farther file removes the first such item and is appended (so
@@ -365,12 +365,13 @@ def merge(files: list[LoadedFile], *, environ: Mapping[str, str] | None = None) 
         if f.parsed or f.scope == "user"
     ]
     signer_sections = [f.parsed.signers for f in farthest_first if f.parsed]
-    rule_sections = [f.parsed.rules for f in farthest_first if f.parsed]
+    rule_sections: list[tuple[Rule | Clear, ...]] = [f.parsed.rules for f in farthest_first if f.parsed]
 
     config, _ = _merge_items(config_sections, lambda s: s.key)
     sources, _ = _merge_items(source_sections, lambda s: s.key)
     signers, replaced = _merge_items(signer_sections, lambda s: s.identity)
-    rules, _ = _merge_items(rule_sections, rule_key)
+    rules: list[Rule]
+    rules, _ = _merge_items(rule_sections, rule_key)  # Any: mypy cannot split a union of unions
 
     first_sources: dict[str, Setting] = {}
     for source in sources:

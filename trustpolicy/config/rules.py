@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -149,10 +149,11 @@ class Clear:
     source: Location
 
 
-RuleItem = Union[IdentityRule, SignerScope, PackageException, Clear]
+Rule = IdentityRule | SignerScope | PackageException
+RuleItem = Rule | Clear
 
 
-def rule_key(item: IdentityRule | SignerScope | PackageException) -> tuple[str, ...]:
+def rule_key(item: Rule) -> tuple[str, ...]:
     """What a closer file's rule replaces a farther one on: identities by name, scopes by signer,
     exceptions by id (ignoring case) and range."""
     if isinstance(item, IdentityRule):

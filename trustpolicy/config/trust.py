@@ -342,7 +342,9 @@ def _remove_identities(loaded: LoadedConfig, name: str, out: Outcome) -> bool:
             out.say(f"Left identity {name!r} in read-only {loaded_file.path}")
             continue
         editor = ConfigEditor(loaded_file.path)
-        element = next(c for c in editor.section(POLICY) if isinstance(c.tag, str) and local_name(c) == "identity"
+        section = editor.section(POLICY)
+        assert section is not None  # the rule was read from this file's section
+        element = next(c for c in section if isinstance(c.tag, str) and local_name(c) == "identity"
                        and c.get("name") == name and (editor.doc.line_of(c) or None) == rule.source.line)
         editor.remove(element)
         _save(editor, out, f"Removed identity {name!r}")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from trustpolicy.archive import ALGORITHMS, PackageArchive
 from trustpolicy.codes import Code
+from trustpolicy.config.rules import durable_identities
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
 from trustpolicy.models import Issue, Level, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult, worst
 from trustpolicy.signature import PrimarySignature, Signature, parse_signature
@@ -39,6 +40,7 @@ from trustpolicy.verify.allowlist import (
     untrusted_root_allowed,
     untrusted_root_case_only,
 )
+from trustpolicy.verify.identity import certificate_ekus
 from trustpolicy.verify.package_exceptions import Exceptions, expired_step, use_of, used_step
 from trustpolicy.verify.settings import CountersignatureBehavior, SignaturePlacement, VerificationSettings
 from trustpolicy.verify.validity import Flag, SignatureEvaluator, Summary, fingerprints_of, subject_of
@@ -303,6 +305,7 @@ class Verifier:
             service_index=signature.service_index,
             owners=tuple(signature.owners),
             status=summary.status if summary is not None else None,
+            identities=tuple(durable_identities(certificate_ekus(cert))) if cert is not None else (),
         )
 
     # -- the verdict --------------------------------------------------------------------------------
