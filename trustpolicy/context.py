@@ -24,7 +24,7 @@ from trustpolicy import __version__, clock
 from trustpolicy.config import LoadedConfig, TrustedSigner, TrustSettings, load_config
 from trustpolicy.errors import UsageError
 from trustpolicy.truststore import TrustStore
-from trustpolicy.verify.settings import ACCEPT, REQUIRE, REVOCATION_MODES, VERIFY, VerificationSettings
+from trustpolicy.verify.settings import ACCEPT, REQUIRE, REVOCATION_MODES, VERIFY, RevocationOptions, VerificationSettings
 
 if TYPE_CHECKING:
     from trustpolicy.chain import ChainValidator
@@ -67,38 +67,6 @@ class TrustOptions:
     certificate_fingerprints: tuple[str, ...] = ()
     cache_dir: str | None = None
     environ: Mapping[str, str] | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class RevocationOptions:
-    """How revocation is checked.
-
-    mode: "online" (data dirs + cache + network), "offline" (data dirs + cache only, as NuGet's
-    NUGET_CERT_REVOCATION_MODE=offline), "off" (no check: revocation "not-checked").
-    cache_dir: None means the per-user cache (platformdirs); tests inject a temporary directory.
-    timeout: seconds per HTTP request (connect + all reads + redirects); budget: seconds of network
-    time for the whole run, after which only cached data is used.
-    """
-
-    mode: str
-    data_dirs: tuple[Path, ...] = ()
-    cache_dir: Path | None = None
-    timeout: float = 5.0
-    budget: float = 30.0
-    max_response_bytes: int = 20 * 1024 * 1024  # DigiCert-class CRLs are a few MB
-
-    def __post_init__(self) -> None:
-        if self.mode not in REVOCATION_MODES:
-            raise UsageError(f"revocation mode {self.mode!r} is not one of {', '.join(REVOCATION_MODES)}")
-        if not self.timeout > 0 or self.budget < 0 or self.max_response_bytes <= 0:
-            raise UsageError("revocation timeout must be > 0, budget >= 0 and max response size > 0")
-        object.__setattr__(self, "data_dirs", tuple(Path(d) for d in self.data_dirs))
-        if self.cache_dir is not None:
-            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
-
-    @property
-    def effective_cache_dir(self) -> Path:
-        return self.cache_dir if self.cache_dir is not None else _user_cache_dir() / "revocation"
 
 
 @dataclass(frozen=True)

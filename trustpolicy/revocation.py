@@ -28,9 +28,9 @@ from typing import Any, TypeAlias
 from asn1crypto import algos, crl, ocsp, pem, x509
 
 from trustpolicy import clock
-from trustpolicy.context import RevocationOptions
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.net import with_deadline
+from trustpolicy.verify.settings import RevocationOptions
 
 __all__ = [
     "RevocationFetcher",

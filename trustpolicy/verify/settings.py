@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
+
+from trustpolicy.errors import UsageError
 
 __all__ = [
     "ACCEPT",
+    "REVOCATION_MODES",
     "REQUIRE",
     "VERIFY",
     "CountersignatureBehavior",
+    "RevocationOptions",
     "SignaturePlacement",
     "VerificationSettings",
     "VerificationTarget",
@@ -129,6 +134,43 @@ class VerificationSettings:
             self.repository_countersignature_verification_behavior.value
         )
         return {_camel(key): value for key, value in data.items()}
+
+
+@dataclass(frozen=True)
+class RevocationOptions:
+    """How revocation is checked.
+
+    mode: "online" (data dirs + cache + network), "offline" (data dirs + cache only, as NuGet's
+    NUGET_CERT_REVOCATION_MODE=offline), "off" (no check: revocation "not-checked").
+    cache_dir: None means the per-user cache (platformdirs); tests inject a temporary directory.
+    timeout: seconds per HTTP request (connect + all reads + redirects); budget: seconds of network
+    time for the whole run, after which only cached data is used.
+    """
+
+    mode: str
+    data_dirs: tuple[Path, ...] = ()
+    cache_dir: Path | None = None
+    timeout: float = 5.0
+    budget: float = 30.0
+    max_response_bytes: int = 20 * 1024 * 1024  # DigiCert-class CRLs are a few MB
+
+    def __post_init__(self) -> None:
+        if self.mode not in REVOCATION_MODES:
+            raise UsageError(f"revocation mode {self.mode!r} is not one of {', '.join(REVOCATION_MODES)}")
+        if not self.timeout > 0 or self.budget < 0 or self.max_response_bytes <= 0:
+            raise UsageError("revocation timeout must be > 0, budget >= 0 and max response size > 0")
+        object.__setattr__(self, "data_dirs", tuple(Path(d) for d in self.data_dirs))
+        if self.cache_dir is not None:
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+
+    @property
+    def effective_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        import platformdirs  # deferred: only runs that use the default cache need it
+
+        return Path(platformdirs.user_cache_dir("trustpolicy")) / "revocation"
+
 
 
 def _flag_names(value: enum.Flag) -> list[str]:
