@@ -29,10 +29,10 @@ def main(n: int = 1000) -> None:
     start = time.perf_counter()
     from pyhanko_certvalidator import CertificateValidator, ValidationContext
 
-    from trustpolicy.chain import ChainValidator
-    from trustpolicy.revocation import RevocationOptions
-    from trustpolicy.signature import parse_signature
-    from trustpolicy.truststore import TrustStore
+    from trustpolicy._internal.chain import ChainValidator
+    from trustpolicy._internal.revocation import RevocationOptions
+    from trustpolicy._internal.signature import parse_signature
+    from trustpolicy._internal.truststore import TrustStore
 
     print(f"imports                      {1000 * (time.perf_counter() - start):8.1f} ms")
 

@@ -152,7 +152,7 @@ class Task:
 
 
 def _init_worker(pki_dir: str, manifest: dict) -> None:
-    from trustpolicy.sign import SigningIdentity
+    from trustpolicy._internal.sign import SigningIdentity
 
     for name, files in manifest["signers"].items():
         if name != "tsa":
@@ -192,8 +192,8 @@ def _b64(digest: bytes) -> str:
 
 def make_package(task: Task) -> dict:
     """Write, sign and install one package; returns its assets library record."""
-    from trustpolicy.archive import PackageArchive, hash_file
-    from trustpolicy.sign import RepositoryOptions, sign_package
+    from trustpolicy._internal.archive import PackageArchive, hash_file
+    from trustpolicy._internal.sign import RepositoryOptions, sign_package
 
     lid, lver = task.package_id.lower(), task.version.lower()
     folder = Path(task.packages) / lid / lver
@@ -286,7 +286,7 @@ def ensure_graph(name: str, count: int, kind: str = "realistic", seed: int = 1, 
 def _generate(todo: list[Task], pki: dict, out: Path, jobs: int | None, log) -> list[dict]:
     from trustpolicy.testing.pki import Issued
     from trustpolicy.testing.tsa import TimestampServer
-    from trustpolicy.sign import SigningIdentity
+    from trustpolicy._internal.sign import SigningIdentity
 
     pki_dir = out / "pki"
     files = pki["signers"]["tsa"]

@@ -50,7 +50,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 OUT = Path(os.environ.get("TRUSTPOLICY_BENCH_OUT", BENCH / "out")) / "serve"
 
-from trustpolicy import clock  # noqa: E402
+from trustpolicy._internal import clock  # noqa: E402
 from trustpolicy.context import TrustOptions  # noqa: E402
 from trustpolicy.serve.gate import _init_worker, build_judge, judge_file  # noqa: E402
 from trustpolicy.testing.feed import FeedServer  # noqa: E402
@@ -65,7 +65,7 @@ TARGETS = {"latency_ms": 2.0, "throughput": 1000.0, "first_ratio": 1.10}
 def build(out: Path) -> dict[str, Any]:
     from cryptography.hazmat.primitives import hashes
 
-    from trustpolicy.sign import SigningIdentity, sign_package
+    from trustpolicy._internal.sign import SigningIdentity, sign_package
     from trustpolicy.testing.pki import TestPKI, write_certificates
     from trustpolicy.testing.tsa import TimestampServer
 

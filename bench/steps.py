@@ -54,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     project = args.project or max((p.name for p in (graph_dir / "projects").iterdir()), key=int)
 
     t0 = time.perf_counter()
-    from trustpolicy.archive import PackageArchive
-    from trustpolicy.cache import VerdictCache
+    from trustpolicy._internal.archive import PackageArchive
+    from trustpolicy._internal.cache import VerdictCache
     from trustpolicy.context import TrustContext, TrustOptions
-    from trustpolicy.explain import explain
-    from trustpolicy.graph import HashCache, collect_graph, verify_graph_hashes
-    from trustpolicy.signature import parse_signature
+    from trustpolicy._internal.explain import explain
+    from trustpolicy._internal.graph import HashCache, collect_graph, verify_graph_hashes
+    from trustpolicy._internal.signature import parse_signature
     imports = time.perf_counter() - t0
 
     timings: dict[str, list[float]] = defaultdict(list)

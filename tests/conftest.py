@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from trustpolicy import clock
-from trustpolicy.chain import ChainValidator
-from trustpolicy.config import TrustedSigner
-from trustpolicy.sign import SigningIdentity
-from trustpolicy.verify import VerificationSettings, Verifier
-from trustpolicy.verify.allowlist import RepositorySignatures, compose, normalize_sha256
+from trustpolicy._internal import clock
+from trustpolicy._internal.chain import ChainValidator
+from trustpolicy._internal.config import TrustedSigner
+from trustpolicy._internal.sign import SigningIdentity
+from trustpolicy._internal.verify import VerificationSettings, Verifier
+from trustpolicy._internal.verify.allowlist import RepositorySignatures, compose, normalize_sha256
 from trustpolicy.testing.pki import Issued, TestPKI
 from trustpolicy.testing.tsa import TimestampServer
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 
-from trustpolicy.sign import RepositoryOptions, sign_package
+from trustpolicy._internal.sign import RepositoryOptions, sign_package
 from trustpolicy.testing.feed import FeedServer
 from trustpolicy.testing.pki import Issued, TestPKI, write_certificates
 

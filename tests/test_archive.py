@@ -1,4 +1,4 @@
-"""trustpolicy.archive against real NuGet packages, hand-built zips and random zips (docs/format.md 2 and 4)."""
+"""trustpolicy._internal.archive against real NuGet packages, hand-built zips and random zips (docs/format.md 2 and 4)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from datafiles import SIGNED as SIGNED_DIR
 from datafiles import UNSIGNED as UNSIGNED_DIR
 from hypothesis import strategies as st
 
-from trustpolicy.archive import (
+from trustpolicy._internal.archive import (
     ALGORITHMS,
     MAX_SIGNATURE_SIZE,
     PackageArchive,
@@ -388,7 +388,7 @@ def test_dos_time_clamped_to_zip_range(tmp_path: Path) -> None:
     insert_signature(package, b"s", tmp_path / "new.zip", modified=datetime(2200, 1, 1))
     assert zipfile.ZipFile(tmp_path / "old.zip").getinfo(".signature.p7s").date_time == (1980, 1, 1, 0, 0, 0)
     assert zipfile.ZipFile(tmp_path / "new.zip").getinfo(".signature.p7s").date_time == (2107, 12, 31, 23, 59, 58)
-    insert_signature(package, b"s", tmp_path / "now.zip")  # default: trustpolicy.clock
+    insert_signature(package, b"s", tmp_path / "now.zip")  # default: trustpolicy._internal.clock
     assert zipfile.ZipFile(tmp_path / "now.zip").getinfo(".signature.p7s").date_time[0] >= 2024
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from trustpolicy import cache as cache_module
-from trustpolicy.cache import VerdictCache
-from trustpolicy.clock import parse_moment
+from trustpolicy._internal import cache as cache_module
+from trustpolicy._internal.cache import VerdictCache
+from trustpolicy._internal.clock import parse_moment
 from trustpolicy.models import Issue, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult
 
 ENTRY = PackageVerdict("a.nupkg", "A", "1.0.0", True, (StepResult("trust", Status.VALID),))

@@ -14,11 +14,11 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 from datafiles import SIGNED
 
-from trustpolicy.chain import ChainResult, ChainStatus, ChainValidator, Revocation
-from trustpolicy.revocation import RevocationOptions
-from trustpolicy.signature import PrimarySignature, parse_signature
+from trustpolicy._internal.chain import ChainResult, ChainStatus, ChainValidator, Revocation
+from trustpolicy._internal.revocation import RevocationOptions
+from trustpolicy._internal.signature import PrimarySignature, parse_signature
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, TIME_STAMPING, Issued, TestPKI
-from trustpolicy.truststore import TrustStore
+from trustpolicy._internal.truststore import TrustStore
 
 OFF = RevocationOptions("off")
 

@@ -18,11 +18,11 @@ from datafiles import SIGNED
 from pyhanko_certvalidator.authority import AuthorityWithCert, TrustAnchor
 from pyhanko_certvalidator.registry import CertificateRegistry, SimpleTrustManager
 
-from trustpolicy.chain import ChainValidator, _Anchors, _CallRegistry, _name_skeleton, _RootRegistry, _Roots, _skeleton
-from trustpolicy.revocation import RevocationOptions
-from trustpolicy.signature import parse_signature
+from trustpolicy._internal.chain import ChainValidator, _Anchors, _CallRegistry, _name_skeleton, _RootRegistry, _Roots, _skeleton
+from trustpolicy._internal.revocation import RevocationOptions
+from trustpolicy._internal.signature import parse_signature
 from trustpolicy.testing.pki import CODE_SIGNING, Issued, TestPKI
-from trustpolicy.truststore import TrustStore
+from trustpolicy._internal.truststore import TrustStore
 
 OFF = RevocationOptions("off")
 

@@ -13,7 +13,7 @@ from trustpolicy.check import CheckOptions, check_graph, config_directory
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.cli import main
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.report import check_document, report_problems
+from trustpolicy._internal.report import check_document, report_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "demo"
@@ -301,7 +301,7 @@ def test_every_source_format_gives_the_same_verdicts(demo: Path, tmp_path: Path)
 def test_sarif_from_check_is_valid_sarif(demo: Path, tmp_path: Path) -> None:
     import jsonschema
 
-    from trustpolicy.report import render_sarif
+    from trustpolicy._internal.report import render_sarif
 
     schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
     context = TrustContext.build(TrustOptions(directory=str(demo), cache_dir=str(tmp_path / "cache"), revocation="off"))

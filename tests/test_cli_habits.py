@@ -17,9 +17,9 @@ import pytest
 
 from conftest import identity_of, make_package
 from test_verify_support import world  # noqa: F401 - fixture
-from trustpolicy.archive import PackageArchive, insert_signature
+from trustpolicy._internal.archive import PackageArchive, insert_signature
 from trustpolicy.cli import main
-from trustpolicy.sign import sign_package
+from trustpolicy._internal.sign import sign_package
 from trustpolicy.testing.pki import TestPKI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -322,7 +322,7 @@ def test_chain_and_revocation_messages_are_one_line_with_the_details_apart(world
     """Revoked, unreachable, unknown and untrusted chains, for signers and timestamp authorities: each
     message is one line under 200 characters; the chain's own long answer is the issue's detail."""
     from test_verify_support import TimestampServer
-    from trustpolicy.verify import REQUIRE, VERIFY
+    from trustpolicy._internal.verify import REQUIRE, VERIFY
 
     with TimestampServer(world.revoked_tsa) as revoked_tsa, TimestampServer(world.other.tsa) as untrusted_tsa:
         packages = [world.sign(world.revoked, stem="m-revoked"), world.sign(world.unreachable, stem="m-unreachable"),
@@ -346,7 +346,7 @@ def test_chain_and_revocation_messages_are_one_line_with_the_details_apart(world
 def test_detail_reaches_the_json_and_diagnostic_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code = main(["check", str(DEMO), "--revocation", "offline", "--no-cache", "--format", "json"])
     document = json.loads(capsys.readouterr().out)
-    from trustpolicy.report import report_problems
+    from trustpolicy._internal.report import report_problems
 
     assert code == 1 and report_problems(document) == []
     chain_issues = [i for p in document["packages"] for i in p["issues"] if i["code"] in CHAIN_CODES]

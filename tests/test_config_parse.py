@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from trustpolicy.config.nugetconfig import (
+from trustpolicy._internal.config.nugetconfig import (
     Clear,
     TrustedSigner,
     parse_bool,
@@ -17,7 +17,7 @@ from trustpolicy.config.nugetconfig import (
     read_config_file,
 )
 from trustpolicy.errors import ConfigError
-from trustpolicy.resources import schema_path
+from trustpolicy._internal.resources import schema_path
 
 CONFIGS = Path(__file__).parent / "configs"
 SAMPLES = sorted(p.name for p in CONFIGS.glob("*.config"))

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from conftest import identity_of, make_package
 from trustpolicy.cli import main
-from trustpolicy.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
-from trustpolicy.sign import RepositoryOptions, sign_package
+from trustpolicy._internal.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
+from trustpolicy._internal.sign import RepositoryOptions, sign_package
 
 A = "A" * 64
 
@@ -78,8 +78,8 @@ def test_verify_refuses_a_sha1_entry_too(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_an_allow_list_built_anyway_skips_unusable_entries_instead_of_raising() -> None:
-    from trustpolicy.config.nugetconfig import parse_config_bytes
-    from trustpolicy.verify.allowlist import compile_trusted_signers
+    from trustpolicy._internal.config.nugetconfig import parse_config_bytes
+    from trustpolicy._internal.verify.allowlist import compile_trusted_signers
 
     raw = write_config(Path(tempfile.mkdtemp()) / "c.config", f'<author name="a">{cert("AB" * 20, "SHA1")}{cert(alg="MD5")}{cert()}</author>').read_bytes()
     (signer,) = parse_config_bytes(raw, "c.config").signers

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from graphdata.layout import RESTORE, src
 
-from trustpolicy.graph import collect_graph, parse_version, verify_graph_hashes
+from trustpolicy._internal.graph import collect_graph, parse_version, verify_graph_hashes
 
 ASSETS = {
     "0-darrin-0+Catalog__Catalog.Api__obj__project.assets.json": 113,

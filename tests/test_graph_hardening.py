@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trustpolicy.errors import TrustPolicyError, UsageError
-from trustpolicy.graph import collect_graph, verify_graph_hashes
-from trustpolicy.graph._io import read_bytes
+from trustpolicy._internal.graph import collect_graph, verify_graph_hashes
+from trustpolicy._internal.graph._io import read_bytes
 
 
 def codes(findings) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trustpolicy.graph import normalize_version, parse_version, try_parse_version
+from trustpolicy._internal.graph import normalize_version, parse_version, try_parse_version
 
 
 @pytest.mark.parametrize(

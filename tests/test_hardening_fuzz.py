@@ -28,10 +28,10 @@ from hypothesis import strategies as st
 from fuzz import signed, zipkit
 from fuzz.signed import judge
 from fuzz.zipkit import Entry
-from trustpolicy.archive import ALGORITHMS, PackageArchive, insert_signature, strip_signature
+from trustpolicy._internal.archive import ALGORITHMS, PackageArchive, insert_signature, strip_signature
 from trustpolicy.cli import main as cli_main
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
-from trustpolicy.signature import parse_signature
+from trustpolicy._internal.signature import parse_signature
 
 CODE = re.compile(r"(NU3\d\d\d|TP\d\d\d\d)")
 PER_INPUT = 5.0  # seconds; typical inputs take milliseconds

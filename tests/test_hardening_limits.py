@@ -25,10 +25,10 @@ from asn1crypto import cms
 
 from fuzz import signed, zipkit
 from fuzz.zipkit import Entry
-from trustpolicy import archive, signature
-from trustpolicy.archive import PackageArchive
+from trustpolicy._internal import archive, signature
+from trustpolicy._internal.archive import PackageArchive
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
-from trustpolicy.signature import parse_signature
+from trustpolicy._internal.signature import parse_signature
 
 ID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
 ID_TIMESTAMP = bytes.fromhex("2a864886f70d010910020e")

@@ -36,8 +36,8 @@ from typing import Any
 
 import pytest
 
-from trustpolicy.sign import SigningIdentity, sign_package
-from trustpolicy.signature import fingerprint
+from trustpolicy._internal.sign import SigningIdentity, sign_package
+from trustpolicy._internal.signature import fingerprint
 from trustpolicy.testing.pki import Issued, TestPKI, write_certificates
 from trustpolicy.testing.revocation import CRLServer, OCSPResponder
 from trustpolicy.testing.tsa import TimestampServer

@@ -1,7 +1,7 @@
 """Issue 6.1: tamper detection is total.
 
 Real signed packages (author, repository, author + repository countersignature; TestPKI, a timestamp
-server on 127.0.0.1, trustpolicy.sign) verified by the engine in ACCEPT, REQUIRE and VERIFY with the
+server on 127.0.0.1, trustpolicy._internal.sign) verified by the engine in ACCEPT, REQUIRE and VERIFY with the
 test roots trusted and revocation off, after every single-byte change:
 
 - outside `.signature.p7s` (every byte of a ~1 KB package, and a sample of a 220 KB one): the
@@ -31,7 +31,7 @@ from asn1crypto import cms
 
 from fuzz import signed, zipkit
 from fuzz.signed import judge
-from trustpolicy.archive import PackageArchive
+from trustpolicy._internal.archive import PackageArchive
 from trustpolicy.models import PackageVerdict, Status, StepResult
 
 PRESETS = tuple(signed.PRESETS)

@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from trustpolicy.sign import SigningIdentity, sign_package
+from trustpolicy._internal.sign import SigningIdentity, sign_package
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "demo"

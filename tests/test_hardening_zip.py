@@ -18,9 +18,9 @@ import pytest
 
 from fuzz import signed, zipkit
 from fuzz.zipkit import Entry
-from trustpolicy.archive import PackageArchive
+from trustpolicy._internal.archive import PackageArchive
 from trustpolicy.errors import SigningError
-from trustpolicy.sign import build_signature, signature_content
+from trustpolicy._internal.sign import build_signature, signature_content
 from trustpolicy.models import PackageVerdict
 
 PRESETS = tuple(signed.PRESETS)

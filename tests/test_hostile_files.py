@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from graphdata.layout import install, src, write_assets
 
-from trustpolicy.graph import collect_graph
+from trustpolicy._internal.graph import collect_graph
 
 TIMEOUT = 60  # seconds; a blocked open() never returns
 

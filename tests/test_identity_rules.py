@@ -20,13 +20,13 @@ from cryptography.x509.oid import NameOID
 
 from conftest import identity_of, make_package
 from trustpolicy.cli import main
-from trustpolicy.config import load_trust_settings
+from trustpolicy._internal.config import load_trust_settings
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.models import PackageVerdict
 from trustpolicy.check import CheckOptions, check_graph
-from trustpolicy.report import render_text, validate_report
-from trustpolicy.sign import RepositoryOptions, sign_package
-from trustpolicy.signature import fingerprint
+from trustpolicy._internal.report import render_text, validate_report
+from trustpolicy._internal.sign import RepositoryOptions, sign_package
+from trustpolicy._internal.signature import fingerprint
 from trustpolicy.testing.pki import CODE_SIGNING, Issued, TestPKI, write_certificates
 from trustpolicy.testing.tsa import TimestampServer
 

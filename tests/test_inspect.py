@@ -13,11 +13,11 @@ from datafiles import CERTS, NUGET, SIGNED, UNSIGNED, ZIP_EDGE
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
 
-from trustpolicy.archive import PackageArchive, insert_signature, strip_signature
+from trustpolicy._internal.archive import PackageArchive, insert_signature, strip_signature
 from trustpolicy.cli import main
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.inspect import inspect_package, signature_failed
-from trustpolicy.signature import parse_signature
+from trustpolicy._internal.inspect import inspect_package, signature_failed
+from trustpolicy._internal.signature import parse_signature
 
 VERSIONING = SIGNED / "nuget.versioning.5.0.0.nupkg"
 REPOSIGNED = SIGNED / "Test.Reposigned.1.0.0.nupkg"

@@ -11,9 +11,9 @@ import pytest
 
 from trustpolicy.cli import main
 from trustpolicy.codes import CODES
-from trustpolicy.config import load_config
-from trustpolicy.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
-from trustpolicy.config.lint import lint, nuget_org_certificates, rule
+from trustpolicy._internal.config import load_config
+from trustpolicy._internal.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
+from trustpolicy._internal.config.lint import lint, nuget_org_certificates, rule
 
 CONFIGS = Path(__file__).parent / "configs"
 AT_2025 = datetime(2025, 6, 1, tzinfo=timezone.utc)

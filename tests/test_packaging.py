@@ -72,7 +72,7 @@ def test_wheel_carries_the_runtime_files(wheel_and_venv: tuple[Path, Path]) -> N
 
 def test_installed_trustpolicy_is_not_the_source_tree(wheel_and_venv: tuple[Path, Path], tmp_path: Path, user_env: dict[str, str]) -> None:
     _, venv = wheel_and_venv
-    code = ("import json, trustpolicy, trustpolicy.resources as r; "
+    code = ("import json, trustpolicy, trustpolicy._internal.resources as r; "
             "print(json.dumps([trustpolicy.__file__, str(r.schema_path('report.schema.json')), "
             "str(r.schema_path('nuget-config.xsd')), str(r.DATA_DIR)]))")
     module, report_schema, config_schema, data = json.loads(checked([venv / "bin" / "python", "-c", code], tmp_path, user_env).stdout)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from trustpolicy import fileutil
+from trustpolicy._internal import fileutil
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.fileutil import NotRegularFile, not_regular, open_regular, replace_file, write_atomic
+from trustpolicy._internal.fileutil import NotRegularFile, not_regular, open_regular, replace_file, write_atomic
 
 
 def run_with_deadline(fn, seconds: float = 10.0):  # type: ignore[no-untyped-def]

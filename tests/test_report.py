@@ -18,9 +18,9 @@ import pytest
 from rich.console import Console
 
 from trustpolicy import __version__, codes
-from trustpolicy.clock import format_moment, parse_moment
+from trustpolicy._internal.clock import format_moment, parse_moment
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.fileutil import write_atomic
+from trustpolicy._internal.fileutil import write_atomic
 from trustpolicy.models import (
     GraphReport,
     Issue,
@@ -32,7 +32,7 @@ from trustpolicy.models import (
     Status,
     StepResult,
 )
-from trustpolicy.report import (
+from trustpolicy._internal.report import (
     ReportFormat,
     ReportInvalid,
     check_document,

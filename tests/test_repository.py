@@ -147,7 +147,7 @@ def test_the_scan_covers_code_tests_docs_and_the_readme() -> None:
     rels = {p.relative_to(ROOT).as_posix() for p in scanned_files(ROOT)}
     assert SELF not in rels
     for expected in ("README.md", "tests/conftest.py", "tests/data/README.md", "tests/data/PROVENANCE.md",
-                     "trustpolicy/verify/engine.py", "bench/run.py", "fixtures/make_demo.py", "docs/README.md",
+                     "trustpolicy/_internal/verify/engine.py", "bench/run.py", "fixtures/make_demo.py", "docs/README.md",
                      "docs/verification.md"):
         assert expected in rels
     assert not any(r.startswith("tests/data/restore/") for r in rels)  # foreign data is not ours to scan

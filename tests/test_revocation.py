@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from asn1crypto import pem
 
-from trustpolicy.chain import ChainResult, ChainValidator
+from trustpolicy._internal.chain import ChainResult, ChainValidator
 from trustpolicy.errors import TrustPolicyError, UsageError
-from trustpolicy.revocation import RevocationFetcher, RevocationOptions
+from trustpolicy._internal.revocation import RevocationFetcher, RevocationOptions
 from trustpolicy.testing.pki import Issued, TestPKI
 from trustpolicy.testing.revocation import CRLServer, OCSPResponder, closed_port_url
-from trustpolicy.truststore import TrustStore
+from trustpolicy._internal.truststore import TrustStore
 
 TIMEOUT = 1.0
 SLACK = 2.0  # generous: CI machines are slow and noisy

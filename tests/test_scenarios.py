@@ -1,6 +1,6 @@
 """Conformance scenarios 1-88 of docs/scenarios.md, one test each, on packages built here.
 
-Every package is signed for real by trustpolicy.sign with the session's test PKI, timestamped by a
+Every package is signed for real by trustpolicy._internal.sign with the session's test PKI, timestamped by a
 TimestampServer on 127.0.0.1, and (for revocation) checked against CRLs served on 127.0.0.1.
 Scenarios NuGet expresses with restore-only machinery are noted where they would be, with why.
 Scenarios 89-104 (configuration parsing, trust command) belong to the config and trust tests.
@@ -38,11 +38,11 @@ from test_verify_support import (  # noqa: F401 - `world` is a fixture
     with_signer_info,
     world,
 )
-from trustpolicy import clock
-from trustpolicy.archive import PackageArchive, hash_file, insert_signature, strip_signature
-from trustpolicy.config import load_trust_settings
+from trustpolicy._internal import clock
+from trustpolicy._internal.archive import PackageArchive, hash_file, insert_signature, strip_signature
+from trustpolicy._internal.config import load_trust_settings
 from trustpolicy.errors import SigningError
-from trustpolicy.sign import (
+from trustpolicy._internal.sign import (
     RepositoryOptions,
     attribute,
     make_signer_info,
@@ -51,10 +51,10 @@ from trustpolicy.sign import (
     signing_certificate_v2,
     signing_time_value,
 )
-from trustpolicy.signature import fingerprint, parse_signature
+from trustpolicy._internal.signature import fingerprint, parse_signature
 from trustpolicy.testing.pki import CODE_SIGNING, LIFETIME_SIGNING, Issued
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, AllowList, AllowListEntry, CountersignatureBehavior, RepositorySignatures, SignaturePlacement, VerificationTarget
+from trustpolicy._internal.verify import ACCEPT, REQUIRE, VERIFY, AllowList, AllowListEntry, CountersignatureBehavior, RepositorySignatures, SignaturePlacement, VerificationTarget
 from trustpolicy.models import PackageVerdict, Status
 
 
@@ -350,7 +350,7 @@ def test_scenario_23_signature_entry_removed_is_unsigned(world: World) -> None:
 
 
 def test_scenario_24_signature_bytes_tampered(world: World) -> None:
-    from trustpolicy.sign import SigningIdentity
+    from trustpolicy._internal.sign import SigningIdentity
 
     leaf = world.pki.leaf  # no root in the certificate set: every byte left there is used
     identity = SigningIdentity(leaf.certificate, leaf.private_key, (world.pki.intermediate.certificate,))

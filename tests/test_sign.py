@@ -1,4 +1,4 @@
-"""trustpolicy.sign and `trustpolicy sign`: the CMS profile of docs/format.md 5-7, checked against openssl,
+"""trustpolicy._internal.sign and `trustpolicy sign`: the CMS profile of docs/format.md 5-7, checked against openssl,
 NuGet's own reference signature, and every refusal NuGet makes at signing time."""
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.serialization import Encoding
 from datafiles import SIGNED, ZIP_EDGE
 
-from trustpolicy import asn1 as oids
-from trustpolicy.archive import PackageArchive
+from trustpolicy._internal import asn1 as oids
+from trustpolicy._internal.archive import PackageArchive
 from trustpolicy.cli import main
 from trustpolicy.errors import SigningError
-from trustpolicy.sign import (
+from trustpolicy._internal.sign import (
     RepositoryOptions,
     SigningIdentity,
     countersign_signature,
@@ -679,7 +679,7 @@ def test_cli_certificate_refusal_names_the_code(pki, unsigned_package, tmp_path,
 
 
 def test_round_trip_through_parse_signature(pki, unsigned_package, repo_identity, make_tsa, tmp_path):
-    signature = pytest.importorskip("trustpolicy.signature")
+    signature = pytest.importorskip("trustpolicy._internal.signature")
     gen_time = pki.now - timedelta(minutes=5)
     server = make_tsa(gen_time=gen_time)
     author = sign_package(unsigned_package, identity=identity_of(pki.leaf), output=tmp_path / "a.nupkg",

@@ -1,4 +1,4 @@
-"""trustpolicy.signature on the real NuGet corpus, plus structural defects built from it.
+"""trustpolicy._internal.signature on the real NuGet corpus, plus structural defects built from it.
 
 Mutated signatures are made by editing the asn1crypto structures of a corpus signature and
 re-encoding them. Their cryptographic signatures become invalid, which does not matter here: these
@@ -22,9 +22,9 @@ from datafiles import SIGNED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trustpolicy import asn1 as oids
+from trustpolicy._internal import asn1 as oids
 from trustpolicy.errors import SignatureFormatError
-from trustpolicy.signature import (
+from trustpolicy._internal.signature import (
     MAX_SIGNATURE_SIZE,
     PrimarySignature,
     Signature,
@@ -59,7 +59,7 @@ def corpus_signature(name: str) -> bytes:
     path = SIGNED / name
     if path.suffix == ".p7s":
         return path.read_bytes()
-    with zipfile.ZipFile(path) as z:  # independent of trustpolicy.archive on purpose
+    with zipfile.ZipFile(path) as z:  # independent of trustpolicy._internal.archive on purpose
         return z.read(".signature.p7s")
 
 

@@ -1,4 +1,4 @@
-"""The per-process shortcuts of trustpolicy.signature and trustpolicy.signerinfo, on real signatures.
+"""The per-process shortcuts of trustpolicy._internal.signature and trustpolicy._internal.signerinfo, on real signatures.
 
 Parsing and evaluating remember values derived from exact encodings that every package of a graph
 repeats: issuer names in their RFC 5280 comparison form, signing-certificate checks that passed, the
@@ -27,15 +27,15 @@ from test_verify_support import (  # noqa: F401 - `world` is a fixture
     read_signature,
     world,
 )
-from trustpolicy import asn1 as oids
-from trustpolicy.archive import hash_file, insert_signature
+from trustpolicy._internal import asn1 as oids
+from trustpolicy._internal.archive import hash_file, insert_signature
 from trustpolicy.errors import SignatureFormatError
-from trustpolicy.sign import signature_content
-from trustpolicy.signature import _algorithm_name, distinguished_name, fingerprint, parse_signature
+from trustpolicy._internal.sign import signature_content
+from trustpolicy._internal.signature import _algorithm_name, distinguished_name, fingerprint, parse_signature
 from trustpolicy.testing.pki import Issued, TestPKI
 from trustpolicy.models import PackageVerdict
-from trustpolicy.signerinfo import verify_signer_info
-from trustpolicy.verify import VERIFY
+from trustpolicy._internal.signerinfo import verify_signer_info
+from trustpolicy._internal.verify import VERIFY
 
 
 def _tlv(tag: int, body: bytes) -> bytes:

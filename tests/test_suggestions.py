@@ -2,7 +2,7 @@
 
 The promise under test: run every suggested command (or make the suggested edit) and the same
 `check` passes for every package the suggestions named; `init` then `check` passes for every package
-`init` pinned. Packages are signed for real (test PKI, trustpolicy.sign), commands run through the CLI.
+`init` pinned. Packages are signed for real (test PKI, trustpolicy._internal.sign), commands run through the CLI.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from conftest import identity_of, make_package
 from test_verify_support import first_data_offset, flip_byte
 from trustpolicy.cli import main
-from trustpolicy.sign import RepositoryOptions, sign_package
+from trustpolicy._internal.sign import RepositoryOptions, sign_package
 from trustpolicy.testing.pki import Issued, TestPKI, write_certificates
 
 FEED = "https://feed.example/v3/index.json"
@@ -180,7 +180,7 @@ def test_an_existing_repository_entry_is_extended_not_duplicated(
         capsys: pytest.CaptureFixture[str], graph: Path, roots: str, signers: Signers) -> None:
     """The nuget.org case: the repository is trusted for some owners; the others' packages fail. The
     suggestion edits that entry (merged owners) instead of a `trust repository` that would be refused."""
-    from trustpolicy.signature import fingerprint
+    from trustpolicy._internal.signature import fingerprint
 
     feed_fp = fingerprint(signers.feed.asn1)
     existing = (f'    <repository name="our feed" serviceIndex="{FEED}">\n'
@@ -208,7 +208,7 @@ def test_a_second_repository_and_a_new_certificate_of_a_trusted_repository(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, roots: str, signers: Signers) -> None:
     """Two repositories are two suggestions; an existing entry that only lacks a certificate gets a
     `trust certificate` command for its own file."""
-    from trustpolicy.signature import fingerprint
+    from trustpolicy._internal.signature import fingerprint
 
     folder = tmp_path / "two-feeds"
     folder.mkdir()

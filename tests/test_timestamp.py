@@ -1,4 +1,4 @@
-"""One RFC 3161 token check for the signer and the verifier (trustpolicy.timestamp, docs/format.md 7,
+"""One RFC 3161 token check for the signer and the verifier (trustpolicy._internal.timestamp, docs/format.md 7,
 docs/verification.md 4.2 Step A).
 
 For every token defect a real TSA can produce, sign_package refuses with the code the verifier
@@ -30,10 +30,10 @@ from test_verify_support import (  # noqa: F401 - `world` is a fixture
     with_signer_info,
     world,
 )
-from trustpolicy import clock
-from trustpolicy.archive import hash_file, insert_signature
+from trustpolicy._internal import clock
+from trustpolicy._internal.archive import hash_file, insert_signature
 from trustpolicy.errors import SigningError
-from trustpolicy.sign import (
+from trustpolicy._internal.sign import (
     TimeStampResp,
     attribute,
     build_signature,
@@ -44,9 +44,9 @@ from trustpolicy.sign import (
 )
 from trustpolicy.testing.pki import CODE_SIGNING, Issued, generate_key
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy.timestamp import check_token
+from trustpolicy._internal.timestamp import check_token
 from trustpolicy.models import PackageVerdict
-from trustpolicy.verify import VERIFY
+from trustpolicy._internal.verify import VERIFY
 
 VALUE = b"a signature value"
 NONCE = 12345  # the nonce raw_token asks for

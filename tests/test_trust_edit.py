@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from trustpolicy.cli import main
-from trustpolicy.config import load_trust_settings
-from trustpolicy.config.edit import ConfigEditor, certificate_node, signer_node
-from trustpolicy.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
+from trustpolicy._internal.config import load_trust_settings
+from trustpolicy._internal.config.edit import ConfigEditor, certificate_node, signer_node
+from trustpolicy._internal.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
 
 CONFIGS = Path(__file__).parent / "configs"
 A = "A" * 64
@@ -312,7 +312,7 @@ def test_replace_certificates_keeps_survivors_byte_identical(isolated: Path) -> 
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from trustpolicy.config import trust  # noqa: E402
+from trustpolicy._internal.config import trust  # noqa: E402
 
 XML_TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff") | st.sampled_from("\t\n\r&<>\"'"),

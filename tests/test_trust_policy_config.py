@@ -18,16 +18,16 @@ from lxml import etree
 
 from conftest import make_package
 from trustpolicy.cli import main
-from trustpolicy.config import ConfigLocations, load_config, load_trust_settings
-from trustpolicy.config.lint import lint, rule
-from trustpolicy.config.nugetconfig import read_config_file
-from trustpolicy.config.rules import IdentityRule, PackageException, SignerScope
+from trustpolicy._internal.config import ConfigLocations, load_config, load_trust_settings
+from trustpolicy._internal.config.lint import lint, rule
+from trustpolicy._internal.config.nugetconfig import read_config_file
+from trustpolicy._internal.config.rules import IdentityRule, PackageException, SignerScope
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.errors import ConfigError
-from trustpolicy.graph.versions import parse_version
-from trustpolicy.patterns import best_match, check_pattern
-from trustpolicy.resources import schema_path
-from trustpolicy.versionrange import parse_range
+from trustpolicy._internal.graph.versions import parse_version
+from trustpolicy._internal.patterns import best_match, check_pattern
+from trustpolicy._internal.resources import schema_path
+from trustpolicy._internal.versionrange import parse_range
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = "A" * 64

@@ -13,8 +13,8 @@ from typing import Any, Union
 import pytest
 
 from trustpolicy.cli import main
-from trustpolicy.config import load_trust_settings
-from trustpolicy.config.sources import fetch_repository_signatures, SourceError
+from trustpolicy._internal.config import load_trust_settings
+from trustpolicy._internal.config.sources import fetch_repository_signatures, SourceError
 
 A = "a1" * 32
 B = "b2" * 32

@@ -8,7 +8,7 @@ import pytest
 
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.testing.pki import TestPKI, write_certificates
-from trustpolicy.truststore import TrustStore, load_certificates
+from trustpolicy._internal.truststore import TrustStore, load_certificates
 
 DIGICERT_ASSURED_ID_ROOT = "3E9099B5015E8F486C00BCEA9D111EE721FABA355A89BCF1DF69561E3DC6325C"
 VERISIGN_UNIVERSAL_ROOT = "2399561127A57125DE8CEFEA610DDF2FA078B5C8067F4E828290BFB860E84B3C"
@@ -113,7 +113,7 @@ def test_missing_file_names_the_file(tmp_path: Path) -> None:
 
 def test_bundled_roots_are_parsed_only_when_a_purpose_is_used() -> None:
     """A check answered from the cache needs the store's identity, not its parsed roots."""
-    from trustpolicy import truststore
+    from trustpolicy._internal import truststore
 
     fresh = truststore._bundled.__wrapped__()  # not the per-process instance other tests have used
     assert fresh._certificates == {}

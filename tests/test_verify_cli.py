@@ -9,7 +9,7 @@ import pytest
 
 from test_verify_support import SERVICE_INDEX, World, world  # noqa: F401 - fixture
 from trustpolicy.cli import main
-from trustpolicy.signature import fingerprint
+from trustpolicy._internal.signature import fingerprint
 from trustpolicy.testing.pki import write_certificates
 
 PACKAGE_KEYS = {"path", "id", "version", "signed", "verdict", "signatures", "issues"}

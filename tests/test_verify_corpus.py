@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from datafiles import SIGNED, UNSIGNED, ZIP_EDGE
 
-from trustpolicy.archive import PackageArchive
-from trustpolicy.chain import ChainValidator
-from trustpolicy.revocation import RevocationOptions
-from trustpolicy.signature import parse_signature
-from trustpolicy.truststore import TrustStore
-from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY
+from trustpolicy._internal.archive import PackageArchive
+from trustpolicy._internal.chain import ChainValidator
+from trustpolicy._internal.revocation import RevocationOptions
+from trustpolicy._internal.signature import parse_signature
+from trustpolicy._internal.truststore import TrustStore
+from trustpolicy._internal.verify import ACCEPT, REQUIRE, VERIFY
 
 from conftest import make_verifier
 from trustpolicy.models import PackageVerdict, Status

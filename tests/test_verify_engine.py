@@ -16,13 +16,13 @@ from test_verify_support import (  # noqa: F401 - `world` is a fixture
     make_signer_info,
     world,
 )
-from trustpolicy.archive import hash_file, insert_signature
-from trustpolicy.config import load_trust_settings
-from trustpolicy.sign import signature_content
-from trustpolicy.signature import fingerprint
+from trustpolicy._internal.archive import hash_file, insert_signature
+from trustpolicy._internal.config import load_trust_settings
+from trustpolicy._internal.sign import signature_content
+from trustpolicy._internal.signature import fingerprint
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, generate_key
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, CountersignatureBehavior, Verifier, compile_trusted_signers, preset
+from trustpolicy._internal.verify import ACCEPT, REQUIRE, VERIFY, CountersignatureBehavior, Verifier, compile_trusted_signers, preset
 from trustpolicy.models import Issue, PackageVerdict, Status, worst
 
 
@@ -229,8 +229,8 @@ def test_unexpected_failure_is_an_invalid_verdict(world: World) -> None:
 
 
 def test_chain_results_are_cached_across_packages(world: World) -> None:
-    from trustpolicy.chain import ChainValidator
-    from trustpolicy.revocation import RevocationOptions
+    from trustpolicy._internal.chain import ChainValidator
+    from trustpolicy._internal.revocation import RevocationOptions
 
     with ChainValidator(world.store, RevocationOptions("off")) as chains:
         verifier = world.verifier(VERIFY, chains=chains)

@@ -1,6 +1,6 @@
 """Builders and session fixtures shared by the verify tests (no tests in this module).
 
-Everything is real: certificates from trustpolicy.testing.pki, signatures from trustpolicy.sign,
+Everything is real: certificates from trustpolicy.testing.pki, signatures from trustpolicy._internal.sign,
 timestamps from TimestampServer on 127.0.0.1, CRLs from CRLServer. Where a test needs a signature
 NuGet's signer would refuse to write (short key, two SignerInfos, a bad timestamp...), the pieces
 are assembled here with asn1crypto from the same building blocks.
@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from asn1crypto import cms, core, tsp
 
-from trustpolicy import clock
-from trustpolicy.archive import PackageArchive, hash_file, insert_signature, strip_signature
-from trustpolicy.chain import ChainValidator
-from trustpolicy.revocation import RevocationOptions
-from trustpolicy.sign import (
+from trustpolicy._internal import clock
+from trustpolicy._internal.archive import PackageArchive, hash_file, insert_signature, strip_signature
+from trustpolicy._internal.chain import ChainValidator
+from trustpolicy._internal.revocation import RevocationOptions
+from trustpolicy._internal.sign import (
     RepositoryOptions,
     attribute,
     build_signature,
@@ -42,8 +42,8 @@ from trustpolicy.sign import (
 from trustpolicy.testing.pki import Issued, TestPKI
 from trustpolicy.testing.revocation import CRLServer, closed_port_url
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy.truststore import TrustStore
-from trustpolicy.verify import Verifier, VerificationSettings
+from trustpolicy._internal.truststore import TrustStore
+from trustpolicy._internal.verify import Verifier, VerificationSettings
 
 from conftest import identity_of, make_package, make_verifier  # shared with the other suites
 

@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trustpolicy import __version__
-from trustpolicy.archive import PackageArchive
-from trustpolicy.cache import VerdictCache
+from trustpolicy._internal.archive import PackageArchive
+from trustpolicy._internal.cache import VerdictCache
 from trustpolicy.codes import Code
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.errors import TrustPolicyError, UsageError
-from trustpolicy.explain import Advice, explain, suggest
-from trustpolicy.graph import Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
+from trustpolicy._internal.explain import Advice, explain, suggest
+from trustpolicy._internal.graph import Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
 from trustpolicy.models import GraphReport, Issue, Level, PackageReport, PackageVerdict, Status, StepResult
 
 if TYPE_CHECKING:
-    from trustpolicy.chain import ChainValidator
-    from trustpolicy.verify.engine import Verifier
+    from trustpolicy._internal.chain import ChainValidator
+    from trustpolicy._internal.verify.engine import Verifier
 
 __all__ = ["CheckOptions", "check_graph", "config_directory"]
 

@@ -20,17 +20,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trustpolicy import __version__, clock
-from trustpolicy.config import LoadedConfig, TrustedSigner, TrustSettings, load_config
+from trustpolicy import __version__
+from trustpolicy._internal import clock
+from trustpolicy._internal.config import LoadedConfig, TrustedSigner, TrustSettings, load_config
 from trustpolicy.errors import UsageError
-from trustpolicy.truststore import TrustStore
-from trustpolicy.verify.settings import ACCEPT, REQUIRE, REVOCATION_MODES, VERIFY, RevocationOptions, VerificationSettings
+from trustpolicy._internal.truststore import TrustStore
+from trustpolicy._internal.verify.settings import ACCEPT, REQUIRE, REVOCATION_MODES, VERIFY, RevocationOptions, VerificationSettings
 
 if TYPE_CHECKING:
-    from trustpolicy.chain import ChainValidator
-    from trustpolicy.config.rules import TrustRules
-    from trustpolicy.verify.allowlist import AllOf
-    from trustpolicy.verify.engine import Verifier
+    from trustpolicy._internal.chain import ChainValidator
+    from trustpolicy._internal.config.rules import TrustRules
+    from trustpolicy._internal.verify.allowlist import AllOf
+    from trustpolicy._internal.verify.engine import Verifier
 
 __all__ = ["MODES", "RevocationOptions", "TrustContext", "TrustOptions"]
 
@@ -166,20 +167,20 @@ class TrustContext:
     def allow_lists(self) -> AllOf:
         """The lists every package must pass: trustedSigners (with the identity rules and signer scopes
         of <trustPolicy>), then --certificate-fingerprint values."""
-        from trustpolicy.verify.allowlist import compose
+        from trustpolicy._internal.verify.allowlist import compose
 
         return compose(self.config.signers, require_non_empty=self.require_non_empty, fingerprints=self.fingerprints,
                        rules=self.config.rules)
 
     def chain_validator(self) -> ChainValidator:
         """A new chain validator (one per process: it caches chains and revocation answers)."""
-        from trustpolicy.chain import ChainValidator
+        from trustpolicy._internal.chain import ChainValidator
 
         return ChainValidator(self.trust_store, self.revocation)
 
     def verifier(self, chains: ChainValidator | None = None) -> Verifier:
         """A verifier for this context (pass `chains` to share one validator between verifiers)."""
-        from trustpolicy.verify.engine import Verifier
+        from trustpolicy._internal.verify.engine import Verifier
 
         return Verifier(
             self.settings,
@@ -230,7 +231,7 @@ def _rules_meaning(rules: TrustRules) -> dict[str, object]:
 def _fingerprints(values: tuple[str, ...]) -> tuple[str, ...]:
     if not values:
         return ()
-    from trustpolicy.verify.allowlist import normalize_sha256  # the X.509 stack: only when asked for
+    from trustpolicy._internal.verify.allowlist import normalize_sha256  # the X.509 stack: only when asked for
 
     try:
         return tuple(normalize_sha256(value) for value in values)

@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from trustpolicy.clock import format_moment, parse_moment
+from trustpolicy._internal.clock import format_moment, parse_moment
 from trustpolicy.codes import Code, Level
 
 __all__ = [

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 
 from trustpolicy import __version__
-from trustpolicy.clock import format_moment
+from trustpolicy._internal.clock import format_moment
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.models import GraphReport, Location, PackageReport, PackageVerdict
 

@@ -27,7 +27,7 @@ def seed_corpus(directory: Path, kind: str) -> None:
         if kind == "signature":
             if name == "unsigned":
                 continue
-            from trustpolicy.archive import PackageArchive
+            from trustpolicy._internal.archive import PackageArchive
 
             data = PackageArchive.open(getattr(world, name)).read_signature()
         (directory / f"{name}.bin").write_bytes(data)

@@ -1,4 +1,4 @@
-"""atheris harness: trustpolicy.archive (and read_nuspec) on arbitrary bytes.
+"""atheris harness: trustpolicy._internal.archive (and read_nuspec) on arbitrary bytes.
 
     .venv/bin/python tests/fuzz/fuzz_archive.py tests/fuzz/corpus-archive -max_total_time=600
 
@@ -16,7 +16,7 @@ import atheris
 
 with atheris.instrument_imports():
     from _harness import SCRATCH, check_error, seed_corpus, zipkit
-    from trustpolicy.archive import ALGORITHMS, PackageArchive, insert_signature, strip_signature
+    from trustpolicy._internal.archive import ALGORITHMS, PackageArchive, insert_signature, strip_signature
     from trustpolicy.errors import TrustPolicyError
 
 PATH = SCRATCH / "input.nupkg"

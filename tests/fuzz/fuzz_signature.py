@@ -1,4 +1,4 @@
-"""atheris harness: trustpolicy.signature.parse_signature (CMS, timestamps, countersignatures).
+"""atheris harness: trustpolicy._internal.signature.parse_signature (CMS, timestamps, countersignatures).
 
     .venv/bin/python tests/fuzz/fuzz_signature.py tests/fuzz/corpus-signature -max_total_time=600
 
@@ -17,7 +17,7 @@ import atheris
 with atheris.instrument_imports():
     from _harness import check_error, seed_corpus, zipkit
     from trustpolicy.errors import SignatureFormatError
-    from trustpolicy.signature import parse_signature
+    from trustpolicy._internal.signature import parse_signature
 
 
 def one_input(data: bytes) -> None:

@@ -1,7 +1,7 @@
 """Signed packages and verifiers for the hardening tests and harnesses, built once per process.
 
 Everything is real: a TestPKI, timestamps from a TimestampServer on 127.0.0.1, signatures from
-trustpolicy.sign.sign_package, and Verifiers (ACCEPT, REQUIRE, VERIFY) that trust the test roots in
+trustpolicy._internal.sign.sign_package, and Verifiers (ACCEPT, REQUIRE, VERIFY) that trust the test roots in
 addition to the bundled ones, with revocation off.
 """
 
@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from trustpolicy import clock
-from trustpolicy.archive import hash_file, insert_signature
-from trustpolicy.chain import ChainValidator
-from trustpolicy.revocation import RevocationOptions
-from trustpolicy.sign import RepositoryOptions, SigningIdentity, build_signature, sign_package, signature_content
+from trustpolicy._internal import clock
+from trustpolicy._internal.archive import hash_file, insert_signature
+from trustpolicy._internal.chain import ChainValidator
+from trustpolicy._internal.revocation import RevocationOptions
+from trustpolicy._internal.sign import RepositoryOptions, SigningIdentity, build_signature, sign_package, signature_content
 from trustpolicy.testing.pki import Issued, TestPKI
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy.truststore import TrustStore
-from trustpolicy.verify import ACCEPT, REQUIRE, VERIFY, Verifier
-from trustpolicy.verify.allowlist import compose
+from trustpolicy._internal.truststore import TrustStore
+from trustpolicy._internal.verify import ACCEPT, REQUIRE, VERIFY, Verifier
+from trustpolicy._internal.verify.allowlist import compose
 from trustpolicy.models import PackageVerdict, Status
 
 try:  # imported as fuzz.signed by pytest, as signed by the harnesses

@@ -429,7 +429,7 @@ def cd_raw(data: bytes) -> dict[bytes, bytes]:
 
 
 def nuget_hash(data: bytes, algorithm: str = "sha256") -> bytes:
-    """NuGet's integrity hash, a literal port of docs/format.md 4.2 (independent of trustpolicy.archive)."""
+    """NuGet's integrity hash, a literal port of docs/format.md 4.2 (independent of trustpolicy._internal.archive)."""
     import hashlib
 
     u16 = lambda p: struct.unpack_from("<H", data, p)[0]  # noqa: E731

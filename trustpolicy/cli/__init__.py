@@ -44,7 +44,7 @@ from importlib import import_module  # noqa: E402
 
 from trustpolicy import __version__  # noqa: E402
 from trustpolicy.errors import TrustPolicyError  # noqa: E402
-from trustpolicy.verbosity import Verbosity  # noqa: E402
+from trustpolicy._internal.verbosity import Verbosity  # noqa: E402
 
 COMMAND_MODULES = ("inspect", "sign", "verify", "check", "init", "trust", "config", "lint", "serve")
 

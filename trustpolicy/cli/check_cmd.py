@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from trustpolicy.cli.options import add_trust_options, trust_options
 from trustpolicy.errors import UsageError
-from trustpolicy.verbosity import Verbosity
+from trustpolicy._internal.verbosity import Verbosity
 
 if TYPE_CHECKING:
     from trustpolicy.check import CheckOptions
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     # deferred: keeps --help fast
     from trustpolicy.check import CheckOptions, config_directory
     from trustpolicy.context import TrustContext
-    from trustpolicy.fileutil import write_atomic
-    from trustpolicy.report import ReportFormat, render_text, summary_line
+    from trustpolicy._internal.fileutil import write_atomic
+    from trustpolicy._internal.report import ReportFormat, render_text, summary_line
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     elif fmt is ReportFormat.TABLE:
         from rich.console import Console  # rich is loaded only for what it draws
 
-        from trustpolicy.report.table import render_table
+        from trustpolicy._internal.report.table import render_table
 
         render_table(report, Console(highlight=False), args.verbosity)  # colours only on a terminal
     else:

@@ -7,8 +7,8 @@ import argparse
 import json
 from typing import Any
 
-from trustpolicy.config.hierarchy import FolderSetting, LoadedConfig, TrustSettings, load_config
-from trustpolicy.config.rules import TrustRules
+from trustpolicy._internal.config.hierarchy import FolderSetting, LoadedConfig, TrustSettings, load_config
+from trustpolicy._internal.config.rules import TrustRules
 from trustpolicy.models import Location
 
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from trustpolicy.cli.options import add_trust_options, trust_options
-from trustpolicy.verbosity import Verbosity
+from trustpolicy._internal.verbosity import Verbosity
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustpolicy.pinning import collect_pins, init_context, write_pins
+    from trustpolicy._internal.pinning import collect_pins, init_context, write_pins
 
     paths = args.paths or ["."]
     context = init_context(paths, trust_options(args, configfile=args.configfile))

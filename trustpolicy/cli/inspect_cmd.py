@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.inspect import inspect_package, signature_failed
+from trustpolicy._internal.inspect import inspect_package, signature_failed
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _LABEL = 16  # width of the label column in text output

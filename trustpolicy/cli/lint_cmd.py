@@ -11,7 +11,7 @@ import json
 
 from trustpolicy.cli.config_cmd import add_scope_arguments
 from trustpolicy.cli.options import parse_at
-from trustpolicy.config.lint import failing, lint, rule
+from trustpolicy._internal.config.lint import failing, lint, rule
 from trustpolicy.models import Issue, Level
 
 
@@ -49,7 +49,7 @@ def _root_fingerprints(context) -> frozenset[str]:  # type: ignore[no-untyped-de
     """SHA-256 of the code-signing roots, for identity rules that pin one (only when there are any)."""
     if not context.config.rules.identities:
         return frozenset()
-    from trustpolicy.signature import fingerprint
+    from trustpolicy._internal.signature import fingerprint
 
     return frozenset(fingerprint(root) for root in context.trust_store.roots("code_signing"))
 

@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from trustpolicy import clock
+from trustpolicy._internal import clock
 from trustpolicy.errors import UsageError
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from trustpolicy.errors import UsageError
 from trustpolicy.models import Issue
-from trustpolicy.verbosity import Verbosity
-from trustpolicy.sign import (
+from trustpolicy._internal.verbosity import Verbosity
+from trustpolicy._internal.sign import (
     DEFAULT_TIMESTAMP_TIMEOUT,
     HASH_ALGORITHMS,
     RepositoryOptions,

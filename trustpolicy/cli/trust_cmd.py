@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from trustpolicy.config import trust
-from trustpolicy.config.sources import DEFAULT_TIMEOUT
+from trustpolicy._internal.config import trust
+from trustpolicy._internal.config.sources import DEFAULT_TIMEOUT
 from trustpolicy.errors import UsageError
 
 
@@ -95,7 +95,7 @@ def _author(scope: trust.Scope, args: argparse.Namespace) -> trust.Outcome:
         raise UsageError("give the package once: either PACKAGE or --identity-from PACKAGE")
     if args.allow_untrusted_root:
         raise UsageError("--allow-untrusted-root cannot go with --identity-from: identity rules need a trusted chain")
-    from trustpolicy.truststore import TrustStore
+    from trustpolicy._internal.truststore import TrustStore
 
     store = TrustStore.from_files(args.trust_store, extra=args.extra_roots)
     return trust.add_identity(scope, args.name, args.identity_from, trust_store=store)

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from trustpolicy import clock
+from trustpolicy._internal import clock
 from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.serve.audit import AuditLog
 from trustpolicy.context import TrustOptions

@@ -15,9 +15,9 @@ import json
 import os
 from typing import Any
 
-from trustpolicy import clock
+from trustpolicy._internal import clock
 from trustpolicy.errors import UsageError
-from trustpolicy.clock import format_moment
+from trustpolicy._internal.clock import format_moment
 
 
 class AuditLog:

@@ -19,15 +19,15 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trustpolicy import clock
+from trustpolicy._internal import clock
 from trustpolicy.codes import Code, title
 from trustpolicy.context import TrustContext, TrustOptions
-from trustpolicy.explain import common_name
-from trustpolicy.graph.versions import try_parse_version
+from trustpolicy._internal.explain import common_name
+from trustpolicy._internal.graph.versions import try_parse_version
 from trustpolicy.models import Level, PackageVerdict
 
 if TYPE_CHECKING:
-    from trustpolicy.chain import ChainValidator
+    from trustpolicy._internal.chain import ChainValidator
 
 MODES = ("accept", "require", "audit")
 _REASON_LENGTH = 200
@@ -108,7 +108,7 @@ class Judgement:
 def judge_file(path: str) -> Judgement:
     """Verify one downloaded file at this moment. The whole-file SHA-512 is taken in the same read as
     the signature's content hash."""
-    from trustpolicy.archive import PackageArchive, hash_file
+    from trustpolicy._internal.archive import PackageArchive, hash_file
     from trustpolicy.errors import TrustPolicyError
 
     assert _context is not None and _chains is not None

@@ -18,7 +18,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from trustpolicy.graph.versions import try_parse_version
+from trustpolicy._internal.graph.versions import try_parse_version
 
 MAX_ID_LENGTH = 100
 MAX_VERSION_LENGTH = 64

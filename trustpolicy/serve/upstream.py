@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 from lxml import etree
 
-from trustpolicy.graph.versions import try_parse_version
+from trustpolicy._internal.graph.versions import try_parse_version
 from trustpolicy.serve.protocol import (
     BadName,
     FeedUrls,

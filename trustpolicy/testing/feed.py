@@ -38,8 +38,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from trustpolicy.archive import PackageArchive
-from trustpolicy.graph.versions import parse_version
+from trustpolicy._internal.archive import PackageArchive
+from trustpolicy._internal.graph.versions import parse_version
 from trustpolicy.testing.server import LoopbackServer
 
 __all__ = ["FeedPackage", "FeedServer"]

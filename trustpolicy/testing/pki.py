@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from trustpolicy import clock
+from trustpolicy._internal import clock
 
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -126,7 +126,7 @@ class Issued:
 
     @property
     def asn1(self) -> asn1_x509.Certificate:
-        """The same certificate as an asn1crypto object (what trustpolicy.signature returns)."""
+        """The same certificate as an asn1crypto object (what trustpolicy._internal.signature returns)."""
         return asn1_x509.Certificate.load(self.der)
 
     @property

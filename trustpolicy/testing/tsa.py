@@ -28,8 +28,8 @@ from typing import Any
 from asn1crypto import cms, core, tsp
 from cryptography.hazmat.primitives import serialization
 
-from trustpolicy import clock
-from trustpolicy.sign import (
+from trustpolicy._internal import clock
+from trustpolicy._internal.sign import (
     TimeStampResp,
     attribute,
     make_signer_info,

@@ -1,0 +1,109 @@
+"""On-disk cache of per-package verdicts, so re-checking an unchanged graph is near instant.
+
+One file per policy: `check` names the file after a digest of everything besides the package that
+can change a verdict (settings, trusted signers, roots, revocation, the day), and keys each entry by
+the package file's identity and the graph's records of it. A warm run reads that one file; a run
+that verified something rewrites it whole through a temporary file renamed into place, so
+concurrent runs see an old or a new file, never a torn one (the last writer wins: the other run's
+new entries only cost a re-verification next time). A damaged, unreadable or foreign file is an
+empty cache, never an error; no fsync, since a lost file only costs a re-verification. Files not
+written for a week are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from trustpolicy.errors import TrustPolicyError
+from trustpolicy._internal.fileutil import open_regular, replace_file
+from trustpolicy.models import PackageVerdict
+
+FORMAT = 4  # bump when the file or entry shape changes (4: issues carry a detail; one-line messages)
+MAX_ENTRIES = 100_000  # per policy file; the oldest entries go first
+_MAX_FILE = 256 * 1024 * 1024  # a larger file is not ours
+_MAX_AGE = 7 * 24 * 3600  # seconds since a policy file was last written
+
+
+class VerdictCache:
+    """The entries of one policy: `get` during the run, `put` new results, `save` once at the end."""
+
+    def __init__(self, directory: str | os.PathLike[str], policy: str) -> None:
+        self.directory = Path(directory)
+        self.policy = policy
+        self.path = self.directory / f"{policy}.json"
+        self._entries: dict[str, dict[str, Any]] | None = None
+        self._dirty = False
+
+    def get(self, key: str) -> PackageVerdict | None:
+        """The cached verdict, or None (also for an entry that does not read back: a miss, never an error)."""
+        if self._entries is None:
+            self._entries = self._load()
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        try:
+            return PackageVerdict.from_cache(entry)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None
+
+    def put(self, key: str, verdict: PackageVerdict) -> None:
+        if self._entries is None:
+            self._entries = self._load()
+        self._entries.pop(key, None)  # re-inserted last: the newest entries survive the cap
+        self._entries[key] = verdict.to_cache()
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the entries if anything changed; a read-only or full cache folder is not an error."""
+        if not self._dirty or self._entries is None:
+            return
+        entries = self._entries
+        if len(entries) > MAX_ENTRIES:
+            entries = dict(list(entries.items())[-MAX_ENTRIES:])
+        data = json.dumps({"format": FORMAT, "policy": self.policy, "entries": entries}, separators=(",", ":"))
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(data)
+                replace_file(tmp, self.path)  # retried while another run reads it (Windows)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except (OSError, TrustPolicyError):
+            return
+        self._dirty = False
+        self._remove_stale()
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        try:
+            with open_regular(self.path) as handle:  # a FIFO planted in the cache must not block the run
+                size = os.fstat(handle.fileno()).st_size
+                data = handle.read(min(size, _MAX_FILE) + 1)  # read() allocates what it is asked for
+            stored = json.loads(data) if len(data) <= _MAX_FILE else None
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(stored, dict) or stored.get("format") != FORMAT or stored.get("policy") != self.policy:
+            return {}
+        entries = stored.get("entries")
+        if not isinstance(entries, dict):
+            return {}
+        return {key: entry for key, entry in entries.items() if isinstance(entry, dict)}
+
+    def _remove_stale(self) -> None:
+        """Policy files of other days or settings, unused for a week (best effort)."""
+        limit = time.time() - _MAX_AGE
+        try:
+            with os.scandir(self.directory) as listing:
+                for item in listing:
+                    if item.name.endswith(".json") and item.is_file(follow_symlinks=False) and item.stat().st_mtime < limit:
+                        os.unlink(item.path)
+        except OSError:
+            pass
+
