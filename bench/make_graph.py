@@ -41,7 +41,7 @@ import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -79,7 +79,7 @@ def ensure_pki(out: Path = OUT) -> dict:
 
     from trustpolicy.testing.pki import TestPKI
 
-    now = datetime.now(timezone.utc).replace(microsecond=0)  # bench tooling, not trustpolicy code
+    now = datetime.now(UTC).replace(microsecond=0)  # bench tooling, not trustpolicy code
     pki = TestPKI(now=now, tag="trustpolicy bench - do not trust", fresh_keys=True)
     long = now + timedelta(days=3650)
     root = pki.issue_ca("Bench Root CA", not_before=now - timedelta(days=30), not_after=long)
@@ -272,7 +272,7 @@ def ensure_graph(name: str, count: int, kind: str = "realistic", seed: int = 1, 
             todo.append(Task(index, package_id, version, size_of(kind, index, sizes), signer, counter,
                              str(packages), ""))
         libraries += _generate(todo, pki, out, jobs, log)
-        manifest = {"params": params, "generated": datetime.now(timezone.utc).isoformat(), "libraries": libraries}
+        manifest = {"params": params, "generated": datetime.now(UTC).isoformat(), "libraries": libraries}
         manifest_path.write_text(json.dumps(manifest))
 
     _write_config(base / "NuGet.Config", pki)
@@ -284,9 +284,9 @@ def ensure_graph(name: str, count: int, kind: str = "realistic", seed: int = 1, 
 
 
 def _generate(todo: list[Task], pki: dict, out: Path, jobs: int | None, log) -> list[dict]:
+    from trustpolicy._internal.sign import SigningIdentity
     from trustpolicy.testing.pki import Issued
     from trustpolicy.testing.tsa import TimestampServer
-    from trustpolicy._internal.sign import SigningIdentity
 
     pki_dir = out / "pki"
     files = pki["signers"]["tsa"]

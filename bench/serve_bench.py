@@ -196,7 +196,7 @@ def connect(url: str) -> http.client.HTTPConnection:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def latency(gate: str, static: str, requests: int) -> dict[str, float]:

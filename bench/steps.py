@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     from trustpolicy._internal.archive import PackageArchive
     from trustpolicy._internal.cache import VerdictCache
-    from trustpolicy.context import TrustContext, TrustOptions
     from trustpolicy._internal.explain import explain
     from trustpolicy._internal.graph import HashCache, collect_graph, verify_graph_hashes
     from trustpolicy._internal.signature import parse_signature
+    from trustpolicy.context import TrustContext, TrustOptions
     imports = time.perf_counter() - t0
 
     timings: dict[str, list[float]] = defaultdict(list)

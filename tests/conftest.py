@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 # --- test PKI and timestamp servers (trustpolicy.testing; used by sign, verify, revocation tests) ---
-
+import os
+import shutil
+import subprocess
 import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -95,10 +97,6 @@ def unsigned_package(tmp_path: Path) -> Path:
 
 
 # --- a real NuGet client: nuget.exe under mono (installed by .ci/install-nuget) ---------------------
-
-import os
-import shutil
-import subprocess
 
 NUGET_EXE_DEFAULT = Path(__file__).resolve().parents[1] / ".ci" / "tools" / "node_modules" / "nuget-exe" / "nuget-5.8.0.exe"
 

@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conftest import identity_of  # shared with the other suites
 from cryptography.hazmat.primitives import hashes
 
 from trustpolicy._internal.sign import RepositoryOptions, sign_package
 from trustpolicy.testing.feed import FeedServer
 from trustpolicy.testing.pki import Issued, TestPKI, write_certificates
-
-from conftest import identity_of  # shared with the other suites
 
 REPOSITORY_INDEX = "https://test-feed.example/v3/index.json"
 STARTUP_TIMEOUT = 60.0

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
-from hypothesis import HealthCheck, given, settings
 from datafiles import NUGET, ZIP_EDGE
 from datafiles import SIGNED as SIGNED_DIR
 from datafiles import UNSIGNED as UNSIGNED_DIR
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trustpolicy._internal.archive import (

@@ -7,7 +7,7 @@ PKI. Revocation is covered in test_revocation.py; here it is off, or offline wit
 from __future__ import annotations
 
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,8 @@ from datafiles import SIGNED
 from trustpolicy._internal.chain import ChainResult, ChainStatus, ChainValidator, Revocation
 from trustpolicy._internal.revocation import RevocationOptions
 from trustpolicy._internal.signature import PrimarySignature, parse_signature
-from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, TIME_STAMPING, Issued, TestPKI
 from trustpolicy._internal.truststore import TrustStore
+from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, TIME_STAMPING, Issued, TestPKI
 
 OFF = RevocationOptions("off")
 
@@ -76,7 +76,7 @@ def test_microsoft_author_signer_is_trusted_at_its_timestamp(bundled: ChainValid
 
 def test_microsoft_signer_has_expired_by_now(bundled: ChainValidator) -> None:
     signature = corpus_signature("nuget.versioning.5.0.0.nupkg")
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     result = bundled.validate(signature.signer_certificate, signature.certificates, moment=now, purpose="code_signing")
     assert (result.trusted, result.status) == (True, "expired")
     assert "Microsoft Corporation" in result.message and "2021-01-27" in result.message
@@ -119,8 +119,8 @@ def test_offline_revocation_without_data_is_unknown(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("package", "moment"),
     [
-        ("SignedPackage.1.0.0.nupkg", datetime(2018, 2, 23, tzinfo=timezone.utc)),
-        ("Test.Reposigned.1.0.0.nupkg", datetime(2024, 1, 1, tzinfo=timezone.utc)),
+        ("SignedPackage.1.0.0.nupkg", datetime(2018, 2, 23, tzinfo=UTC)),
+        ("Test.Reposigned.1.0.0.nupkg", datetime(2024, 1, 1, tzinfo=UTC)),
     ],
 )
 def test_self_signed_corpus_signers_are_untrusted(bundled: ChainValidator, package: str, moment: datetime) -> None:
@@ -134,7 +134,7 @@ def test_self_signed_corpus_signers_are_untrusted(bundled: ChainValidator, packa
 def test_self_signed_and_expired(bundled: ChainValidator) -> None:
     signature = corpus_signature("SignedPackage.1.0.0.nupkg")
     result = bundled.validate(
-        signature.signer_certificate, signature.certificates, moment=datetime(2024, 1, 1, tzinfo=timezone.utc), purpose="code_signing"
+        signature.signer_certificate, signature.certificates, moment=datetime(2024, 1, 1, tzinfo=UTC), purpose="code_signing"
     )
     assert (result.trusted, result.status, result.problems) == (False, "untrusted-root", ("untrusted-root", "expired"))
 

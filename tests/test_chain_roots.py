@@ -21,8 +21,8 @@ from pyhanko_certvalidator.registry import CertificateRegistry, SimpleTrustManag
 from trustpolicy._internal.chain import ChainValidator, _Anchors, _CallRegistry, _name_skeleton, _RootRegistry, _Roots, _skeleton
 from trustpolicy._internal.revocation import RevocationOptions
 from trustpolicy._internal.signature import parse_signature
-from trustpolicy.testing.pki import CODE_SIGNING, Issued, TestPKI
 from trustpolicy._internal.truststore import TrustStore
+from trustpolicy.testing.pki import CODE_SIGNING, Issued, TestPKI
 
 OFF = RevocationOptions("off")
 

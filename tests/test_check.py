@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from datafiles import SIGNED, UNSIGNED
 
-from trustpolicy.check import CheckOptions, check_graph, config_directory
-from trustpolicy.context import TrustContext, TrustOptions
-from trustpolicy.cli import main
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.report import check_document, report_problems
+from trustpolicy.check import CheckOptions, check_graph, config_directory
+from trustpolicy.cli import main
+from trustpolicy.context import TrustContext, TrustOptions
+from trustpolicy.errors import TrustPolicyError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "demo"

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import identity_of, make_package
 from test_verify_support import world  # noqa: F401 - fixture
+
 from trustpolicy._internal.archive import PackageArchive, insert_signature
-from trustpolicy.cli import main
 from trustpolicy._internal.sign import sign_package
+from trustpolicy.cli import main
 from trustpolicy.testing.pki import TestPKI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -322,6 +322,7 @@ def test_chain_and_revocation_messages_are_one_line_with_the_details_apart(world
     """Revoked, unreachable, unknown and untrusted chains, for signers and timestamp authorities: each
     message is one line under 200 characters; the chain's own long answer is the issue's detail."""
     from test_verify_support import TimestampServer
+
     from trustpolicy._internal.verify import REQUIRE, VERIFY
 
     with TimestampServer(world.revoked_tsa) as revoked_tsa, TimestampServer(world.other.tsa) as untrusted_tsa:

@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import identity_of, make_package
-from trustpolicy.cli import main
+
 from trustpolicy._internal.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
 from trustpolicy._internal.graph import HashCache, collect_graph
 from trustpolicy._internal.graph.hashes import b64
 from trustpolicy._internal.sign import sign_package
+from trustpolicy.cli import main
 
 
 def lock_file(project: Path, package_id: str, version: str, content_hash: str) -> Path:

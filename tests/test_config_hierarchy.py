@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trustpolicy.cli import main
 from trustpolicy._internal.config import ConfigLocations, load_config, load_trust_settings
 from trustpolicy._internal.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
+from trustpolicy.cli import main
 from trustpolicy.errors import ConfigError
 
 A = "A" * 64

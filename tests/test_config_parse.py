@@ -16,8 +16,8 @@ from trustpolicy._internal.config.nugetconfig import (
     parse_mode,
     read_config_file,
 )
-from trustpolicy.errors import ConfigError
 from trustpolicy._internal.resources import schema_path
+from trustpolicy.errors import ConfigError
 
 CONFIGS = Path(__file__).parent / "configs"
 SAMPLES = sorted(p.name for p in CONFIGS.glob("*.config"))

@@ -14,9 +14,9 @@ from graphdata.layout import RESTORE, content_hash, install, write_assets, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy._internal.graph import collect_graph, verify_graph_hashes
 from trustpolicy._internal.graph._io import read_bytes
+from trustpolicy.errors import TrustPolicyError, UsageError
 
 
 def codes(findings) -> list[str]:

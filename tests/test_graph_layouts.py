@@ -8,8 +8,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from graphdata.layout import (b64sha512, content_hash, ident, install, src, whole_hash, write_assets, write_lock,
-                              write_packages_config)
+from graphdata.layout import (
+    b64sha512,
+    content_hash,
+    ident,
+    install,
+    src,
+    whole_hash,
+    write_assets,
+    write_lock,
+    write_packages_config,
+)
 
 from trustpolicy._internal.graph import Graph, GraphPackage, HashCache, collect_graph, detect_kind, verify_graph_hashes
 from trustpolicy._internal.graph.locate import Listings

@@ -22,16 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from fuzz import signed, zipkit
 from fuzz.signed import judge
 from fuzz.zipkit import Entry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from trustpolicy._internal.archive import ALGORITHMS, PackageArchive, insert_signature, strip_signature
+from trustpolicy._internal.signature import parse_signature
 from trustpolicy.cli import main as cli_main
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
-from trustpolicy._internal.signature import parse_signature
 
 CODE = re.compile(r"(NU3\d\d\d|TP\d\d\d\d)")
 PER_INPUT = 5.0  # seconds; typical inputs take milliseconds
@@ -236,7 +236,7 @@ def test_mutated_packages_through_the_engine(world: signed.World, which: str, mu
         assert zipkit.without_signature(zipkit.stream_extract(data)) == zipkit.stream_extract(unsigned)
         STATS["engine-package:valid-and-faithful"] += 1
     else:  # accept mode: unsigned, or an illegal signature let through with a warning
-        assert preset == "accept" or verdict.signed is False and verdict.issues == ()
+        assert preset == "accept" or (verdict.signed is False and verdict.issues == ())
 
 
 # --- the command line -----------------------------------------------------------------------------------

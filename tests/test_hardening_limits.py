@@ -15,20 +15,20 @@ import struct
 import time
 import tracemalloc
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from asn1crypto import cms
-
 from fuzz import signed, zipkit
 from fuzz.zipkit import Entry
+
 from trustpolicy._internal import archive, signature
 from trustpolicy._internal.archive import PackageArchive
-from trustpolicy.errors import SignatureFormatError, TrustPolicyError
 from trustpolicy._internal.signature import parse_signature
+from trustpolicy.errors import SignatureFormatError, TrustPolicyError
 
 ID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
 ID_TIMESTAMP = bytes.fromhex("2a864886f70d010910020e")

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
-
 from fuzz import signed, zipkit
 from fuzz.signed import judge
+
 from trustpolicy._internal.archive import PackageArchive
 from trustpolicy.models import PackageVerdict, Status, StepResult
 

@@ -15,12 +15,12 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from fuzz import signed, zipkit
 from fuzz.zipkit import Entry
+
 from trustpolicy._internal.archive import PackageArchive
-from trustpolicy.errors import SigningError
 from trustpolicy._internal.sign import build_signature, signature_content
+from trustpolicy.errors import SigningError
 from trustpolicy.models import PackageVerdict
 
 PRESETS = tuple(signed.PRESETS)

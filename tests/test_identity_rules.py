@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import identity_of, make_package
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from conftest import identity_of, make_package
-from trustpolicy.cli import main
 from trustpolicy._internal.config import load_trust_settings
-from trustpolicy.context import TrustContext, TrustOptions
-from trustpolicy.models import PackageVerdict
-from trustpolicy.check import CheckOptions, check_graph
 from trustpolicy._internal.report import render_text, validate_report
 from trustpolicy._internal.sign import RepositoryOptions, sign_package
 from trustpolicy._internal.signature import fingerprint
+from trustpolicy.check import CheckOptions, check_graph
+from trustpolicy.cli import main
+from trustpolicy.context import TrustContext, TrustOptions
+from trustpolicy.models import PackageVerdict
 from trustpolicy.testing.pki import CODE_SIGNING, Issued, TestPKI, write_certificates
 from trustpolicy.testing.tsa import TimestampServer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import struct
@@ -9,15 +10,15 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
-from datafiles import CERTS, NUGET, SIGNED, UNSIGNED, ZIP_EDGE
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
+from datafiles import CERTS, NUGET, SIGNED, UNSIGNED, ZIP_EDGE
 
 from trustpolicy._internal.archive import PackageArchive, insert_signature, strip_signature
-from trustpolicy.cli import main
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.inspect import inspect_package, signature_failed
 from trustpolicy._internal.signature import parse_signature
+from trustpolicy.cli import main
+from trustpolicy.errors import TrustPolicyError
 
 VERSIONING = SIGNED / "nuget.versioning.5.0.0.nupkg"
 REPOSIGNED = SIGNED / "Test.Reposigned.1.0.0.nupkg"
@@ -111,7 +112,7 @@ def test_versioning_details() -> None:
     assert [c["subject"].split(",")[0] for c in chain] == [
         "CN=Microsoft Corporation", "CN=DigiCert SHA2 Assured ID Code Signing CA", "CN=DigiCert Assured ID Root CA",
     ]
-    assert all(child["issuer"] == parent["subject"] for child, parent in zip(chain, chain[1:]))
+    assert all(child["issuer"] == parent["subject"] for child, parent in itertools.pairwise(chain))
     assert chain[-1]["subject"] == chain[-1]["issuer"]
 
     (cs,) = report["countersignatures"]

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from trustpolicy.cli import main
-from trustpolicy.codes import CODES
 from trustpolicy._internal.config import load_config
 from trustpolicy._internal.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
 from trustpolicy._internal.config.lint import lint, nuget_org_certificates, rule
+from trustpolicy.cli import main
+from trustpolicy.codes import CODES
 
 CONFIGS = Path(__file__).parent / "configs"
-AT_2025 = datetime(2025, 6, 1, tzinfo=timezone.utc)
+AT_2025 = datetime(2025, 6, 1, tzinfo=UTC)
 A = "A" * 64
 NUGET_ORG = "https://api.nuget.org/v3/index.json"
 NUGET_ORG_2018 = "0E5F38F57DC1BCC806D8494F4F90FBCEDD988B46760709CBEEC6F4219AA6157D"
@@ -80,7 +80,7 @@ def test_an_entry_pinning_only_the_2018_certificate_misses_the_two_later_ones(tm
     assert "used from 2021-03-15 to 2024-04-08" in findings[0].message and "in use since 2024-04-08" in findings[1].message
     assert findings[0].fix == f"run: trustpolicy trust certificate nuget.org {NUGET_ORG_2021} --configfile {path}"
     # in 2019 only the 2018 certificate had ever signed
-    assert rules(path, datetime(2019, 6, 1, tzinfo=timezone.utc)) == []
+    assert rules(path, datetime(2019, 6, 1, tzinfo=UTC)) == []
     assert main(["lint", "--configfile", str(path)]) == 1
 
 
@@ -308,7 +308,7 @@ def test_real_configs_no_false_alarm_when_written_and_the_right_finding_later(
         return [(rule(f), f.where.line, next((fp for fp in (NUGET_ORG_2021, NUGET_ORG_2024) if fp in f.message), None))
                 for f in findings]
 
-    assert found(datetime.fromisoformat(committed).replace(tzinfo=timezone.utc)) == then
+    assert found(datetime.fromisoformat(committed).replace(tzinfo=UTC)) == then
     assert found(AT_2025) == in_2025
 
 

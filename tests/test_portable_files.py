@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from trustpolicy._internal import fileutil
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.fileutil import NotRegularFile, not_regular, open_regular, replace_file, write_atomic
+from trustpolicy.errors import TrustPolicyError
 
 
 def run_with_deadline(fn, seconds: float = 10.0):  # type: ignore[no-untyped-def]
@@ -32,7 +32,7 @@ def run_with_deadline(fn, seconds: float = 10.0):  # type: ignore[no-untyped-def
     def target() -> None:
         try:
             outcome["value"] = fn()
-        except BaseException as error:  # noqa: BLE001 - handed back to the test
+        except BaseException as error:
             outcome["error"] = error
 
     thread = threading.Thread(target=target, daemon=True)
@@ -211,7 +211,7 @@ def test_write_atomic_through_a_symbolic_link_keeps_the_link(tmp_path: Path) -> 
 def test_write_atomic_refuses_special_files(specials: dict[str, Path]) -> None:
     for kind in ("fifo", "folder", "device"):
         with pytest.raises(TrustPolicyError) as refused:
-            run_with_deadline(lambda: write_atomic(specials[kind], "report"))
+            run_with_deadline(lambda kind=kind: write_atomic(specials[kind], "report"))
         assert refused.value.path == str(specials[kind]) and "not a regular file" in refused.value.message
     assert stat.S_ISFIFO(os.stat(specials["fifo"]).st_mode) and os.readlink(specials["device"]) == "/dev/zero"
     with pytest.raises(TrustPolicyError) as looped:

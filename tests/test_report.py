@@ -8,7 +8,7 @@ import os
 import shutil
 import stat
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,20 @@ from rich.console import Console
 
 from trustpolicy import __version__, codes
 from trustpolicy._internal.clock import format_moment, parse_moment
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.fileutil import write_atomic
+from trustpolicy._internal.report import (
+    ReportFormat,
+    ReportInvalid,
+    check_document,
+    load_schema,
+    render_sarif,
+    render_table,
+    render_text,
+    report_problems,
+    summary_line,
+    validate_report,
+)
+from trustpolicy.errors import TrustPolicyError
 from trustpolicy.models import (
     GraphReport,
     Issue,
@@ -32,22 +44,9 @@ from trustpolicy.models import (
     Status,
     StepResult,
 )
-from trustpolicy._internal.report import (
-    ReportFormat,
-    ReportInvalid,
-    check_document,
-    load_schema,
-    render_json,
-    render_sarif,
-    render_table,
-    render_text,
-    report_problems,
-    summary_line,
-    validate_report,
-)
 
 DATA = Path(__file__).parent / "data"
-MOMENT = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+MOMENT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 FP_A = "3F9001EA83C560D712C24CF213C3D312CB3BFF51EE89435D3D3A35BFAB5A1B53"
 FP_B = "0E5F38F57DC1BCC806D8494F4F90FBCEDD988B46760709CBEEC6F4219AA6157D"
 EVIL_FP = "AB" * 32

@@ -13,11 +13,11 @@ import pytest
 from asn1crypto import pem
 
 from trustpolicy._internal.chain import ChainResult, ChainValidator
-from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy._internal.revocation import RevocationFetcher, RevocationOptions
+from trustpolicy._internal.truststore import TrustStore
+from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.testing.pki import Issued, TestPKI
 from trustpolicy.testing.revocation import CRLServer, OCSPResponder, closed_port_url
-from trustpolicy._internal.truststore import TrustStore
 
 TIMEOUT = 1.0
 SLACK = 2.0  # generous: CI machines are slow and noisy

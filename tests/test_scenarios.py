@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from datafiles import ZIP_EDGE
-
 from test_verify_support import (  # noqa: F401 - `world` is a fixture
     SERVICE_INDEX,
     World,
@@ -38,10 +37,10 @@ from test_verify_support import (  # noqa: F401 - `world` is a fixture
     with_signer_info,
     world,
 )
+
 from trustpolicy._internal import clock
 from trustpolicy._internal.archive import PackageArchive, hash_file, insert_signature, strip_signature
 from trustpolicy._internal.config import load_trust_settings
-from trustpolicy.errors import SigningError
 from trustpolicy._internal.sign import (
     RepositoryOptions,
     attribute,
@@ -52,11 +51,21 @@ from trustpolicy._internal.sign import (
     signing_time_value,
 )
 from trustpolicy._internal.signature import fingerprint, parse_signature
+from trustpolicy._internal.verify import (
+    ACCEPT,
+    REQUIRE,
+    VERIFY,
+    AllowList,
+    AllowListEntry,
+    CountersignatureBehavior,
+    RepositorySignatures,
+    SignaturePlacement,
+    VerificationTarget,
+)
+from trustpolicy.errors import SigningError
+from trustpolicy.models import PackageVerdict, Status
 from trustpolicy.testing.pki import CODE_SIGNING, LIFETIME_SIGNING, Issued
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy._internal.verify import ACCEPT, REQUIRE, VERIFY, AllowList, AllowListEntry, CountersignatureBehavior, RepositorySignatures, SignaturePlacement, VerificationTarget
-from trustpolicy.models import PackageVerdict, Status
-
 
 NG = ACCEPT.replace(allow_unsigned=False, allow_untrusted=False)  # nuget.org-like (docs/scenarios.md legend)
 REPO = RepositoryOptions(SERVICE_INDEX)

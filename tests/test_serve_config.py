@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from serve_support import ServeWorld
+
 from trustpolicy.cli import main
+from trustpolicy.context import TrustOptions
 from trustpolicy.serve.app import ServeOptions, feed_specs
 from trustpolicy.serve.gate import build_judge
-from trustpolicy.context import TrustOptions
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from serve_support import GateProcess, ServeWorld, V3Client, gate_args, get, read_audit, wait_for
+
 from trustpolicy.testing.feed import FeedServer
 from trustpolicy.testing.revocation import closed_port_url
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
-
 from serve_support import GateProcess, ServeWorld, V3Client, copy_world_feed, gate_args, get, read_audit, wait_for
+
 from trustpolicy.testing.feed import FeedServer
 
 # key -> (id, version, status in require, accept, audit, the code a refusal names)

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_nuget
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
-
-from conftest import run_nuget
 from serve_support import GateProcess, ServeWorld, copy_world_feed, gate_args
+
 from trustpolicy.testing.feed import FeedServer
 from trustpolicy.testing.pki import write_certificates
 

@@ -22,8 +22,6 @@ from datafiles import SIGNED, ZIP_EDGE
 
 from trustpolicy._internal import asn1 as oids
 from trustpolicy._internal.archive import PackageArchive
-from trustpolicy.cli import main
-from trustpolicy.errors import SigningError
 from trustpolicy._internal.sign import (
     RepositoryOptions,
     SigningIdentity,
@@ -31,6 +29,8 @@ from trustpolicy._internal.sign import (
     sign_package,
     signature_content,
 )
+from trustpolicy.cli import main
+from trustpolicy.errors import SigningError
 from trustpolicy.models import Issue
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, LIFETIME_SIGNING, write_certificates
 from trustpolicy.testing.tsa import OpenSSLTimestampServer

@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import zipfile
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable
 
 import pytest
 from asn1crypto import algos, cms, core, tsp, x509
@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trustpolicy._internal import asn1 as oids
-from trustpolicy.errors import SignatureFormatError
 from trustpolicy._internal.signature import (
     MAX_SIGNATURE_SIZE,
     PrimarySignature,
@@ -32,7 +31,7 @@ from trustpolicy._internal.signature import (
     fingerprint,
     parse_signature,
 )
-
+from trustpolicy.errors import SignatureFormatError
 
 NUGET_ORG = "https://api.nuget.org/v3/index.json"
 TEST_REPO = "https://v3ServiceIndex.test/api/index"

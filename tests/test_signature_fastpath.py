@@ -19,7 +19,6 @@ from asn1crypto import algos, cms, core, x509
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
-
 from test_verify_support import (  # noqa: F401 - `world` is a fixture
     World,
     author_attributes,
@@ -27,15 +26,16 @@ from test_verify_support import (  # noqa: F401 - `world` is a fixture
     read_signature,
     world,
 )
+
 from trustpolicy._internal import asn1 as oids
 from trustpolicy._internal.archive import hash_file, insert_signature
-from trustpolicy.errors import SignatureFormatError
 from trustpolicy._internal.sign import signature_content
 from trustpolicy._internal.signature import _algorithm_name, distinguished_name, fingerprint, parse_signature
-from trustpolicy.testing.pki import Issued, TestPKI
-from trustpolicy.models import PackageVerdict
 from trustpolicy._internal.signerinfo import verify_signer_info
 from trustpolicy._internal.verify import VERIFY
+from trustpolicy.errors import SignatureFormatError
+from trustpolicy.models import PackageVerdict
+from trustpolicy.testing.pki import Issued, TestPKI
 
 
 def _tlv(tag: int, body: bytes) -> bytes:

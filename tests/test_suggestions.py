@@ -13,11 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import identity_of, make_package
 from test_verify_support import first_data_offset, flip_byte
-from trustpolicy.cli import main
+
 from trustpolicy._internal.sign import RepositoryOptions, sign_package
+from trustpolicy.cli import main
 from trustpolicy.testing.pki import Issued, TestPKI, write_certificates
 
 FEED = "https://feed.example/v3/index.json"
@@ -310,7 +310,7 @@ def test_init_refuses_untrusted_roots_unless_asked(capsys: pytest.CaptureFixture
     assert main(["init", str(demo), *common]) == 1
     err = capsys.readouterr().err
     for name in ("Contoso Ltd", "Northwind Traders", "demo-feed.example"):
-        assert f"not pinned: " in err and f"{name!r}" in err
+        assert "not pinned: " in err and f"{name!r}" in err
     assert "--allow-untrusted-root" in err and "--extra-roots" in err
     assert not config.exists()
 

@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 from asn1crypto import cms, core, tsp
+from conftest import identity_of
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.serialization import Encoding
-
-from conftest import identity_of
 from test_verify_support import (  # noqa: F401 - `world` is a fixture
     World,
     add_unsigned,
@@ -30,9 +29,9 @@ from test_verify_support import (  # noqa: F401 - `world` is a fixture
     with_signer_info,
     world,
 )
+
 from trustpolicy._internal import clock
 from trustpolicy._internal.archive import hash_file, insert_signature
-from trustpolicy.errors import SigningError
 from trustpolicy._internal.sign import (
     TimeStampResp,
     attribute,
@@ -42,11 +41,12 @@ from trustpolicy._internal.sign import (
     signature_content,
     signing_certificate_v1,
 )
+from trustpolicy._internal.timestamp import check_token
+from trustpolicy._internal.verify import VERIFY
+from trustpolicy.errors import SigningError
+from trustpolicy.models import PackageVerdict
 from trustpolicy.testing.pki import CODE_SIGNING, Issued, generate_key
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy._internal.timestamp import check_token
-from trustpolicy.models import PackageVerdict
-from trustpolicy._internal.verify import VERIFY
 
 VALUE = b"a signature value"
 NONCE = 12345  # the nonce raw_token asks for

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from trustpolicy.cli import main
 from trustpolicy._internal.config import load_trust_settings
 from trustpolicy._internal.config.edit import ConfigEditor, certificate_node, signer_node
 from trustpolicy._internal.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
+from trustpolicy.cli import main
 
 CONFIGS = Path(__file__).parent / "configs"
 A = "A" * 64
@@ -310,7 +310,8 @@ def test_replace_certificates_keeps_survivors_byte_identical(isolated: Path) -> 
 
 # -- property: adding then removing a signer gives back the original bytes ---------------------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from trustpolicy._internal.config import trust  # noqa: E402
 

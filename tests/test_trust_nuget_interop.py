@@ -14,12 +14,12 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import identity_of, make_package, run_nuget
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from conftest import identity_of, make_package, run_nuget
-from trustpolicy.cli import main
 from trustpolicy._internal.config import load_trust_settings
 from trustpolicy._internal.sign import RepositoryOptions, sign_package
+from trustpolicy.cli import main
 
 SERVICE_INDEX = "https://repo.example.test/v3/index.json"
 FP_LOWER = "0123456789abcdef" * 4

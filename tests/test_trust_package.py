@@ -10,8 +10,8 @@ import pytest
 from asn1crypto import cms
 from datafiles import SIGNED, UNSIGNED
 
-from trustpolicy.cli import main
 from trustpolicy._internal.config import load_trust_settings
+from trustpolicy.cli import main
 
 NUGET_VERSIONING = SIGNED / "nuget.versioning.5.0.0.nupkg"  # author (Microsoft) + nuget.org countersignature
 REPOSIGNED = SIGNED / "Test.Reposigned.1.0.0.nupkg"  # repository primary signature

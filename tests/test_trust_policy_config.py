@@ -7,33 +7,33 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import pytest
+from conftest import make_package
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from conftest import make_package
-from trustpolicy.cli import main
 from trustpolicy._internal.config import ConfigLocations, load_config, load_trust_settings
 from trustpolicy._internal.config.lint import lint, rule
 from trustpolicy._internal.config.nugetconfig import read_config_file
 from trustpolicy._internal.config.rules import IdentityRule, PackageException, SignerScope
-from trustpolicy.context import TrustContext, TrustOptions
-from trustpolicy.errors import ConfigError
 from trustpolicy._internal.graph.versions import parse_version
 from trustpolicy._internal.patterns import best_match, check_pattern
 from trustpolicy._internal.resources import schema_path
 from trustpolicy._internal.versionrange import parse_range
+from trustpolicy.cli import main
+from trustpolicy.context import TrustContext, TrustOptions
+from trustpolicy.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = "A" * 64
 OTHER_PIN = "B" * 64
 ATS_ID = "1.3.6.1.4.1.311.97.990309390.766961637.194916062.941502583"
-AT = datetime(2027, 3, 1, tzinfo=timezone.utc)
+AT = datetime(2027, 3, 1, tzinfo=UTC)
 NO_HOME = ConfigLocations(user_dir=None, machine_dir=None)
 
 

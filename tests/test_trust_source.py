@@ -8,20 +8,20 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import pytest
 
-from trustpolicy.cli import main
 from trustpolicy._internal.config import load_trust_settings
-from trustpolicy._internal.config.sources import fetch_repository_signatures, SourceError
+from trustpolicy._internal.config.sources import SourceError, fetch_repository_signatures
+from trustpolicy.cli import main
 
 A = "a1" * 32
 B = "b2" * 32
 C = "c3" * 32
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
 
-Route = Union[bytes, tuple[int, bytes, dict[str, str]], Callable[[BaseHTTPRequestHandler], None]]
+Route = bytes | tuple[int, bytes, dict[str, str]] | Callable[[BaseHTTPRequestHandler], None]
 
 
 class Server:
@@ -34,7 +34,7 @@ class Server:
         hits = self.hits
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 hits.append(self.path)
                 route = routes.get(self.path)
                 if route is None:

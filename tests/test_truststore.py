@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from trustpolicy._internal.truststore import TrustStore, load_certificates
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.testing.pki import TestPKI, write_certificates
-from trustpolicy._internal.truststore import TrustStore, load_certificates
 
 DIGICERT_ASSURED_ID_ROOT = "3E9099B5015E8F486C00BCEA9D111EE721FABA355A89BCF1DF69561E3DC6325C"
 VERISIGN_UNIVERSAL_ROOT = "2399561127A57125DE8CEFEA610DDF2FA078B5C8067F4E828290BFB860E84B3C"

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509 import ocsp
 
-from trustpolicy.errors import SigningError
 from trustpolicy._internal.sign import TimeStampResp, make_nonce, request_timestamp
+from trustpolicy.errors import SigningError
 from trustpolicy.testing.pki import (
     CODE_SIGNING,
     LIFETIME_SIGNING,

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from test_verify_support import SERVICE_INDEX, World, world  # noqa: F401 - fixture
-from trustpolicy.cli import main
+
 from trustpolicy._internal.signature import fingerprint
+from trustpolicy.cli import main
 from trustpolicy.testing.pki import write_certificates
 
 PACKAGE_KEYS = {"path", "id", "version", "signed", "verdict", "signatures", "issues"}

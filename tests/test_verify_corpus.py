@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import make_verifier
 from datafiles import SIGNED, UNSIGNED, ZIP_EDGE
 
 from trustpolicy._internal.archive import PackageArchive
@@ -20,10 +21,7 @@ from trustpolicy._internal.revocation import RevocationOptions
 from trustpolicy._internal.signature import parse_signature
 from trustpolicy._internal.truststore import TrustStore
 from trustpolicy._internal.verify import ACCEPT, REQUIRE, VERIFY
-
-from conftest import make_verifier
 from trustpolicy.models import PackageVerdict, Status
-
 
 PRESETS = {"accept": ACCEPT, "require": REQUIRE, "verify": VERIFY}
 SIGNED_PACKAGES = sorted(p.name for p in SIGNED.glob("*.nupkg"))

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from test_verify_support import (  # noqa: F401 - `world` is a fixture
     World,
     assemble,
@@ -16,14 +15,22 @@ from test_verify_support import (  # noqa: F401 - `world` is a fixture
     make_signer_info,
     world,
 )
+
 from trustpolicy._internal.archive import hash_file, insert_signature
 from trustpolicy._internal.config import load_trust_settings
 from trustpolicy._internal.sign import signature_content
 from trustpolicy._internal.signature import fingerprint
+from trustpolicy._internal.verify import (
+    ACCEPT,
+    REQUIRE,
+    VERIFY,
+    CountersignatureBehavior,
+    compile_trusted_signers,
+    preset,
+)
+from trustpolicy.models import Issue, PackageVerdict, Status, worst
 from trustpolicy.testing.pki import CLIENT_AUTH, CODE_SIGNING, generate_key
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy._internal.verify import ACCEPT, REQUIRE, VERIFY, CountersignatureBehavior, Verifier, compile_trusted_signers, preset
-from trustpolicy.models import Issue, PackageVerdict, Status, worst
 
 
 def pairs(verdict: PackageVerdict) -> list[tuple[str, str]]:
@@ -134,7 +141,7 @@ def test_bad_timestamp_token(world: World, knobs: dict, code: str) -> None:  # t
 
 
 def test_tsa_certificate_not_yet_valid(world: World) -> None:
-    now = datetime.now().astimezone()  # noqa: DTZ005 - only a certificate date for the test PKI
+    now = datetime.now().astimezone()
     tsa = world.pki.issue_tsa("Future TSA", not_before=now + timedelta(days=5), not_after=now + timedelta(days=50))
     with TimestampServer(tsa) as server:
         package = world.forge(world.pki.leaf, timestamp=server)

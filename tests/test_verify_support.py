@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from asn1crypto import cms, core, tsp
+from conftest import identity_of, make_package, make_verifier  # shared with the other suites
 
 from trustpolicy._internal import clock
 from trustpolicy._internal.archive import PackageArchive, hash_file, insert_signature, strip_signature
@@ -39,13 +40,11 @@ from trustpolicy._internal.sign import (
     signing_certificate_v2,
     signing_time_value,
 )
+from trustpolicy._internal.truststore import TrustStore
+from trustpolicy._internal.verify import VerificationSettings, Verifier
 from trustpolicy.testing.pki import Issued, TestPKI
 from trustpolicy.testing.revocation import CRLServer, closed_port_url
 from trustpolicy.testing.tsa import TimestampServer
-from trustpolicy._internal.truststore import TrustStore
-from trustpolicy._internal.verify import Verifier, VerificationSettings
-
-from conftest import identity_of, make_package, make_verifier  # shared with the other suites
 
 SERVICE_INDEX = "https://api.test.example/v3/index.json"
 _names = itertools.count(1)

@@ -15,12 +15,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from datafiles import ZIP_EDGE
 from fuzz import signed
+
 from trustpolicy._internal.archive import PackageArchive
-from trustpolicy.errors import SignatureFormatError
 from trustpolicy._internal.inspect import inspect_package
+from trustpolicy.errors import SignatureFormatError
 
 FIELDS = ("disk", "cd_disk", "on_disk", "total", "cd_size", "cd_offset")  # the end record's, in order
 MARKERS = (0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)

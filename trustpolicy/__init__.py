@@ -63,7 +63,35 @@ _PUBLIC = {
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 
-__all__ = sorted(["__version__", *_HOME])
+__all__ = [
+    "CODES",
+    "CheckOptions",
+    "Code",
+    "CodeInfo",
+    "ConfigError",
+    "GraphReport",
+    "Issue",
+    "Level",
+    "Location",
+    "MatchedSigner",
+    "PackageReport",
+    "PackageVerdict",
+    "RevocationOptions",
+    "SignatureFormatError",
+    "SignatureReport",
+    "SigningError",
+    "Status",
+    "StepResult",
+    "Summary",
+    "TrustContext",
+    "TrustOptions",
+    "TrustPolicyError",
+    "UsageError",
+    "__version__",
+    "check_graph",
+    "verify_package",
+    "verify_packages",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 from trustpolicy import __version__
 from trustpolicy._internal.archive import PackageArchive
 from trustpolicy._internal.cache import VerdictCache
+from trustpolicy._internal.explain import Advice, explain, suggest
+from trustpolicy._internal.graph import Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
 from trustpolicy.codes import Code
 from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.errors import TrustPolicyError, UsageError
-from trustpolicy._internal.explain import Advice, explain, suggest
-from trustpolicy._internal.graph import Graph, GraphPackage, HashCache, collect_graph, try_parse_version, verify_graph_hashes
 from trustpolicy.models import GraphReport, Issue, Level, PackageReport, PackageVerdict, Status, StepResult
 
 if TYPE_CHECKING:

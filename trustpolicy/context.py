@@ -23,9 +23,16 @@ from typing import TYPE_CHECKING
 from trustpolicy import __version__
 from trustpolicy._internal import clock
 from trustpolicy._internal.config import LoadedConfig, TrustedSigner, TrustSettings, load_config
-from trustpolicy.errors import UsageError
 from trustpolicy._internal.truststore import TrustStore
-from trustpolicy._internal.verify.settings import ACCEPT, REQUIRE, REVOCATION_MODES, VERIFY, RevocationOptions, VerificationSettings
+from trustpolicy._internal.verify.settings import (
+    ACCEPT,
+    REQUIRE,
+    REVOCATION_MODES,
+    VERIFY,
+    RevocationOptions,
+    VerificationSettings,
+)
+from trustpolicy.errors import UsageError
 
 if TYPE_CHECKING:
     from trustpolicy._internal.chain import ChainValidator

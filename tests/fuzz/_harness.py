@@ -11,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]  # tests/: so `fuzz.zipkit` and `fuzz.signed` import as under pytest
 
 from fuzz import signed, zipkit  # noqa: E402
+
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError  # noqa: E402
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="trustpolicy-fuzz-"))

@@ -16,6 +16,7 @@ import atheris
 
 with atheris.instrument_imports():
     from _harness import SCRATCH, check_error, seed_corpus, zipkit
+
     from trustpolicy._internal.archive import ALGORITHMS, PackageArchive, insert_signature, strip_signature
     from trustpolicy.errors import TrustPolicyError
 

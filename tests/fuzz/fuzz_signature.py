@@ -16,8 +16,9 @@ import atheris
 
 with atheris.instrument_imports():
     from _harness import check_error, seed_corpus, zipkit
-    from trustpolicy.errors import SignatureFormatError
+
     from trustpolicy._internal.signature import parse_signature
+    from trustpolicy.errors import SignatureFormatError
 
 
 def one_input(data: bytes) -> None:

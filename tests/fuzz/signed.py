@@ -20,12 +20,12 @@ from trustpolicy._internal.archive import hash_file, insert_signature
 from trustpolicy._internal.chain import ChainValidator
 from trustpolicy._internal.revocation import RevocationOptions
 from trustpolicy._internal.sign import RepositoryOptions, SigningIdentity, build_signature, sign_package, signature_content
-from trustpolicy.testing.pki import Issued, TestPKI
-from trustpolicy.testing.tsa import TimestampServer
 from trustpolicy._internal.truststore import TrustStore
 from trustpolicy._internal.verify import ACCEPT, REQUIRE, VERIFY, Verifier
 from trustpolicy._internal.verify.allowlist import compose
 from trustpolicy.models import PackageVerdict, Status
+from trustpolicy.testing.pki import Issued, TestPKI
+from trustpolicy.testing.tsa import TimestampServer
 
 try:  # imported as fuzz.signed by pytest, as signed by the harnesses
     from fuzz import zipkit
@@ -179,4 +179,4 @@ def copy(path: Path, dest: Path) -> Path:
     return dest
 
 
-__all__ = ["CODE", "ILLEGAL", "judge", "PRESETS", "SERVICE_INDEX", "World", "copy", "hash_file", "identity_of", "insert_signature", "world"]
+__all__ = ["CODE", "ILLEGAL", "PRESETS", "SERVICE_INDEX", "World", "copy", "hash_file", "identity_of", "insert_signature", "judge", "world"]

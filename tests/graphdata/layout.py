@@ -12,7 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-from datafiles import NUGET, RESTORE
+from datafiles import NUGET, RESTORE  # noqa: F401 - RESTORE: re-exported for the graph tests
 
 # file -> (id, version in nuspec, whole-file sha512, contentHash) from docs/graph.md section 3.4
 PACKAGES = {

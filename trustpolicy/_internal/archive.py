@@ -45,12 +45,21 @@ from typing import Any, BinaryIO, ClassVar
 from lxml import etree
 
 from trustpolicy._internal import clock
+from trustpolicy._internal.fileutil import open_regular, replace_file
 from trustpolicy.codes import Code
 from trustpolicy.errors import SignatureFormatError, SigningError, TrustPolicyError
-from trustpolicy._internal.fileutil import open_regular, replace_file
 
-__all__ = ["ALGORITHMS", "MAX_ENTRIES", "MAX_NUSPEC_SIZE", "MAX_SIGNATURE_SIZE", "ZipEntry", "PackageArchive",
-           "hash_file", "insert_signature", "strip_signature"]
+__all__ = [
+    "ALGORITHMS",
+    "MAX_ENTRIES",
+    "MAX_NUSPEC_SIZE",
+    "MAX_SIGNATURE_SIZE",
+    "PackageArchive",
+    "ZipEntry",
+    "hash_file",
+    "insert_signature",
+    "strip_signature",
+]
 
 ALGORITHMS = ("sha256", "sha384", "sha512")
 SIGNATURE_NAME = b".signature.p7s"

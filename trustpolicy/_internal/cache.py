@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.fileutil import open_regular, replace_file
+from trustpolicy.errors import TrustPolicyError
 from trustpolicy.models import PackageVerdict
 
 FORMAT = 4  # bump when the file or entry shape changes (4: issues carry a detail; one-line messages)

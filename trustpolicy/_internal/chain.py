@@ -236,7 +236,7 @@ class _Roots(TrustManager):
         return any(a.certificate.subject.hashable == subject for a in self._by_key.get(cert.public_key.dump(), ()))
 
     def as_trust_anchor(self, authority: Authority) -> TrustAnchor | None:
-        authority.name.hashable  # pyhanko's lookup starts with it: a name it cannot prepare fails alike
+        authority.name.hashable  # noqa: B018 - pyhanko's lookup starts with it: a name it cannot prepare fails alike
         for anchor in self._by_key.get(authority.public_key.dump(), ()):
             if anchor.authority == authority:
                 return anchor

@@ -5,11 +5,11 @@ Everything else receives an aware datetime: the composition root reads "now" onc
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_moment(text: str) -> datetime:
@@ -17,7 +17,7 @@ def parse_moment(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone; add Z or an offset such as +00:00")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def format_moment(moment: datetime, *, seconds: bool = False) -> str:
@@ -26,4 +26,4 @@ def format_moment(moment: datetime, *, seconds: bool = False) -> str:
         raise ValueError("moments must be timezone-aware")
     if seconds:
         moment = moment.replace(microsecond=0)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

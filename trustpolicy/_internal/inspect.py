@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import base64
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from asn1crypto import x509
 
-from trustpolicy.codes import Code
 from trustpolicy._internal.archive import PackageArchive
-from trustpolicy.errors import SignatureFormatError, TrustPolicyError
 from trustpolicy._internal.fileutil import open_regular
 from trustpolicy._internal.signature import (
     MAX_SIGNATURE_SIZE,
@@ -31,6 +29,8 @@ from trustpolicy._internal.signature import (
     fingerprint,
     parse_signature,
 )
+from trustpolicy.codes import Code
+from trustpolicy.errors import SignatureFormatError, TrustPolicyError
 
 __all__ = ["inspect_package", "signature_failed"]
 
@@ -40,7 +40,7 @@ UNREADABLE = Code.TP0003  # a file that cannot be read at all: the code verify a
 def _time(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _algorithm(name: str | None) -> str | None:

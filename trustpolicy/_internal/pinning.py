@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trustpolicy.check import CheckOptions, check_graph, config_directory
 from trustpolicy._internal.config import load_trust_settings
 from trustpolicy._internal.config.edit import ConfigEditor, Node, certificate_node, signer_node
-from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy._internal.explain import with_signers
+from trustpolicy.check import CheckOptions, check_graph, config_directory
+from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.models import Refusal, Suggestion
 
 __all__ = ["Pins", "collect_pins", "init_context", "write_pins"]

@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
@@ -44,12 +44,12 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from trustpolicy._internal import asn1 as oids  # importing registers the NuGet attribute types
 from trustpolicy._internal import clock
 from trustpolicy._internal.archive import PackageArchive, hash_file, insert_signature, strip_signature
-from trustpolicy.codes import Code
-from trustpolicy.errors import SigningError, TrustPolicyError
-from trustpolicy.models import Issue, Level, Location
 from trustpolicy._internal.net import with_deadline
 from trustpolicy._internal.signature import distinguished_name
 from trustpolicy._internal.timestamp import check_token
+from trustpolicy.codes import Code
+from trustpolicy.errors import SigningError, TrustPolicyError
+from trustpolicy.models import Issue, Level, Location
 
 __all__ = [
     "DEFAULT_TIMESTAMP_TIMEOUT",
@@ -324,7 +324,7 @@ def attribute(name: str, value: object) -> bytes:
 def signing_time_value(moment: datetime) -> cms.Time:
     # RFC 5652 11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
     kind = "utc_time" if 1950 <= moment.year <= 2049 else "generalized_time"
-    return cms.Time({kind: moment.astimezone(timezone.utc).replace(microsecond=0)})
+    return cms.Time({kind: moment.astimezone(UTC).replace(microsecond=0)})
 
 
 def _sid(cert: x509.Certificate, prefer_ski: bool = True) -> tuple[str, cms.SignerIdentifier]:
@@ -486,7 +486,7 @@ def _moment(value: datetime | None) -> datetime:
     moment = value if value is not None else clock.now()
     if moment.tzinfo is None:
         raise SigningError(Code.NU3001, "the signing time must carry a time zone")
-    return moment.astimezone(timezone.utc).replace(microsecond=0)
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,16 +21,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from asn1crypto import cms, core, tsp, x509
 from asn1crypto import parser as der_parser
 
-from trustpolicy.codes import Code
 from trustpolicy._internal import asn1 as oids  # importing registers the NuGet attribute types
+from trustpolicy.codes import Code
 from trustpolicy.errors import SignatureFormatError
 
 __all__ = [
@@ -586,7 +587,7 @@ def parse_timestamp(der: bytes) -> Timestamp:
     tokens of a signature: never raises, defects go into `Timestamp.problem`."""
     try:
         token = cms.ContentInfo.load(der, strict=True)
-    except Exception as error:  # noqa: BLE001 - undecodable token bytes: a timestamp defect
+    except Exception as error:
         return _broken_timestamp(der, error)
     return _parse_timestamp(token)
 
@@ -602,7 +603,7 @@ def _parse_timestamp(token: cms.ContentInfo) -> Timestamp:
         _fill_timestamp(token, fields)
     except SignatureFormatError as problem:
         fields["problem"] = problem
-    except Exception as error:  # noqa: BLE001 - any decoding failure is a timestamp defect, never a crash
+    except Exception as error:
         fields["problem"] = _timestamp_problem(Code.NU3021, f"the token cannot be decoded ({type(error).__name__}: {error})")
     return Timestamp(**fields)
 
@@ -687,7 +688,7 @@ def _timestamps(signer_info: cms.SignerInfo) -> tuple[Timestamp, ...]:
         for index in range(len(values)):
             try:
                 token = values[index]
-            except Exception as error:  # noqa: BLE001 - undecodable token bytes: a timestamp defect
+            except Exception as error:
                 raw = getattr(values, "_contents", None) or b""  # never .contents: it may re-encode
                 result.append(_broken_timestamp(raw, error))
                 continue
@@ -819,7 +820,7 @@ def parse_signature(der: bytes) -> PrimarySignature:
         raise SignatureFormatError(Code.NU3003, "The package signature is nested too deeply to decode") from None
     except LimitExceeded as error:
         raise SignatureFormatError(Code.NU3003, f"The package signature is refused: it has {error}") from None
-    except Exception as error:  # noqa: BLE001 - asn1crypto raises many types; all mean "not decodable"
+    except Exception as error:
         raise SignatureFormatError(
             Code.NU3003, f"The package signature is invalid or cannot be decoded ({type(error).__name__}: {error})"
         ) from None

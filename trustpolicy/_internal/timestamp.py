@@ -28,11 +28,11 @@ from datetime import datetime
 
 from asn1crypto import x509
 
-from trustpolicy.codes import Code
 from trustpolicy._internal import asn1 as oids
-from trustpolicy._internal.signature import _DECODE_ERRORS, Timestamp, _algorithm_name, distinguished_name, parse_timestamp
 from trustpolicy._internal.clock import format_moment
+from trustpolicy._internal.signature import _DECODE_ERRORS, Timestamp, _algorithm_name, distinguished_name, parse_timestamp
 from trustpolicy._internal.signerinfo import certificate_algorithm_ok, rsa_key_ok, validity_of, verify_signer_info
+from trustpolicy.codes import Code
 
 __all__ = ["Problem", "TokenCheck", "check_token"]
 

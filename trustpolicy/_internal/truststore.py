@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from asn1crypto import pem
 
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.resources import DATA_DIR
+from trustpolicy.errors import TrustPolicyError
 
 if TYPE_CHECKING:
     from asn1crypto import x509

@@ -43,8 +43,8 @@ import contextlib  # noqa: E402
 from importlib import import_module  # noqa: E402
 
 from trustpolicy import __version__  # noqa: E402
-from trustpolicy.errors import TrustPolicyError  # noqa: E402
 from trustpolicy._internal.verbosity import Verbosity  # noqa: E402
+from trustpolicy.errors import TrustPolicyError  # noqa: E402
 
 COMMAND_MODULES = ("inspect", "sign", "verify", "check", "init", "trust", "config", "lint", "serve")
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR
-    except Exception as error:  # noqa: BLE001 - the last line of defence: never a traceback
+    except Exception as error:
         if verbosity >= Verbosity.DIAGNOSTIC:
             import traceback
 
@@ -159,11 +159,11 @@ def _import_lxml() -> None:
     if "lxml.etree" in sys.modules:
         return
     if sys.platform == "win32":  # no signal mask to hold it back with
-        import lxml.etree  # noqa: F401
+        import lxml.etree
         return
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        import lxml.etree  # noqa: F401, F811
+        import lxml.etree  # noqa: F401
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 

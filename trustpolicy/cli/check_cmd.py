@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trustpolicy._internal.verbosity import Verbosity
 from trustpolicy.cli.options import add_trust_options, trust_options
 from trustpolicy.errors import UsageError
-from trustpolicy._internal.verbosity import Verbosity
 
 if TYPE_CHECKING:
     from trustpolicy.check import CheckOptions
@@ -46,10 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # deferred: keeps --help fast
-    from trustpolicy.check import CheckOptions, config_directory
-    from trustpolicy.context import TrustContext
     from trustpolicy._internal.fileutil import write_atomic
     from trustpolicy._internal.report import ReportFormat, render_text, summary_line
+    from trustpolicy.check import CheckOptions, config_directory
+    from trustpolicy.context import TrustContext
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trustpolicy.cli.options import add_trust_options, trust_options
 from trustpolicy._internal.verbosity import Verbosity
+from trustpolicy.cli.options import add_trust_options, trust_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.inspect import inspect_package, signature_failed
+from trustpolicy.errors import TrustPolicyError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _LABEL = 16  # width of the label column in text output

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from trustpolicy._internal.config.lint import failing, lint, rule
 from trustpolicy.cli.config_cmd import add_scope_arguments
 from trustpolicy.cli.options import parse_at
-from trustpolicy._internal.config.lint import failing, lint, rule
 from trustpolicy.models import Issue, Level
 
 

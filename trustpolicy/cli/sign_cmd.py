@@ -13,9 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from trustpolicy.errors import UsageError
-from trustpolicy.models import Issue
-from trustpolicy._internal.verbosity import Verbosity
 from trustpolicy._internal.sign import (
     DEFAULT_TIMESTAMP_TIMEOUT,
     HASH_ALGORITHMS,
@@ -23,6 +20,9 @@ from trustpolicy._internal.sign import (
     SigningIdentity,
     sign_package,
 )
+from trustpolicy._internal.verbosity import Verbosity
+from trustpolicy.errors import UsageError
+from trustpolicy.models import Issue
 
 
 def _hash_choice(value: str) -> str:

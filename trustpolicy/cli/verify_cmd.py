@@ -15,9 +15,9 @@ import glob
 import os
 import sys
 
+from trustpolicy._internal.verbosity import Verbosity
 from trustpolicy.cli.options import add_trust_options, trust_options
 from trustpolicy.models import EXIT_UNUSABLE
-from trustpolicy._internal.verbosity import Verbosity
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,8 +58,8 @@ def _expand(patterns: list[str]) -> tuple[list[str], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustpolicy.context import TrustContext
     from trustpolicy._internal.report import render_verify_json, render_verify_text
+    from trustpolicy.context import TrustContext
     from trustpolicy.verification import config_warnings, verify_packages
 
     # Everything that can make the run unusable is checked before any package is judged (exit 2).

@@ -25,13 +25,21 @@ import aiohttp
 from aiohttp import web
 
 from trustpolicy._internal import clock
-from trustpolicy.errors import TrustPolicyError, UsageError
-from trustpolicy.serve.audit import AuditLog
 from trustpolicy.context import TrustOptions
+from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy.models import PackageVerdict
+from trustpolicy.serve.audit import AuditLog
 from trustpolicy.serve.gate import Judge, Judgement, JudgePool, VerificationFailed, build_judge, decide, verdict_document
 from trustpolicy.serve.metrics import CONTENT_TYPE, Metrics
-from trustpolicy.serve.protocol import BadName, FeedUrls, is_feed_name, package_id, package_version, registration_tail, service_index
+from trustpolicy.serve.protocol import (
+    BadName,
+    FeedUrls,
+    is_feed_name,
+    package_id,
+    package_version,
+    registration_tail,
+    service_index,
+)
 from trustpolicy.serve.store import PackageStore
 from trustpolicy.serve.upstream import FolderFeed, HttpFeed, Limits, UpstreamError, feed_from_source
 
@@ -292,7 +300,7 @@ class Handlers:
             gate.audit.write({**asked, "sha512": bad.sha512 if bad else None, "decision": outcome, "status": error.status,
                               "verdict": bad.verdict.verdict if bad else None, "codes": _codes(bad.verdict if bad else None),
                               "trustedSigner": None, "reason": error.reason, "cached": False})
-            raise _error(error.status, error.reason, verdict=verdict_document(bad.verdict) if bad else None)
+            raise _error(error.status, error.reason, verdict=verdict_document(bad.verdict) if bad else None) from None
         verdict = judged.verdict
         decision = decide(mode, verdict, lower_id, version)
         gate.metrics.count("decisions_total", outcome=decision.outcome)
@@ -377,7 +385,7 @@ async def _observe(request: web.Request, handler: Callable[[web.Request], Awaita
             raise _error(error.status, error.reason) from None
         except (web.HTTPException, asyncio.CancelledError):
             raise
-        except Exception as error:  # noqa: BLE001 - a server answers, it does not crash
+        except Exception as error:
             print(f"trustpolicy serve: internal error on {request.path}: {type(error).__name__}: {error}",
                   file=sys.stderr, flush=True)
             raise _error(500, "internal error") from None

@@ -16,8 +16,8 @@ import os
 from typing import Any
 
 from trustpolicy._internal import clock
-from trustpolicy.errors import UsageError
 from trustpolicy._internal.clock import format_moment
+from trustpolicy.errors import UsageError
 
 
 class AuditLog:

@@ -15,15 +15,15 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trustpolicy._internal import clock
-from trustpolicy.codes import Code, title
-from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy._internal.explain import common_name
 from trustpolicy._internal.graph.versions import try_parse_version
+from trustpolicy.codes import Code, title
+from trustpolicy.context import TrustContext, TrustOptions
 from trustpolicy.models import Level, PackageVerdict
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class Judge:
         """The verdict cache's name for this policy on one UTC day (verdicts are judged "now")."""
         if day not in self._digests:
             self._digests.clear()
-            self._digests[day] = self.context.at(datetime.combine(day, time(), timezone.utc)).policy_digest()
+            self._digests[day] = self.context.at(datetime.combine(day, time(), UTC)).policy_digest()
         return self._digests[day]
 
     @property

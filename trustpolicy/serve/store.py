@@ -28,7 +28,6 @@ import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from trustpolicy.errors import UsageError
 from trustpolicy.models import PackageVerdict

@@ -176,7 +176,7 @@ class HttpFeed:
                             out.write(chunk)
         except UpstreamError:
             raise
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise UpstreamError(504, f"upstream {self.name}: the package download did not finish in time") from None
         except aiohttp.ClientPayloadError:
             raise UpstreamError(502, f"upstream {self.name}: the package download was cut short") from None
@@ -261,7 +261,7 @@ class HttpFeed:
                         chunks.append(chunk)
         except UpstreamError:
             raise
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise UpstreamError(504, f"upstream {self.name}: no {what} within {self.limits.timeout:g} s") from None
         except aiohttp.ClientPayloadError:
             raise UpstreamError(502, f"upstream {self.name}: the {what} was cut short") from None

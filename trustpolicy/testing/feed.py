@@ -174,7 +174,7 @@ class FeedServer(LoopbackServer):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
                 with owner._lock:
                     owner.requests.append(path)

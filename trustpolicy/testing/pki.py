@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeAlias
 
@@ -235,7 +235,7 @@ class TestPKI:
         moment = now if now is not None else clock.now()
         if moment.tzinfo is None:
             raise ValueError("TestPKI needs an aware datetime")
-        self.now = moment.astimezone(timezone.utc).replace(microsecond=0)
+        self.now = moment.astimezone(UTC).replace(microsecond=0)
         self.directory = Path(directory) if directory is not None else None
         self.tag = tag or f"pki-{next(_TAGS)}"
         self.fresh_keys = fresh_keys
@@ -568,10 +568,10 @@ __all__ = [
     "CLIENT_AUTH",
     "CODE_SIGNING",
     "HASHES",
-    "Issued",
     "LIFETIME_SIGNING",
     "OCSP_SIGNING",
     "TIME_STAMPING",
+    "Issued",
     "TestPKI",
     "generate_key",
     "make_crl",

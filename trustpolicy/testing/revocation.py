@@ -70,10 +70,10 @@ class _RevocationServer(LoopbackServer):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 owner._serve(self, "GET", b"")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 try:
                     length = int(self.headers.get("Content-Length") or 0)
                 except ValueError:

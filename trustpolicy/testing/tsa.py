@@ -40,7 +40,7 @@ from trustpolicy._internal.sign import (
 from trustpolicy.testing.pki import Issued
 from trustpolicy.testing.server import LoopbackServer
 
-__all__ = ["OpenSSLTimestampServer", "TimestampServer", "DEFAULT_POLICY"]
+__all__ = ["DEFAULT_POLICY", "OpenSSLTimestampServer", "TimestampServer"]
 
 DEFAULT_POLICY = "1.3.6.1.4.1.55555.3161.1"  # an arbitrary test policy OID
 REPLY_TYPE = "application/timestamp-reply"
@@ -68,7 +68,7 @@ class _Responder(LoopbackServer):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 try:
                     length = int(self.headers.get("Content-Length") or 0)
                 except ValueError:
@@ -88,11 +88,11 @@ class _Responder(LoopbackServer):
                     return
                 try:
                     answer = owner.respond(body)
-                except Exception as exc:  # noqa: BLE001 - a test server reports, never dies
+                except Exception as exc:
                     answer = (500, "text/plain", f"{type(exc).__name__}: {exc}".encode())
                 self._answer(*answer)
 
-            def do_GET(self) -> None:  # noqa: N802 - where a redirect loop sends urllib
+            def do_GET(self) -> None:
                 if owner.fault:
                     self._fault(owner.fault)
                 else:

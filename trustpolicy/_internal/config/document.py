@@ -15,8 +15,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from trustpolicy.errors import ConfigError
 from trustpolicy._internal.fileutil import NotRegularFile, open_regular
+from trustpolicy.errors import ConfigError
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a NuGet.Config is a few KB; refuse absurd files early
 # At most this many "<" (elements, comments, PIs) and as many "=" (attributes), counted before

@@ -20,8 +20,8 @@ from lxml import etree
 from trustpolicy._internal.config.document import ConfigDocument, local_name
 from trustpolicy._internal.config.hierarchy import NUGET_ORG_SOURCE
 from trustpolicy._internal.config.nugetconfig import SIGNERS, ConfigFile, TrustedSigner, parse_document
-from trustpolicy.errors import ConfigError
 from trustpolicy._internal.fileutil import write_atomic
+from trustpolicy.errors import ConfigError
 
 _ATTRIBUTE_ESCAPES = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
 _NEWLINE = re.compile(r"\r\n|\r|\n")

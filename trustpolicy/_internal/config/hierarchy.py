@@ -27,10 +27,8 @@ from typing import Any, TypeVar
 
 import platformdirs
 
-from trustpolicy.codes import CODES, Code
 from trustpolicy._internal.config.nugetconfig import (
     MODE_KEY,
-    Clear,
     ConfigFile,
     Setting,
     TrustedSigner,
@@ -39,6 +37,7 @@ from trustpolicy._internal.config.nugetconfig import (
     read_config_file,
 )
 from trustpolicy._internal.config.rules import Clear, Rule, TrustRules, rule_key
+from trustpolicy.codes import CODES, Code
 from trustpolicy.errors import ConfigError
 from trustpolicy.models import Issue, Level, Location
 
@@ -134,7 +133,7 @@ class TrustSettings:
     mode_value: str | None = None
     global_packages_folder: FolderSetting | None = None
     repository_path: FolderSetting | None = None
-    rules: TrustRules = TrustRules()
+    rules: TrustRules = field(default_factory=TrustRules)
 
     @property
     def mode_problem(self) -> Issue | None:

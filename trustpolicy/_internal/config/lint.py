@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 
-from trustpolicy.codes import CODES, Code
 from trustpolicy._internal.config.hierarchy import LoadedConfig, LoadedFile, TrustSettings
 from trustpolicy._internal.config.nugetconfig import FINGERPRINT_LENGTHS, TrustedSigner
 from trustpolicy._internal.config.rules import ATS_PUBLIC_TRUST, IdentityRule, PackageException, SignerScope
-from trustpolicy.models import Issue, Level, Location
 from trustpolicy._internal.resources import DATA_DIR
+from trustpolicy.codes import CODES, Code
+from trustpolicy.models import Issue, Level, Location
 
 NUGET_ORG_DATA = DATA_DIR / "nuget-org-repository-certificates.json"
 # EKUs every certificate of a kind carries, so they name no subscriber: code signing, any purpose,

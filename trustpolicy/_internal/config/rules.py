@@ -29,14 +29,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from trustpolicy._internal.patterns import check_package_id, check_pattern
 from trustpolicy.errors import ConfigError
 from trustpolicy.models import Location
-from trustpolicy._internal.patterns import check_package_id, check_pattern
 
 if TYPE_CHECKING:
     from trustpolicy._internal.versionrange import VersionRange
@@ -45,9 +45,9 @@ __all__ = [
     "ATS_IDENTITY_ARC",
     "ATS_PUBLIC_TRUST",
     "EXPIRY_WARNING_DAYS",
-    "Clear",
     "SECTION",
     "SUBJECT_ATTRIBUTES",
+    "Clear",
     "IdentityRule",
     "IssuerPin",
     "PackageException",
@@ -129,7 +129,7 @@ class PackageException:
 
     @property
     def expires_at(self) -> datetime:
-        return datetime.combine(self.expires, time(), timezone.utc)
+        return datetime.combine(self.expires, time(), UTC)
 
     def expired(self, at: datetime) -> bool:
         return at >= self.expires_at

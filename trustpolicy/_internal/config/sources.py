@@ -23,8 +23,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.net import with_deadline
+from trustpolicy.errors import TrustPolicyError
 
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
 RESOURCE_TYPES = ("RepositorySignatures/5.0.0", "RepositorySignatures/4.9.0", "RepositorySignatures/4.7.0")
@@ -121,7 +121,7 @@ def fetch_json(url: str, what: str, *, timeout: float = DEFAULT_TIMEOUT, max_byt
         raise SourceError(f"{what} could not be fetched: HTTP {exc.code} {reason}", path=url) from None
     except urllib.error.URLError as exc:
         raise SourceError(f"{what} could not be fetched: {exc.reason}", path=url) from None
-    except (TimeoutError, OSError) as exc:
+    except OSError as exc:
         raise SourceError(f"{what} could not be fetched: {exc}", path=url) from None
     try:
         return json.loads(b"".join(chunks).decode("utf-8-sig"))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 from trustpolicy._internal.config.edit import ConfigEditor, Node, certificate_node, signer_node

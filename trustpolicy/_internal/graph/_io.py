@@ -11,8 +11,8 @@ from typing import Any
 
 from lxml import etree
 
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.fileutil import NotRegularFile, open_regular
+from trustpolicy.errors import TrustPolicyError
 
 JSON_MAX_BYTES = 256 * 1024 * 1024  # assets files of big solutions reach tens of MB; cap far above
 XML_MAX_BYTES = 16 * 1024 * 1024  # packages.config / nuspec are small

@@ -6,13 +6,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from trustpolicy.codes import Code
-from trustpolicy.models import Issue, Level
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.graph._io import KeyLocator, pointer
 from trustpolicy._internal.graph.locate import Entry, Root
 from trustpolicy._internal.graph.model import Claim, Origin, finding
 from trustpolicy._internal.graph.versions import try_parse_version
+from trustpolicy.codes import Code
+from trustpolicy.errors import TrustPolicyError
+from trustpolicy.models import Issue, Level
 
 
 def looks_like_assets(doc: Any) -> bool:

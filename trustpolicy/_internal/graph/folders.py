@@ -6,15 +6,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from trustpolicy.codes import Code
-from trustpolicy.models import Issue, Level
 from trustpolicy._internal.archive import PackageArchive
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.fileutil import not_regular
 from trustpolicy._internal.graph._io import XML_MAX_BYTES, local_name, parse_xml, read_bytes
 from trustpolicy._internal.graph.locate import METADATA_FILE, Entry, exists_as_file, is_file
 from trustpolicy._internal.graph.model import Origin, finding
 from trustpolicy._internal.graph.versions import try_parse_version
+from trustpolicy.codes import Code
+from trustpolicy.errors import TrustPolicyError
+from trustpolicy.models import Issue, Level
 
 
 @dataclass(frozen=True)

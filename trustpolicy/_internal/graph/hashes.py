@@ -21,11 +21,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from trustpolicy.codes import Code
-from trustpolicy.models import Issue
 from trustpolicy._internal.archive import PackageArchive, hash_file
+from trustpolicy._internal.graph.model import RECORDS, Claim, GraphPackage, finding
+from trustpolicy.codes import Code
 from trustpolicy.errors import SignatureFormatError, TrustPolicyError
-from trustpolicy._internal.graph.model import Claim, GraphPackage, RECORDS, finding
+from trustpolicy.models import Issue
 
 _CACHE_LIMIT = 65536
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
-from trustpolicy.codes import Code
-from trustpolicy.models import Issue, Level
 from trustpolicy._internal.graph.model import Claim, Origin, finding
 from trustpolicy._internal.graph.versions import NuGetVersion, try_parse_version
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level
 
 METADATA_FILE = ".nupkg.metadata"
 

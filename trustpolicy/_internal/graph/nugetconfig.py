@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from trustpolicy.codes import Code
-from trustpolicy.models import Issue, Level
 from trustpolicy._internal.config.hierarchy import load_config
 from trustpolicy._internal.config.nugetconfig import ConfigFile, read_config_file
-from trustpolicy.errors import ConfigError
 from trustpolicy._internal.graph.model import Origin, finding
+from trustpolicy.codes import Code
+from trustpolicy.errors import ConfigError
+from trustpolicy.models import Issue, Level
 
 KEYS = ("globalpackagesfolder", "repositorypath")
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from trustpolicy.codes import Code
-from trustpolicy.models import Issue, Level
-from trustpolicy.errors import TrustPolicyError
 from trustpolicy._internal.graph._io import local_name
 from trustpolicy._internal.graph.locate import Entry
 from trustpolicy._internal.graph.model import Origin, finding
 from trustpolicy._internal.graph.versions import try_parse_version
+from trustpolicy.codes import Code
+from trustpolicy.errors import TrustPolicyError
+from trustpolicy.models import Issue, Level
 
 MAX_PARENT_LEVELS = 8
 

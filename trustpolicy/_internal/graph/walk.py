@@ -9,9 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustpolicy.codes import Code
-from trustpolicy.models import Issue, Level
-from trustpolicy.errors import TrustPolicyError, UsageError
 from trustpolicy._internal.graph import folders
 from trustpolicy._internal.graph._io import (
     JSON_MAX_BYTES,
@@ -29,6 +26,9 @@ from trustpolicy._internal.graph.lockfile import looks_like_lock, read_lock
 from trustpolicy._internal.graph.model import Claim, Graph, GraphPackage, Origin, finding
 from trustpolicy._internal.graph.nugetconfig import ConfigReader
 from trustpolicy._internal.graph.packagesconfig import find_solution_packages_folder, read_packages_config
+from trustpolicy.codes import Code
+from trustpolicy.errors import TrustPolicyError, UsageError
+from trustpolicy.models import Issue, Level
 
 # Folders never holding a project of the solution (or holding thousands of irrelevant files).
 _SKIP_DIRS = {"packages", "bin", "obj", "node_modules", ".git", ".vs", ".idea"}

@@ -11,7 +11,6 @@ from importlib import import_module
 from io import StringIO
 from typing import TYPE_CHECKING, Any, assert_never
 
-from trustpolicy.models import GraphReport
 from trustpolicy._internal.report.jsonreport import (
     ReportInvalid,
     check_document,
@@ -24,6 +23,7 @@ from trustpolicy._internal.report.jsonreport import (
     verify_document,
 )
 from trustpolicy._internal.report.sarif import render_sarif, render_sarif_text
+from trustpolicy.models import GraphReport
 
 if TYPE_CHECKING:
     from trustpolicy._internal.report.table import build_table, package_cause, render_table
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 
-class ReportFormat(str, enum.Enum):
+class ReportFormat(enum.StrEnum):
     """The values of `check --format`."""
 
     TABLE = "table"

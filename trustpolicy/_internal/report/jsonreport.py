@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trustpolicy._internal.clock import format_moment
-from trustpolicy.models import GraphReport, Issue, Summary, exit_code
 from trustpolicy._internal.resources import schema_path
+from trustpolicy.models import GraphReport, Issue, Summary, exit_code
 
 SCHEMA_NAME = "report.schema.json"
 

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 from trustpolicy import codes
-from trustpolicy.codes import Code
 from trustpolicy._internal.explain import addressed_codes
+from trustpolicy.codes import Code
 from trustpolicy.models import GraphReport, Issue, Level, PackageReport
 
 SARIF_VERSION = "2.1.0"

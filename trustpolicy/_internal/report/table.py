@@ -14,11 +14,11 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from trustpolicy.codes import Code
 from trustpolicy._internal.explain import common_name
-from trustpolicy.models import GraphReport, Issue, Level, PackageReport, Suggestion
 from trustpolicy._internal.report.jsonreport import summary_line
 from trustpolicy._internal.verbosity import Verbosity
+from trustpolicy.codes import Code
+from trustpolicy.models import GraphReport, Issue, Level, PackageReport, Suggestion
 
 _VERDICT_STYLE = {"valid": "bold green", "invalid": "bold red"}
 _LEVEL_STYLE = {Level.ERROR: "red", Level.WARNING: "yellow", Level.INFO: "dim"}

@@ -11,8 +11,8 @@ import sys
 from typing import TextIO
 
 from trustpolicy._internal.clock import format_moment
-from trustpolicy.models import GraphReport, Level
 from trustpolicy._internal.verbosity import Verbosity
+from trustpolicy.models import GraphReport, Level
 
 _STYLES = {"valid": "bold green", "invalid": "bold red", Level.ERROR: "red", Level.WARNING: "yellow", Level.INFO: "dim"}
 

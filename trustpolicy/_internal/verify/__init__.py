@@ -24,7 +24,13 @@ from trustpolicy._internal.verify.settings import (
 )
 
 if TYPE_CHECKING:
-    from trustpolicy._internal.verify.allowlist import AllOf, AllowList, AllowListEntry, RepositorySignatures, compile_trusted_signers
+    from trustpolicy._internal.verify.allowlist import (
+        AllOf,
+        AllowList,
+        AllowListEntry,
+        RepositorySignatures,
+        compile_trusted_signers,
+    )
     from trustpolicy._internal.verify.engine import Verifier
 
 # The engine and the allow lists pull in the CMS, X.509 and crypto stack: loaded on first use, so

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from trustpolicy.codes import Code
-from trustpolicy.models import Issue, Level, MatchedSigner, Status, StepResult
 from trustpolicy._internal.signature import PrimarySignature, Signature, fingerprint
 from trustpolicy._internal.verify.identity import IdentityEntry, Scopes
 from trustpolicy._internal.verify.settings import VerificationSettings
+from trustpolicy.codes import Code
+from trustpolicy.models import Issue, Level, MatchedSigner, Status, StepResult
 
 if TYPE_CHECKING:
     from trustpolicy._internal.config.rules import TrustRules

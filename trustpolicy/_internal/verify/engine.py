@@ -27,10 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from trustpolicy._internal.archive import ALGORITHMS, PackageArchive
-from trustpolicy.codes import Code
 from trustpolicy._internal.config.rules import durable_identities
-from trustpolicy.errors import SignatureFormatError, TrustPolicyError
-from trustpolicy.models import Issue, Level, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult, worst
 from trustpolicy._internal.signature import PrimarySignature, Signature, parse_signature
 from trustpolicy._internal.verify.allowlist import (
     AllOf,
@@ -44,6 +41,9 @@ from trustpolicy._internal.verify.identity import certificate_ekus
 from trustpolicy._internal.verify.package_exceptions import Exceptions, expired_step, use_of, used_step
 from trustpolicy._internal.verify.settings import CountersignatureBehavior, SignaturePlacement, VerificationSettings
 from trustpolicy._internal.verify.validity import Flag, SignatureEvaluator, Summary, fingerprints_of, subject_of
+from trustpolicy.codes import Code
+from trustpolicy.errors import SignatureFormatError, TrustPolicyError
+from trustpolicy.models import Issue, Level, MatchedSigner, PackageVerdict, SignatureReport, Status, StepResult, worst
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,7 +102,7 @@ class Verifier:
         name = os.fspath(path)
         try:
             return self._verify(name, archive)
-        except Exception as error:  # noqa: BLE001 - a verdict, never a traceback
+        except Exception as error:
             issue = Issue(Code.TP0004, Level.ERROR, f"Verification could not be completed, so the package is "
                           f"rejected: {type(error).__name__}: {error}")
             return PackageVerdict(name, None, None, None, (StepResult("internal", Status.UNKNOWN, (issue,)),))

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 from asn1crypto import x509
 
 from trustpolicy._internal.config.rules import SUBJECT_ATTRIBUTES, IdentityRule, SignerScope
-from trustpolicy.models import Location
 from trustpolicy._internal.patterns import best_match
 from trustpolicy._internal.signature import PrimarySignature, Signature, fingerprint
+from trustpolicy.models import Location
 
 if TYPE_CHECKING:
     from trustpolicy._internal.verify.validity import Summary

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from trustpolicy.codes import Code
 from trustpolicy._internal.config.rules import PackageException
 from trustpolicy._internal.graph.versions import try_parse_version
+from trustpolicy.codes import Code
 from trustpolicy.models import ExceptionUse, Issue, Level, Status, StepResult
 
 __all__ = ["Exceptions"]

@@ -15,8 +15,8 @@ from trustpolicy.errors import UsageError
 
 __all__ = [
     "ACCEPT",
-    "REVOCATION_MODES",
     "REQUIRE",
+    "REVOCATION_MODES",
     "VERIFY",
     "CountersignatureBehavior",
     "RevocationOptions",
@@ -57,7 +57,7 @@ class SignaturePlacement(enum.Flag):
     ANY = PRIMARY | COUNTERSIGNATURE
 
 
-class CountersignatureBehavior(str, enum.Enum):
+class CountersignatureBehavior(enum.StrEnum):
     """When the repository countersignature is evaluated (docs/verification.md 4.1)."""
 
     NEVER = "never"

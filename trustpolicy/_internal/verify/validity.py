@@ -20,13 +20,13 @@ from asn1crypto import x509
 from trustpolicy._internal import asn1 as oids
 from trustpolicy._internal.chain import ChainResult, ChainStatus, Revocation
 from trustpolicy._internal.clock import format_moment
-from trustpolicy.codes import Code
-from trustpolicy.errors import TrustPolicyError
-from trustpolicy.models import Issue, Level, Status
 from trustpolicy._internal.signature import PrimarySignature, Signature, Timestamp, distinguished_name, fingerprint
 from trustpolicy._internal.signerinfo import certificate_algorithm_ok, rsa_key_ok, validity_of, verify_signer_info
 from trustpolicy._internal.timestamp import check_token
 from trustpolicy._internal.verify.settings import VerificationSettings
+from trustpolicy.codes import Code
+from trustpolicy.errors import TrustPolicyError
+from trustpolicy.models import Issue, Level, Status
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -478,7 +478,7 @@ def _root_name(result: ChainResult) -> str:
     cert = result.path[-1]
     try:
         name = cert.subject.native.get("common_name") or distinguished_name(cert.subject)
-    except Exception:  # noqa: BLE001 - a subject that cannot be rendered must not hide the finding
+    except Exception:
         name = f"serial {cert.serial_number}"
     name = name if isinstance(name, str) else ", ".join(map(str, name))
     return name if len(name) <= _NAME_MAX else name[: _NAME_MAX - 3] + "..."
