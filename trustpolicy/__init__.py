@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from trustpolicy.check import CheckOptions, check_graph
     from trustpolicy.codes import CODES, Code, CodeInfo
-    from trustpolicy.context import RevocationOptions, TrustContext, TrustOptions
+    from trustpolicy.context import TrustContext, TrustOptions
     from trustpolicy.errors import ConfigError, SignatureFormatError, SigningError, TrustPolicyError, UsageError
     from trustpolicy.models import (
         GraphReport,
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 _PUBLIC = {
     "check": ("CheckOptions", "check_graph"),
     "codes": ("CODES", "Code", "CodeInfo"),
-    "context": ("RevocationOptions", "TrustContext", "TrustOptions"),
+    "context": ("TrustContext", "TrustOptions"),
     "errors": ("ConfigError", "SignatureFormatError", "SigningError", "TrustPolicyError", "UsageError"),
     "models": (
         "GraphReport",
@@ -76,7 +76,6 @@ __all__ = [
     "MatchedSigner",
     "PackageReport",
     "PackageVerdict",
-    "RevocationOptions",
     "SignatureFormatError",
     "SignatureReport",
     "SigningError",
