@@ -19,11 +19,8 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
-from datafiles import NUGET, ZIP_EDGE
-from datafiles import SIGNED as SIGNED_DIR
-from datafiles import UNSIGNED as UNSIGNED_DIR
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from datafiles import NUGET, SIGNED as SIGNED_DIR, UNSIGNED as UNSIGNED_DIR, ZIP_EDGE
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from trustpolicy._internal.archive import (
     ALGORITHMS,

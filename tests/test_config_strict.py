@@ -12,8 +12,7 @@ from xml.sax.saxutils import quoteattr
 import pytest
 from conftest import identity_of, make_package
 from cryptography.hazmat.primitives.serialization import Encoding
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from trustpolicy._internal.config.hierarchy import MACHINE_DIR_ENV, USER_DIR_ENV
 from trustpolicy._internal.sign import RepositoryOptions, sign_package

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from datafiles import ZIP_EDGE
 from graphdata.layout import RESTORE, content_hash, install, write_assets, write_lock, write_packages_config
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from trustpolicy._internal.graph import collect_graph, verify_graph_hashes
 from trustpolicy._internal.graph._io import read_bytes

@@ -25,8 +25,7 @@ import pytest
 from fuzz import signed, zipkit
 from fuzz.signed import judge
 from fuzz.zipkit import Entry
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from trustpolicy._internal.archive import ALGORITHMS, PackageArchive, insert_signature, strip_signature
 from trustpolicy._internal.signature import parse_signature

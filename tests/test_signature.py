@@ -19,8 +19,7 @@ from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from datafiles import SIGNED
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from trustpolicy._internal import asn1 as oids
 from trustpolicy._internal.signature import (

@@ -310,8 +310,12 @@ def test_replace_certificates_keeps_survivors_byte_identical(isolated: Path) -> 
 
 # -- property: adding then removing a signer gives back the original bytes ---------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    HealthCheck,
+    given,
+    settings,
+    strategies as st,
+)
 
 from trustpolicy._internal.config import trust  # noqa: E402
 

@@ -13,8 +13,7 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 from conftest import make_package
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from lxml import etree
 
 from trustpolicy._internal.config import ConfigLocations, load_config, load_trust_settings

@@ -21,24 +21,43 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from trustpolicy.check import CheckOptions, check_graph
-    from trustpolicy.codes import CODES, Code, CodeInfo
-    from trustpolicy.context import TrustContext, TrustOptions
-    from trustpolicy.errors import ConfigError, SignatureFormatError, SigningError, TrustPolicyError, UsageError
-    from trustpolicy.models import (
-        GraphReport,
-        Issue,
-        Level,
-        Location,
-        MatchedSigner,
-        PackageReport,
-        PackageVerdict,
-        SignatureReport,
-        Status,
-        StepResult,
-        Summary,
+    from trustpolicy.check import (
+        CheckOptions as CheckOptions,
+        check_graph as check_graph,
     )
-    from trustpolicy.verification import verify_package, verify_packages
+    from trustpolicy.codes import (
+        CODES as CODES,
+        Code as Code,
+        CodeInfo as CodeInfo,
+    )
+    from trustpolicy.context import (
+        TrustContext as TrustContext,
+        TrustOptions as TrustOptions,
+    )
+    from trustpolicy.errors import (
+        ConfigError as ConfigError,
+        SignatureFormatError as SignatureFormatError,
+        SigningError as SigningError,
+        TrustPolicyError as TrustPolicyError,
+        UsageError as UsageError,
+    )
+    from trustpolicy.models import (
+        GraphReport as GraphReport,
+        Issue as Issue,
+        Level as Level,
+        Location as Location,
+        MatchedSigner as MatchedSigner,
+        PackageReport as PackageReport,
+        PackageVerdict as PackageVerdict,
+        SignatureReport as SignatureReport,
+        Status as Status,
+        StepResult as StepResult,
+        Summary as Summary,
+    )
+    from trustpolicy.verification import (
+        verify_package as verify_package,
+        verify_packages as verify_packages,
+    )
 
 # Loaded on first use: `import trustpolicy` stays cheap for the command line, which needs only a few.
 _PUBLIC = {
@@ -63,34 +82,7 @@ _PUBLIC = {
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 
-__all__ = [
-    "CODES",
-    "CheckOptions",
-    "Code",
-    "CodeInfo",
-    "ConfigError",
-    "GraphReport",
-    "Issue",
-    "Level",
-    "Location",
-    "MatchedSigner",
-    "PackageReport",
-    "PackageVerdict",
-    "SignatureFormatError",
-    "SignatureReport",
-    "SigningError",
-    "Status",
-    "StepResult",
-    "Summary",
-    "TrustContext",
-    "TrustOptions",
-    "TrustPolicyError",
-    "UsageError",
-    "__version__",
-    "check_graph",
-    "verify_package",
-    "verify_packages",
-]
+__all__ = sorted(["__version__", *_HOME])  # the TYPE_CHECKING imports above name the same, for type checkers
 
 
 def __getattr__(name: str) -> Any:

@@ -365,8 +365,7 @@ def with_signers(context: TrustContext, signers: Sequence[TrustedSigner]) -> Tru
 
 
 def _signer(group: _Group) -> TrustedSigner:
-    from trustpolicy._internal.config import CertificateEntry, TrustedSigner
-    from trustpolicy._internal.config import Location as ConfigLocation
+    from trustpolicy._internal.config import CertificateEntry, Location as ConfigLocation, TrustedSigner
 
     where = group.existing.source if group.existing is not None else ConfigLocation("(suggested)", 0)
     certificates = [(c.fingerprint, c.hash_algorithm, c.allow_untrusted_root or group.certificates.get(c.fingerprint, False))

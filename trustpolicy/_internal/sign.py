@@ -33,16 +33,17 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
-from asn1crypto import cms, core, tsp
-from asn1crypto import x509 as asn1_x509
+from asn1crypto import cms, core, tsp, x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from trustpolicy._internal import asn1 as oids  # importing registers the NuGet attribute types
-from trustpolicy._internal import clock
+from trustpolicy._internal import (
+    asn1 as oids,  # importing registers the NuGet attribute types
+    clock,
+)
 from trustpolicy._internal.archive import PackageArchive, hash_file, insert_signature, strip_signature
 from trustpolicy._internal.net import with_deadline
 from trustpolicy._internal.signature import distinguished_name

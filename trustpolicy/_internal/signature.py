@@ -27,8 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from asn1crypto import cms, core, tsp, x509
-from asn1crypto import parser as der_parser
+from asn1crypto import cms, core, parser as der_parser, tsp, x509
 
 from trustpolicy._internal import asn1 as oids  # importing registers the NuGet attribute types
 from trustpolicy.codes import Code

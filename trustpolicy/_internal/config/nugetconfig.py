@@ -35,8 +35,7 @@ from typing import TypeVar
 from lxml import etree
 
 from trustpolicy._internal.config.document import ConfigDocument, local_name
-from trustpolicy._internal.config.rules import SECTION as POLICY
-from trustpolicy._internal.config.rules import Clear, RuleItem, parse_section
+from trustpolicy._internal.config.rules import SECTION as POLICY, Clear, RuleItem, parse_section
 from trustpolicy._internal.resources import schema_path
 from trustpolicy.codes import CODES, Code
 from trustpolicy.errors import ConfigError

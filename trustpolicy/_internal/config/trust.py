@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING
 from trustpolicy._internal.config.edit import ConfigEditor, Node, certificate_node, signer_node
 from trustpolicy._internal.config.hierarchy import ConfigLocations, LoadedConfig, LoadedFile, load_config
 from trustpolicy._internal.config.nugetconfig import FINGERPRINT_LENGTHS, HASH_ALGORITHMS, TrustedSigner
-from trustpolicy._internal.config.rules import SECTION as POLICY
-from trustpolicy._internal.config.rules import durable_identities
+from trustpolicy._internal.config.rules import SECTION as POLICY, durable_identities
 from trustpolicy._internal.config.sources import DEFAULT_TIMEOUT, RepositorySignatures, fetch_repository_signatures
 from trustpolicy.errors import TrustPolicyError, UsageError
 
