@@ -64,7 +64,7 @@ def assert_cache_consistent(cache: Path) -> None:
 FAULTS = [  # fault, status, words of the reason phrase
     ("timeout", 504, "did not finish in time"),
     ("stall", 504, "did not finish in time"),
-    ("reset", 502, "download failed"),
+    ("reset", 502, "the package could not be fetched"),
     ("truncate", 502, "cut short"),
     ("oversize-declared", 502, f"larger than the {CAP_MB * 1024 * 1024}-byte limit"),
     ("oversize-stream", 502, f"larger than the {CAP_MB * 1024 * 1024}-byte limit"),

@@ -17,7 +17,7 @@ import os
 import time
 import urllib.parse
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,31 +157,11 @@ class HttpFeed:
             if leaf is None:
                 raise UpstreamError(404, f"{lower_id} {lower_version} is not on upstream {self.name}")
             url = leaf
-        cap = self.limits.max_package
-        try:
-            async with asyncio.timeout(self.limits.download_timeout):
-                response = await self._get(url, _timeouts(self.limits, whole=None))
-                async with response:
-                    if response.status == 404:
-                        raise UpstreamError(404, f"{lower_id} {lower_version} is not on upstream {self.name}")
-                    self._check_status(response, "package")
-                    if response.content_length is not None and response.content_length > cap:
-                        raise UpstreamError(502, f"upstream {self.name}: the package is larger than the {cap}-byte limit")
-                    size = 0
-                    with open(dest, "wb") as out:
-                        async for chunk in response.content.iter_chunked(_CHUNK):
-                            size += len(chunk)
-                            if size > cap:
-                                raise UpstreamError(502, f"upstream {self.name}: the package is larger than the {cap}-byte limit")
-                            out.write(chunk)
-        except UpstreamError:
-            raise
-        except TimeoutError:
-            raise UpstreamError(504, f"upstream {self.name}: the package download did not finish in time") from None
-        except aiohttp.ClientPayloadError:
-            raise UpstreamError(502, f"upstream {self.name}: the package download was cut short") from None
-        except (aiohttp.ClientError, OSError) as error:
-            raise UpstreamError(502, f"upstream {self.name}: the package download failed ({_describe(error)})") from None
+        with open(dest, "wb") as out:
+            found = await self._stream(url, "package", out.write, cap=self.limits.max_package,
+                                       deadline=self.limits.download_timeout, whole=None)
+        if not found:
+            raise UpstreamError(404, f"{lower_id} {lower_version} is not on upstream {self.name}")
 
     # -- registration and search, pointing at the gate --
 
@@ -245,32 +225,44 @@ class HttpFeed:
 
     async def _json(self, url: str, what: str) -> Any | None:
         """A JSON document (None for 404), size-capped and within the document deadline."""
-        cap = self.limits.max_document
-        try:
-            async with asyncio.timeout(self.limits.timeout):
-                response = await self._get(url, _timeouts(self.limits, whole=self.limits.timeout))
-                async with response:
-                    if response.status == 404:
-                        return None
-                    self._check_status(response, what)
-                    chunks, size = [], 0
-                    async for chunk in response.content.iter_chunked(_CHUNK):
-                        size += len(chunk)
-                        if size > cap:
-                            raise UpstreamError(502, f"upstream {self.name}: the {what} is larger than {cap} bytes")
-                        chunks.append(chunk)
-        except UpstreamError:
-            raise
-        except TimeoutError:
-            raise UpstreamError(504, f"upstream {self.name}: no {what} within {self.limits.timeout:g} s") from None
-        except aiohttp.ClientPayloadError:
-            raise UpstreamError(502, f"upstream {self.name}: the {what} was cut short") from None
-        except (aiohttp.ClientError, OSError) as error:
-            raise UpstreamError(502, f"upstream {self.name}: the {what} could not be fetched ({_describe(error)})") from None
+        chunks: list[bytes] = []
+        timeout = self.limits.timeout
+        if not await self._stream(url, what, chunks.append, cap=self.limits.max_document, deadline=timeout, whole=timeout):
+            return None
         try:
             return json.loads(b"".join(chunks).decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError):
             raise UpstreamError(502, f"upstream {self.name}: the {what} is not valid JSON") from None
+
+    async def _stream(self, url: str, what: str, sink: Callable[[bytes], object], *, cap: int, deadline: float,
+                      whole: float | None) -> bool:
+        """GET `url` into `sink`, at most `cap` bytes, all of it within `deadline` seconds; False for a 404.
+        Every failure is an UpstreamError naming the upstream and `what` was fetched."""
+        where = f"upstream {self.name}: the {what}"
+        try:
+            async with asyncio.timeout(deadline):
+                response = await self._get(url, _timeouts(self.limits, whole=whole))
+                async with response:
+                    if response.status == 404:
+                        return False
+                    self._check_status(response, what)
+                    if response.content_length is not None and response.content_length > cap:
+                        raise UpstreamError(502, f"{where} is larger than the {cap}-byte limit")
+                    size = 0
+                    async for chunk in response.content.iter_chunked(_CHUNK):
+                        size += len(chunk)
+                        if size > cap:
+                            raise UpstreamError(502, f"{where} is larger than the {cap}-byte limit")
+                        sink(chunk)
+        except UpstreamError:
+            raise
+        except TimeoutError:
+            raise UpstreamError(504, f"{where} download did not finish in time ({deadline:g} s)") from None
+        except aiohttp.ClientPayloadError:
+            raise UpstreamError(502, f"{where} download was cut short") from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise UpstreamError(502, f"{where} could not be fetched ({_describe(error)})") from None
+        return True
 
     async def _get(self, url: str, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
         """GET following redirects only on the same host; only allowed hosts are contacted."""
