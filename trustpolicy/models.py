@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from trustpolicy._internal.clock import format_moment, parse_moment
+from trustpolicy._internal.clock import format_moment
 from trustpolicy.codes import Code, Level
 
 __all__ = [
@@ -48,6 +48,9 @@ class Status(enum.IntEnum):
     @property
     def label(self) -> str:
         return self.name.lower()
+
+
+_STATUS = {status.label: status for status in Status}
 
 
 def worst(*statuses: Status) -> Status:
@@ -98,8 +101,10 @@ class Issue:
 
     def __post_init__(self) -> None:
         # Plain strings are accepted and checked: an unregistered code or level is a bug, not a finding.
-        object.__setattr__(self, "code", Code(self.code))
-        object.__setattr__(self, "level", Level(self.level))
+        if type(self.code) is not Code:
+            object.__setattr__(self, "code", Code(self.code))
+        if type(self.level) is not Level:
+            object.__setattr__(self, "level", Level(self.level))
 
     def to_json(self) -> dict[str, Any]:
         """The issue object of the package reports (schemas/report.schema.json); `detail` only when set."""
@@ -127,7 +132,7 @@ class StepResult:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StepResult:
-        return cls(data["step"], Status[data["status"].upper()], tuple(Issue.from_json(i) for i in data["issues"]))
+        return cls(data["step"], _STATUS[data["status"]], tuple(Issue.from_json(i) for i in data["issues"]))
 
 
 @dataclass(frozen=True)
@@ -223,10 +228,10 @@ class SignatureReport:
             placement=data["placement"],
             subject=data["subject"],
             fingerprints=dict(data["fingerprints"]),
-            timestamp=parse_moment(data["timestamp"]) if data["timestamp"] else None,
+            timestamp=datetime.fromisoformat(data["timestamp"]) if data["timestamp"] else None,  # written by to_json
             service_index=data["serviceIndex"],
             owners=tuple(data["owners"]),
-            status=None if status == "not-evaluated" else Status[status.upper()],
+            status=None if status == "not-evaluated" else _STATUS[status],
             identities=tuple(data.get("identities", ())),
         )
 

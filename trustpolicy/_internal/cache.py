@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trustpolicy._internal.fileutil import open_regular, replace_file
+from trustpolicy._internal.fileutil import read_regular, replace_file
 from trustpolicy.errors import TrustPolicyError
 from trustpolicy.models import PackageVerdict
 
@@ -83,9 +83,7 @@ class VerdictCache:
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
-            with open_regular(self.path) as handle:  # a FIFO planted in the cache must not block the run
-                size = os.fstat(handle.fileno()).st_size
-                data = handle.read(min(size, _MAX_FILE) + 1)  # read() allocates what it is asked for
+            data = read_regular(self.path, _MAX_FILE)  # a FIFO planted in the cache must not block the run
             stored = json.loads(data) if len(data) <= _MAX_FILE else None
         except (OSError, ValueError):
             return {}

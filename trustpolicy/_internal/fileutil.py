@@ -63,16 +63,30 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     Symbolic links are followed to a regular file; a link loop raises OSError (ELOOP).
     Raises NotRegularFile (an OSError) for anything else, or the OSError of stat/open.
     """
+    return _open_checked(path)[0]
+
+
+def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+    """Up to `limit` + 1 bytes of a regular file (one more than allowed tells the caller it is too large);
+    refuses what open_regular refuses."""
+    handle, size = _open_checked(path)
+    with handle:
+        return handle.read(min(size, limit) + 1)  # not limit + 1: read() allocates what it is asked for
+
+
+def _open_checked(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
+    """The open file and its size."""
     name = os.fspath(path)
     kind = not_regular(os.stat(name).st_mode)  # before opening: never open a device or FIFO
     if kind:
         raise NotRegularFile(name, kind)
     fd = os.open(name, _READ_FLAGS)
     try:
-        kind = not_regular(os.fstat(fd).st_mode)  # the path may have been swapped since the stat
+        info = os.fstat(fd)
+        kind = not_regular(info.st_mode)  # the path may have been swapped since the stat
         if kind:
             raise NotRegularFile(name, kind)
-        return os.fdopen(fd, "rb")  # O_NONBLOCK changes nothing for a regular file's reads
+        return os.fdopen(fd, "rb"), info.st_size  # O_NONBLOCK changes nothing for a regular file's reads
     except BaseException:
         os.close(fd)
         raise

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from trustpolicy._internal.fileutil import NotRegularFile, open_regular
+from trustpolicy._internal.fileutil import NotRegularFile, read_regular
 from trustpolicy.errors import ConfigError
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a NuGet.Config is a few KB; refuse absurd files early
@@ -83,8 +83,7 @@ class ConfigDocument:
     def read(cls, path: str | Path) -> ConfigDocument:
         name = str(path)
         try:
-            with open_regular(path) as handle:  # a FIFO or device would block or never end
-                raw = handle.read(MAX_CONFIG_BYTES + 1)
+            raw = read_regular(path, MAX_CONFIG_BYTES)  # a FIFO or device would block or never end
         except FileNotFoundError:
             raise ConfigError("file does not exist", path=name) from None
         except NotRegularFile as exc:

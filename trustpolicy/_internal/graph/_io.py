@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import bisect
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from trustpolicy._internal.fileutil import NotRegularFile, open_regular
+from trustpolicy._internal.fileutil import NotRegularFile, read_regular
 from trustpolicy.errors import TrustPolicyError
 
 JSON_MAX_BYTES = 256 * 1024 * 1024  # assets files of big solutions reach tens of MB; cap far above
@@ -23,13 +22,6 @@ SMALL_MAX_BYTES = 1024 * 1024  # .nupkg.metadata, .nupkg.sha512
 XML_MAX_MARKUP = 50_000
 
 
-def _read_regular(path: Path, limit: int) -> bytes:
-    """Up to limit + 1 bytes of a regular file (open_regular: a FIFO or device is never opened)."""
-    with open_regular(path) as handle:
-        size = os.fstat(handle.fileno()).st_size
-        return handle.read(min(size, limit) + 1)  # not limit + 1: read() allocates what it is asked for
-
-
 def _within(data: bytes, limit: int, what: str, path: Path) -> bytes:
     if len(data) > limit:
         raise TrustPolicyError(f"{what} is larger than {limit // (1024 * 1024)} MB", path=str(path))
@@ -39,7 +31,7 @@ def _within(data: bytes, limit: int, what: str, path: Path) -> bytes:
 def read_bytes(path: Path, limit: int, what: str) -> bytes:
     """Read a whole regular file, refusing anything larger than `limit` (TrustPolicyError naming it)."""
     try:
-        return _within(_read_regular(path, limit), limit, what, path)
+        return _within(read_regular(path, limit), limit, what, path)
     except OSError as error:
         raise TrustPolicyError(f"cannot read {what}: {error.strerror or error}", path=str(path)) from None
 
@@ -48,7 +40,7 @@ def read_if_file(path: Path, limit: int, what: str) -> bytes | None:
     """A small file's bytes; None when it is missing or not a regular file (a FIFO, a folder): an
     integrity file that is not a file counts as absent. Larger than `limit` or unreadable: TrustPolicyError."""
     try:
-        data = _read_regular(path, limit)
+        data = read_regular(path, limit)
     except (FileNotFoundError, NotADirectoryError, NotRegularFile):
         return None
     except OSError as error:

@@ -22,15 +22,17 @@ from trustpolicy._internal.report.jsonreport import (
     validate_report,
     verify_document,
 )
-from trustpolicy._internal.report.sarif import render_sarif, render_sarif_text
 from trustpolicy.models import GraphReport
 
 if TYPE_CHECKING:
+    from trustpolicy._internal.report.sarif import render_sarif, render_sarif_text
     from trustpolicy._internal.report.table import build_table, package_cause, render_table
     from trustpolicy._internal.report.text import render_verify_text
 
-# The table needs rich (~20 ms to import): loaded on first use, not by a run that writes JSON or SARIF.
+# Loaded on first use: the table needs rich (~20 ms to import), SARIF its own module; a JSON run needs neither.
 _LAZY = {
+    "render_sarif": "trustpolicy._internal.report.sarif",
+    "render_sarif_text": "trustpolicy._internal.report.sarif",
     "build_table": "trustpolicy._internal.report.table",
     "package_cause": "trustpolicy._internal.report.table",
     "render_table": "trustpolicy._internal.report.table",
@@ -88,6 +90,8 @@ def render_text(
     if fmt is ReportFormat.JSON:
         return render_json(check_document(report))
     if fmt is ReportFormat.SARIF:
+        from trustpolicy._internal.report.sarif import render_sarif_text
+
         return render_sarif_text(report, base_dir=base_dir)
     if fmt is ReportFormat.TABLE:
         from rich.console import Console
