@@ -15,6 +15,7 @@ test of NuGet's config locations, `pkg.nupkg.parents[2]`, NuGet's own `~/.nuget/
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,18 +111,32 @@ def scan_text(rel: str, text: str, machine: tuple[str, ...] = ()) -> list[Findin
 
 
 def scanned_files(root: Path) -> list[Path]:
+    """The repository's files under SCANNED: what git tracks or would track (.gitignore decides), or,
+    outside a git checkout, every file but the usual generated folders."""
+    listed = _git_files(root)
     files: list[Path] = []
     for top in SCANNED:
         path = root / top
         candidates = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for p in candidates:
             rel = p.relative_to(root).as_posix()
+            if listed is not None and rel not in listed:
+                continue  # ignored by .gitignore: generated (bench/out, .venv, caches), not the repository's
             if any(part in (".venv", "__pycache__", ".pytest_cache", ".hypothesis", "tools") for part in p.parts):
-                continue  # not part of the repository (ignored by .gitignore)
+                continue
             if rel == SELF or (rel.startswith(FOREIGN_DATA) and not rel.endswith(".md")):
                 continue
             files.append(p)
     return files
+
+
+def _git_files(root: Path) -> set[str] | None:
+    try:
+        done = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=root,
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return set(done.stdout.splitlines()) if done.returncode == 0 else None
 
 
 def scan_repository(root: Path) -> list[Finding]:

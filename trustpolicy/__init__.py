@@ -16,7 +16,7 @@ subclasses) mean the input could not be used at all.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -85,7 +85,7 @@ _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(["__version__", *_HOME])  # the TYPE_CHECKING imports above name the same, for type checkers
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'trustpolicy' has no attribute {name!r}")

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
-from typing import Any
 
 from trustpolicy._internal.clock import format_moment
 from trustpolicy.codes import Code, Level
@@ -50,9 +49,6 @@ class Status(enum.IntEnum):
         return self.name.lower()
 
 
-_STATUS = {status.label: status for status in Status}
-
-
 def worst(*statuses: Status) -> Status:
     """The combined status of several results: the most severe one (an empty list is UNKNOWN)."""
     return min(statuses, default=Status.UNKNOWN)
@@ -73,12 +69,9 @@ class Location:
     def __str__(self) -> str:
         return f"{self.path}:{self.line}" if self.line else self.path
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"path": self.path, "kind": self.kind, "pointer": self.pointer, "line": self.line}
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Location:
-        return cls(data["path"], data.get("line"), data.get("pointer"), data.get("kind"))
 
 
 @dataclass(frozen=True)
@@ -106,17 +99,14 @@ class Issue:
         if type(self.level) is not Level:
             object.__setattr__(self, "level", Level(self.level))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """The issue object of the package reports (schemas/report.schema.json); `detail` only when set."""
-        data = {"code": self.code.value, "level": self.level.value, "message": self.message, "signature": self.signature}
+        data: dict[str, object] = {"code": self.code.value, "level": self.level.value, "message": self.message,
+                                   "signature": self.signature}
         if self.detail:
             data["detail"] = self.detail
         return data
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Issue:
-        return cls(Code(data["code"]), Level(data["level"]), data["message"], data.get("signature"),
-                   detail=data.get("detail"))
 
 
 @dataclass(frozen=True)
@@ -127,12 +117,7 @@ class StepResult:
     status: Status
     issues: tuple[Issue, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {"step": self.step, "status": self.status.label, "issues": [i.to_json() for i in self.issues]}
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> StepResult:
-        return cls(data["step"], _STATUS[data["status"]], tuple(Issue.from_json(i) for i in data["issues"]))
 
 
 @dataclass(frozen=True)
@@ -151,18 +136,13 @@ class MatchedSigner:
     rule: str = "fingerprint"  # "fingerprint" | "identity"
     source: Location | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": self.name, "kind": self.kind, "fingerprint": self.fingerprint}
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {"name": self.name, "kind": self.kind, "fingerprint": self.fingerprint}
         if self.rule != "fingerprint":  # a fingerprint match reads as it always has
             data["rule"] = self.rule
             data["source"] = {"path": self.source.path, "line": self.source.line} if self.source else None
         return data
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MatchedSigner:
-        source = data.get("source")
-        return cls(data["name"], data["kind"], data["fingerprint"], data.get("placement", "primary"),
-                   data.get("rule", "fingerprint"), Location(source["path"], source.get("line")) if source else None)
 
 
 @dataclass(frozen=True)
@@ -175,7 +155,7 @@ class ExceptionUse:
     reason: str
     source: Location | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "id": self.package_id,
             "versions": self.versions,
@@ -184,11 +164,6 @@ class ExceptionUse:
             "source": {"path": self.source.path, "line": self.source.line} if self.source else None,
         }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ExceptionUse:
-        source = data.get("source")
-        return cls(data["id"], data["versions"], data["expires"], data["reason"],
-                   Location(source["path"], source.get("line")) if source else None)
 
 
 @dataclass(frozen=True)
@@ -205,8 +180,8 @@ class SignatureReport:
     status: Status | None = None  # None: the trust step did not evaluate this signature
     identities: tuple[str, ...] = ()  # Trusted Signing identity EKUs: its certificates live for days
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
             "kind": self.kind,
             "placement": self.placement,
             "subject": self.subject,
@@ -220,20 +195,6 @@ class SignatureReport:
             data["identities"] = list(self.identities)
         return data
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SignatureReport:
-        status = data["status"]
-        return cls(
-            kind=data["kind"],
-            placement=data["placement"],
-            subject=data["subject"],
-            fingerprints=dict(data["fingerprints"]),
-            timestamp=datetime.fromisoformat(data["timestamp"]) if data["timestamp"] else None,  # written by to_json
-            service_index=data["serviceIndex"],
-            owners=tuple(data["owners"]),
-            status=None if status == "not-evaluated" else _STATUS[status],
-            identities=tuple(data.get("identities", ())),
-        )
 
 
 @dataclass(frozen=True)
@@ -308,9 +269,9 @@ class PackageVerdict:
         """This verdict with one more step (e.g. the graph's own integrity records), decided again."""
         return replace(self, steps=(*self.steps, step))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """The package object of `trustpolicy verify --format json`."""
-        data: dict[str, Any] = {
+        data: dict[str, object] = {
             "path": self.path,
             "id": self.id,
             "version": self.version,
@@ -322,40 +283,6 @@ class PackageVerdict:
         if self.exception is not None:
             data["exception"] = self.exception.to_json()
         return data
-
-    def to_cache(self) -> dict[str, Any]:
-        """Everything needed to rebuild this verdict (the verdict cache stores this)."""
-        return {
-            "path": self.path,
-            "id": self.id,
-            "version": self.version,
-            "signed": self.signed,
-            "steps": [step.to_json() for step in self.steps],
-            "signatures": [signature.to_json() for signature in self.signatures],
-            "trustedSigner": self.trusted_signer.to_json() | {"placement": self.trusted_signer.placement}
-            if self.trusted_signer
-            else None,
-            "trustedSignerReason": self.trusted_signer_reason,
-            "errorsFail": self.errors_fail,
-            "exception": self.exception.to_json() if self.exception else None,
-        }
-
-    @classmethod
-    def from_cache(cls, data: Mapping[str, Any]) -> PackageVerdict:
-        """The inverse of to_cache; raises KeyError/ValueError/TypeError on a damaged entry."""
-        signer = data["trustedSigner"]
-        return cls(
-            path=data["path"],
-            id=data["id"],
-            version=data["version"],
-            signed=data["signed"],
-            steps=tuple(StepResult.from_json(step) for step in data["steps"]),
-            signatures=tuple(SignatureReport.from_json(s) for s in data["signatures"]),
-            trusted_signer=MatchedSigner.from_json(signer) if signer else None,
-            trusted_signer_reason=data["trustedSignerReason"],
-            errors_fail=bool(data["errorsFail"]),
-            exception=ExceptionUse.from_json(data["exception"]) if data.get("exception") else None,
-        )
 
 
 @dataclass(frozen=True)
@@ -374,9 +301,9 @@ class PackageReport:
     def passed(self) -> bool:
         return self.verdict.passed
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         verdict = self.verdict
-        data = {
+        data: dict[str, object] = {
             "path": verdict.path,
             "id": self.id,
             "version": self.version,
@@ -446,7 +373,7 @@ class Suggestion:
             return "\n".join(self.commands)
         return f"edit the entry at {self.replaces} to read:\n{self.xml}" if self.replaces else self.xml
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "kind": self.kind,
             "name": self.name,
@@ -495,7 +422,7 @@ class GraphReport:
     mode: str  # "accept" | "require" | "audit" | "verify"
     packages: tuple[PackageReport, ...]
     generated_at: datetime
-    settings: Mapping[str, Any]
+    settings: Mapping[str, object]
     trust_store: str
     config_files: tuple[str, ...] = ()
     graph_problems: tuple[Issue, ...] = ()

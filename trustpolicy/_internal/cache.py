@@ -16,12 +16,24 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from trustpolicy._internal.fileutil import read_regular, replace_file
+from trustpolicy.codes import Code, Level
 from trustpolicy.errors import TrustPolicyError
-from trustpolicy.models import PackageVerdict
+from trustpolicy.models import (
+    ExceptionUse,
+    Issue,
+    Location,
+    MatchedSigner,
+    PackageVerdict,
+    SignatureReport,
+    Status,
+    StepResult,
+)
 
 FORMAT = 4  # bump when the file or entry shape changes (4: issues carry a detail; one-line messages)
 MAX_ENTRIES = 100_000  # per policy file; the oldest entries go first
@@ -47,7 +59,7 @@ class VerdictCache:
         if entry is None:
             return None
         try:
-            return PackageVerdict.from_cache(entry)
+            return decode(entry)
         except (KeyError, ValueError, TypeError, AttributeError):
             return None
 
@@ -55,7 +67,7 @@ class VerdictCache:
         if self._entries is None:
             self._entries = self._load()
         self._entries.pop(key, None)  # re-inserted last: the newest entries survive the cap
-        self._entries[key] = verdict.to_cache()
+        self._entries[key] = encode(verdict)
         self._dirty = True
 
     def save(self) -> None:
@@ -105,3 +117,70 @@ class VerdictCache:
         except OSError:
             pass
 
+
+
+# -- the entry format: everything needed to rebuild a verdict (the report's JSON leaves out the steps) ------
+
+_STATUS = {status.label: status for status in Status}
+
+
+def encode(verdict: PackageVerdict) -> dict[str, object]:
+    """A verdict as JSON types; `decode` gives it back equal."""
+    signer = verdict.trusted_signer
+    return {
+        "path": verdict.path,
+        "id": verdict.id,
+        "version": verdict.version,
+        "signed": verdict.signed,
+        "steps": [{"step": step.step, "status": step.status.label, "issues": [i.to_json() for i in step.issues]}
+                  for step in verdict.steps],
+        "signatures": [signature.to_json() for signature in verdict.signatures],
+        "trustedSigner": signer.to_json() | {"placement": signer.placement} if signer else None,
+        "trustedSignerReason": verdict.trusted_signer_reason,
+        "errorsFail": verdict.errors_fail,
+        "exception": verdict.exception.to_json() if verdict.exception else None,
+    }
+
+
+def decode(data: Mapping[str, Any]) -> PackageVerdict:
+    """The inverse of `encode`; KeyError, ValueError, TypeError or AttributeError for a damaged entry."""
+    signer, exception = data["trustedSigner"], data.get("exception")
+    return PackageVerdict(
+        path=data["path"],
+        id=data["id"],
+        version=data["version"],
+        signed=data["signed"],
+        steps=tuple(StepResult(s["step"], _STATUS[s["status"]], tuple(_issue(i) for i in s["issues"]))
+                    for s in data["steps"]),
+        signatures=tuple(_signature(s) for s in data["signatures"]),
+        trusted_signer=MatchedSigner(signer["name"], signer["kind"], signer["fingerprint"], signer["placement"],
+                                     signer.get("rule", "fingerprint"), _location(signer.get("source")))
+        if signer else None,
+        trusted_signer_reason=data["trustedSignerReason"],
+        errors_fail=bool(data["errorsFail"]),
+        exception=ExceptionUse(exception["id"], exception["versions"], exception["expires"], exception["reason"],
+                               _location(exception["source"])) if exception else None,
+    )
+
+
+def _issue(data: Mapping[str, Any]) -> Issue:
+    return Issue(Code(data["code"]), Level(data["level"]), data["message"], data["signature"], detail=data.get("detail"))
+
+
+def _signature(data: Mapping[str, Any]) -> SignatureReport:
+    status, timestamp = data["status"], data["timestamp"]
+    return SignatureReport(
+        kind=data["kind"],
+        placement=data["placement"],
+        subject=data["subject"],
+        fingerprints=dict(data["fingerprints"]),
+        timestamp=datetime.fromisoformat(timestamp) if timestamp else None,  # RFC 3339 as to_json writes it
+        service_index=data["serviceIndex"],
+        owners=tuple(data["owners"]),
+        status=None if status == "not-evaluated" else _STATUS[status],
+        identities=tuple(data.get("identities", ())),
+    )
+
+
+def _location(data: Mapping[str, Any] | None) -> Location | None:
+    return Location(data["path"], data.get("line")) if data else None

@@ -29,6 +29,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from trustpolicy._internal.cache import decode, encode
 from trustpolicy.errors import UsageError
 from trustpolicy.models import PackageVerdict
 
@@ -139,7 +140,7 @@ class PackageStore:
             path = self.verdict_dir / policy / f"{sha512}.json"
             try:
                 with open(path, "rb") as handle:
-                    verdict = PackageVerdict.from_cache(json.loads(handle.read(_MAX_VERDICT_FILE)))
+                    verdict = decode(json.loads(handle.read(_MAX_VERDICT_FILE)))
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 return None  # missing, damaged or of another shape: a miss
             self._verdicts[key] = verdict
@@ -150,7 +151,7 @@ class PackageStore:
         if len(self._verdicts) > 100_000:  # memory stays bounded; the files remain
             self._verdicts.pop(next(iter(self._verdicts)))
         self._writer.submit(_write, self.verdict_dir / policy / f"{sha512}.json",
-                            json.dumps(verdict.to_cache(), separators=(",", ":")).encode())
+                            json.dumps(encode(verdict), separators=(",", ":")).encode())
 
 
 def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
